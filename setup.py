@@ -1,0 +1,29 @@
+"""Packaging for hub-image-beam: batch TF Hub image inference on Apache Beam.
+
+The same file is what Dataflow workers install with ``--setup_file ./setup.py``.
+"""
+import setuptools
+
+setuptools.setup(
+    name="hub-image-beam",
+    version="0.1.0",
+    description=(
+        "Batch image embeddings and top-k predictions with TF Hub image models "
+        "on Apache Beam"),
+    python_requires=">=3.10,<3.13",
+    packages=setuptools.find_packages(include=["pipelines", "pipelines.*",
+                                               "transforms", "transforms.*"]),
+    install_requires=[
+        "apache-beam[gcp]>=2.77,<3",
+        "tensorflow>=2.21,<2.22",
+        "tensorflow-hub>=0.16.1,<0.17",
+        "tfx-bsl>=1.21,<1.22",
+        "pyarrow>=25",
+        "pillow>=12",
+        "pyyaml>=6",
+        "numpy>=2",
+    ],
+    extras_require={
+        "test": ["pytest>=9", "hypothesis>=6.170", "pandas>=3"],
+    },
+)
