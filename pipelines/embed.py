@@ -1,0 +1,86 @@
+"""Entry point: image files to embeddings or top-k predictions.
+
+    python -m pipelines.embed --model DIR --task classification \
+        --labels labels.txt --input 'images/*' --output /tmp/out
+
+Every flag can also come from ``--config job.yaml``; unknown flags such as
+``--runner`` pass through to Beam. See README.md for all flags.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import List, Optional, Sequence, Tuple
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import StandardOptions
+
+from transforms import quiet
+
+_LOGGER = logging.getLogger("hub_image_beam")
+
+
+def _start(argv: Optional[Sequence[str]], test_pipeline=None):
+  # Imported here so that the quiet TF import in main() happens first.
+  from transforms import embed_pipeline  # pylint: disable=g-import-not-at-top
+  from transforms import job_plan  # pylint: disable=g-import-not-at-top
+  from transforms import options as options_lib  # pylint: disable=g-import-not-at-top
+  argv = options_lib.expand_config_file(
+      list(sys.argv[1:] if argv is None else argv))
+  options = PipelineOptions(argv)
+  config = options_lib.build_config(options)
+  plan = job_plan.plan_job(config)
+  standard = options.view_as(StandardOptions)
+  if standard.runner is None:
+    standard.runner = options_lib.DEFAULT_RUNNER
+  pipeline = test_pipeline or beam.Pipeline(options=options)
+  embed_pipeline.build(pipeline, plan)
+  return plan, pipeline.run()
+
+
+def run(argv: Optional[Sequence[str]] = None,
+        test_pipeline=None) -> beam.runners.runner.PipelineResult:
+  """Builds and starts the job; returns the (running) PipelineResult.
+
+  Raises:
+    options.ConfigError: a bad flag, before any input is read.
+    model_loading.ModelError: a bad model, before any input is read.
+  """
+  return _start(argv, test_pipeline)[1]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  """Runs the job to the end, prints the summary; returns the exit status."""
+  argv = list(sys.argv[1:] if argv is None else argv)
+  quiet.configure(quiet.wants_verbose(argv))
+  from transforms import model_loading  # pylint: disable=g-import-not-at-top
+  from transforms import options as options_lib  # pylint: disable=g-import-not-at-top
+  from transforms import summary as summary_lib  # pylint: disable=g-import-not-at-top
+  started = time.monotonic()
+  try:
+    plan, result = _start(argv)
+    result.wait_until_finish()
+  except (options_lib.ConfigError, model_loading.ModelError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  except Exception as e:  # pylint: disable=broad-except
+    _LOGGER.exception("pipeline failed")
+    print(f"error: the pipeline failed: {type(e).__name__}: {e}",
+          file=sys.stderr)
+    return 1
+  summary = summary_lib.summarize(result, time.monotonic() - started)
+  print(summary.format())
+  print(f"results:  {plan.results_prefix}-*")
+  print(f"failures: {plan.failures_prefix}-*")
+  if summary.exceeds(plan.config.max_failure_rate):
+    print(f"error: failure rate {summary.failure_rate:.3f} is above "
+          f"--max_failure_rate {plan.config.max_failure_rate}",
+          file=sys.stderr)
+    return 3
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,1 @@
+"""DoFns, PTransforms and the pure functions under them."""

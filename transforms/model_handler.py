@@ -1,0 +1,137 @@
+"""Beam ``ModelHandler`` for TF Hub image models.
+
+Elements are uint8 [height, width, 3] arrays (already resized); the handler
+stacks a batch, converts it to float32 in [0, 1] in one step, calls the model
+and yields one ``PredictionResult`` per element whose ``inference`` is either
+a dict of numpy rows or an :class:`InferenceFailure`. A batch that raises is
+split in halves until the failing element is found, so one bad element never
+costs its neighbours.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple, Union)
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from transforms import model_loading
+
+METRICS_NAMESPACE = "hub_image_inference"
+
+RowOutputs = Dict[str, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class InferenceFailure:
+  """Stands in for the outputs of an element the model could not process."""
+  message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Everything needed to load the model on a worker (picklable)."""
+  handle: str
+  task: str
+  signature: Optional[str] = None
+  extra_outputs: Tuple[str, ...] = ()
+  image_size: Optional[Tuple[int, int]] = None
+  jit_compile: bool = False
+
+
+def to_float_batch(images: Sequence[np.ndarray]) -> np.ndarray:
+  """Stacks uint8 [h, w, 3] images into float32 [batch, h, w, 3] in [0, 1].
+
+  Matches ``tf.image.convert_image_dtype(uint8, tf.float32)`` (x / 255).
+  """
+  batch = np.stack(images)
+  if batch.dtype == np.uint8:
+    return np.divide(batch, np.float32(255.0), dtype=np.float32)
+  return batch.astype(np.float32, copy=False)
+
+
+def infer_isolating_failures(
+    fn: Callable[[np.ndarray], RowOutputs],
+    images: np.ndarray) -> List[Union[RowOutputs, InferenceFailure]]:
+  """Runs ``fn`` on a batch; on error, bisects to fail only the bad elements.
+
+  Args:
+    fn: maps float32 [batch, ...] to a dict of [batch, ...] arrays.
+    images: the batch.
+
+  Returns:
+    One entry per image: a dict of that image's output rows, or an
+    InferenceFailure with the error.
+  """
+  try:
+    outputs = fn(images)
+    rows = _split_rows(outputs, len(images))
+  except Exception as e:  # pylint: disable=broad-except
+    if len(images) == 1:
+      text = str(e).strip().splitlines()
+      return [InferenceFailure(
+          f"{type(e).__name__}: {text[0] if text else ''}")]
+    middle = len(images) // 2
+    return (infer_isolating_failures(fn, images[:middle]) +
+            infer_isolating_failures(fn, images[middle:]))
+  return rows
+
+
+def _split_rows(outputs: RowOutputs, batch: int) -> List[RowOutputs]:
+  for name, value in outputs.items():
+    if value.ndim < 1 or value.shape[0] != batch:
+      raise ValueError(f"model output {name!r} has shape {list(value.shape)}; "
+                       f"expected leading dimension {batch} (the batch)")
+  return [{name: value[i] for name, value in outputs.items()}
+          for i in range(batch)]
+
+
+class HubImageModelHandler(ModelHandler[np.ndarray, PredictionResult,
+                                        model_loading.ImageModel]):
+  """Runs a TF Hub image model (TF2 ``obj(images)`` or TF1 signatures)."""
+
+  def __init__(self,
+               model_config: ModelConfig,
+               *,
+               min_batch_size: int = 32,
+               max_batch_size: int = 32,
+               load_model_fn: Optional[Callable[..., Any]] = None,
+               **kwargs):
+    """Creates the handler.
+
+    Args:
+      model_config: what to load.
+      min_batch_size: smallest batch Beam's BatchElements forms.
+      max_batch_size: largest batch.
+      load_model_fn: override for loading (tests, custom formats); receives
+        the ModelConfig's fields as keyword arguments.
+      **kwargs: passed to ``ModelHandler`` (e.g. ``max_batch_duration_secs``).
+    """
+    super().__init__(min_batch_size=min_batch_size,
+                     max_batch_size=max_batch_size, **kwargs)
+    self._config = model_config
+    self._load_model_fn = load_model_fn or model_loading.load_image_model
+
+  def load_model(self) -> model_loading.ImageModel:
+    return self._load_model_fn(**dataclasses.asdict(self._config))
+
+  def run_inference(
+      self,
+      batch: Sequence[np.ndarray],
+      model: model_loading.ImageModel,
+      inference_args: Optional[Dict[str, Any]] = None
+  ) -> Iterable[PredictionResult]:
+    if inference_args:
+      raise ValueError(f"inference_args are not supported, got "
+                       f"{sorted(inference_args)}")
+    images = to_float_batch(batch)
+    for outputs in infer_isolating_failures(model, images):
+      yield PredictionResult(example=None, inference=outputs,
+                             model_id=self._config.handle)
+
+  def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
+    return sum(image.nbytes for image in batch)
+
+  def get_metrics_namespace(self) -> str:
+    return METRICS_NAMESPACE

@@ -1,0 +1,388 @@
+"""Loading a TF Hub image model and finding its image entry point.
+
+This is the only module that loads models and calls them. It understands both
+forms the spec describes:
+
+  * TF2 Reusable SavedModels: ``obj(images)`` (with ``training=False`` when
+    ``__call__`` takes a ``training`` argument, so no dropout on outputs);
+  * TF1 Hub format modules (a TF1 SavedModel with an empty tag set plus
+    ``tfhub_module.pb``) and SavedModels without ``__call__``: named
+    signatures (``image_feature_vector``, ``image_classification``,
+    ``default``, ``serving_default``) with input ``images`` and output
+    ``default`` plus optional extra outputs.
+
+``tensorflow_hub`` 0.16 no longer ships ``hub.Module`` or
+``hub.get_expected_image_size``; :attr:`ImageModelInfo.expected_image_size`
+does the latter's job from the input signature.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import os
+from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+TASK_FEATURE_VECTOR = "feature_vector"
+TASK_CLASSIFICATION = "classification"
+TASKS = (TASK_FEATURE_VECTOR, TASK_CLASSIFICATION)
+
+FORMAT_TF2_CALL = "tf2_call"
+FORMAT_TF1_HUB = "tf1_hub_signature"
+FORMAT_SIGNATURE = "saved_model_signature"
+
+TASK_SIGNATURES = {
+    TASK_FEATURE_VECTOR: "image_feature_vector",
+    TASK_CLASSIFICATION: "image_classification",
+}
+FALLBACK_SIGNATURES = ("default", "serving_default")
+IMAGE_INPUT_NAME = "images"
+DEFAULT_OUTPUT = "default"
+CALL_ENTRY = "__call__"
+
+
+class ModelError(ValueError):
+  """The model cannot be used; the message says what was expected and found."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorInfo:
+  """Name, dtype and shape of one model input or output (None = unknown)."""
+  name: str
+  dtype: str
+  shape: Optional[Tuple[Optional[int], ...]]
+
+  def __str__(self) -> str:
+    if self.shape is None:
+      return f"{self.dtype} <unknown rank>"
+    dims = ", ".join("None" if d is None else str(d) for d in self.shape)
+    return f"{self.dtype} [{dims}]"
+
+
+@dataclasses.dataclass(frozen=True)
+class SignatureInfo:
+  name: str
+  inputs: Mapping[str, TensorInfo]
+  outputs: Mapping[str, TensorInfo]
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageModelInfo:
+  """What the pipeline learned about a model before reading any input.
+
+  Attributes:
+    handle: what the user passed (path, gs:// path or TF Hub handle).
+    format: one of FORMAT_TF2_CALL, FORMAT_TF1_HUB, FORMAT_SIGNATURE.
+    entry: ``__call__`` or the signature name used.
+    input: the image input (``images: float32 [batch, height, width, 3]``).
+    output: the main output (``[batch, N]``).
+    extra_outputs: the other outputs requested with ``--extra_outputs``.
+    accepts_training: whether ``__call__`` takes ``training=``.
+    signatures: every signature the model has (for the inspector).
+  """
+  handle: str
+  format: str
+  entry: str
+  input: TensorInfo
+  output: TensorInfo
+  extra_outputs: Mapping[str, TensorInfo]
+  accepts_training: bool
+  signatures: Tuple[SignatureInfo, ...]
+
+  @property
+  def expected_image_size(self) -> Optional[Tuple[int, int]]:
+    """(height, width) from the input signature, None when not fixed."""
+    shape = self.input.shape
+    if shape is None or len(shape) != 4 or shape[1] is None or shape[2] is None:
+      return None
+    return int(shape[1]), int(shape[2])
+
+  @property
+  def output_width(self) -> Optional[int]:
+    shape = self.output.shape
+    if shape is None or len(shape) != 2:
+      return None
+    return shape[1]
+
+
+class ImageModel:
+  """A loaded model that maps float32 image batches to named numpy outputs.
+
+  Calling it returns ``{"default": [batch, N], <extra key>: [batch, ...]}``.
+  """
+
+  def __init__(self, info: ImageModelInfo, fn: Callable, keepalive: object):
+    self.info = info
+    self._fn = fn
+    self._keepalive = keepalive  # The loaded object owns the variables.
+
+  def __call__(self, images: np.ndarray) -> Dict[str, np.ndarray]:
+    """Runs the model.
+
+    Args:
+      images: float32 [batch, height, width, 3] in [0, 1].
+
+    Returns:
+      Output name to numpy array with leading dimension batch.
+    """
+    outputs = self._fn(images)
+    return {name: value.numpy() for name, value in outputs.items()}
+
+
+def is_remote_handle(handle: str) -> bool:
+  return handle.startswith(("http://", "https://")) or handle.startswith(
+      ("tfhub.dev/", "kaggle.com/", "www.kaggle.com/"))
+
+
+def resolve_model_path(handle: str) -> str:
+  """Checks a local or gs:// model directory, or downloads a TF Hub handle.
+
+  Raises:
+    ModelError: the directory is missing or holds no SavedModel.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if is_remote_handle(handle):
+    import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+    try:
+      return hub.resolve(handle)
+    except Exception as e:  # pylint: disable=broad-except
+      raise ModelError(f"could not download model {handle!r}: {e}") from e
+  if not tf.io.gfile.isdir(handle):
+    raise ModelError(
+        f"--model: expected a SavedModel directory, but {handle!r} does not "
+        "exist or is not a directory")
+  if not any(tf.io.gfile.exists(os.path.join(handle, name))
+             for name in ("saved_model.pb", "saved_model.pbtxt")):
+    found = sorted(tf.io.gfile.listdir(handle))[:10]
+    raise ModelError(
+        f"--model: expected a SavedModel (saved_model.pb) in {handle!r}, "
+        f"found {found}")
+  return handle
+
+
+def is_tf1_hub_module(path: str) -> bool:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf.io.gfile.exists(os.path.join(path, "tfhub_module.pb"))
+
+
+def load_saved_model(path: str):
+  """Loads a SavedModel the way ``hub.load`` does (empty tags for TF1 Hub)."""
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  try:
+    return hub.load(path)
+  except Exception as e:  # pylint: disable=broad-except
+    raise ModelError(f"could not load SavedModel at {path!r}: "
+                     f"{type(e).__name__}: {e}") from e
+
+
+def load_image_model(handle: str,
+                     task: str,
+                     signature: Optional[str] = None,
+                     extra_outputs: Sequence[str] = (),
+                     image_size: Optional[Tuple[int, int]] = None,
+                     jit_compile: bool = False) -> ImageModel:
+  """Loads a model and returns a callable for its image entry point.
+
+  Args:
+    handle: local directory, gs:// directory or TF Hub handle.
+    task: ``feature_vector`` or ``classification``; picks the TF1 signature.
+    signature: a signature name that overrides the choice.
+    extra_outputs: extra output keys of the signature to return as well.
+    image_size: (height, width) the caller will feed; used to give the traced
+      function a fixed input signature.
+    jit_compile: compile the call with XLA.
+
+  Raises:
+    ModelError: the model has no usable entry point, or the signature or an
+      extra output does not exist.
+  """
+  if task not in TASKS:
+    raise ModelError(f"unknown task {task!r} (expected one of {TASKS})")
+  path = resolve_model_path(handle)
+  obj = load_saved_model(path)
+  tf1_hub = is_tf1_hub_module(path)
+  signatures = _describe_signatures(obj)
+  use_call = signature is None and not tf1_hub and callable(obj)
+  if use_call:
+    if extra_outputs:
+      raise ModelError(
+          "--extra_outputs needs a signature with named outputs; this model "
+          f"is a TF2 SavedModel called as obj(images). Available signatures: "
+          f"{_names(signatures) or 'none'} (pick one with --signature)")
+    info, raw_fn = _describe_call(handle, obj, signatures)
+  else:
+    name = signature or _pick_signature(task, signatures, tf1_hub)
+    info, raw_fn = _describe_signature(handle, obj, signatures, name,
+                                       extra_outputs,
+                                       FORMAT_TF1_HUB if tf1_hub
+                                       else FORMAT_SIGNATURE)
+  fn = _trace(raw_fn, info, image_size, jit_compile)
+  return ImageModel(info, fn, obj)
+
+
+def _names(signatures: Sequence[SignatureInfo]) -> str:
+  return ", ".join(sorted(s.name for s in signatures))
+
+
+def _pick_signature(task: str, signatures: Sequence[SignatureInfo],
+                    tf1_hub: bool) -> str:
+  available = {s.name for s in signatures}
+  for name in (TASK_SIGNATURES[task],) + FALLBACK_SIGNATURES:
+    if name in available:
+      return name
+  kind = "TF1 Hub module" if tf1_hub else "SavedModel without __call__"
+  raise ModelError(
+      f"{kind} has no signature for task {task!r}: expected one of "
+      f"{TASK_SIGNATURES[task]}, {', '.join(FALLBACK_SIGNATURES)}; "
+      f"available: {_names(signatures) or 'none'}")
+
+
+def _tensor_info(name: str, value) -> TensorInfo:
+  shape = value.shape
+  dims = None if shape.rank is None else tuple(shape.as_list())
+  return TensorInfo(name=name, dtype=value.dtype.name, shape=dims)
+
+
+def _describe_signatures(obj) -> Tuple[SignatureInfo, ...]:
+  result = []
+  for name, fn in sorted(getattr(obj, "signatures", {}).items()):
+    _, kwargs = fn.structured_input_signature
+    inputs = {k: _tensor_info(k, v) for k, v in sorted(kwargs.items())}
+    outputs = fn.structured_outputs
+    if not isinstance(outputs, Mapping):
+      outputs = {DEFAULT_OUTPUT: outputs}
+    result.append(SignatureInfo(
+        name=name, inputs=inputs,
+        outputs={k: _tensor_info(k, v) for k, v in sorted(outputs.items())}))
+  return tuple(result)
+
+
+def _describe_signature(handle, obj, signatures, name, extra_outputs,
+                        model_format) -> Tuple[ImageModelInfo, Callable]:
+  by_name = {s.name: s for s in signatures}
+  if name not in by_name:
+    raise ModelError(f"unknown signature {name!r} (available: "
+                     f"{_names(signatures) or 'none'})")
+  sig = by_name[name]
+  if IMAGE_INPUT_NAME in sig.inputs:
+    input_name = IMAGE_INPUT_NAME
+  elif len(sig.inputs) == 1:
+    input_name = next(iter(sig.inputs))
+  else:
+    raise ModelError(
+        f"signature {name!r} has inputs {sorted(sig.inputs)}: expected one "
+        f"named {IMAGE_INPUT_NAME!r} or a single input")
+  if DEFAULT_OUTPUT in sig.outputs:
+    output_name = DEFAULT_OUTPUT
+  elif len(sig.outputs) == 1:
+    output_name = next(iter(sig.outputs))
+  else:
+    raise ModelError(
+        f"signature {name!r} has outputs {sorted(sig.outputs)}: expected one "
+        f"named {DEFAULT_OUTPUT!r} or a single output")
+  unknown = [k for k in extra_outputs if k not in sig.outputs]
+  if unknown:
+    raise ModelError(
+        f"unknown extra output(s) {unknown} in signature {name!r} "
+        f"(available: {', '.join(sorted(sig.outputs))})")
+  concrete = obj.signatures[name]
+  wanted = [k for k in extra_outputs if k != output_name]
+
+  def call(images):
+    outputs = concrete(**{input_name: images})
+    if not isinstance(outputs, Mapping):
+      outputs = {output_name: outputs}
+    result = {DEFAULT_OUTPUT: outputs[output_name]}
+    result.update({k: outputs[k] for k in wanted})
+    return result
+
+  info = ImageModelInfo(
+      handle=handle, format=model_format, entry=name,
+      input=sig.inputs[input_name], output=sig.outputs[output_name],
+      extra_outputs={k: sig.outputs[k] for k in wanted},
+      accepts_training=False, signatures=signatures)
+  return info, call
+
+
+def _accepts_training(fn) -> bool:
+  try:
+    spec = fn.function_spec.fullargspec
+    return "training" in spec.args or "training" in spec.kwonlyargs
+  except AttributeError:
+    try:
+      return "training" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+      return False
+
+
+def _describe_call(handle, obj, signatures) -> Tuple[ImageModelInfo, Callable]:
+  call_fn = obj.__call__
+  accepts_training = _accepts_training(call_fn)
+  concretes = list(getattr(call_fn, "concrete_functions", ()) or ())
+  image_spec, output = None, None
+  # Prefer the inference-mode trace; its output is what we will get.
+  for concrete in sorted(concretes, key=lambda c: _is_training_trace(c)):
+    args, kwargs = concrete.structured_input_signature
+    specs = [a for a in list(args) + list(kwargs.values())
+             if hasattr(a, "shape") and hasattr(a, "dtype")]
+    if specs:
+      image_spec, output = specs[0], concrete.structured_outputs
+      break
+  if image_spec is None:
+    raise ModelError(
+        f"model {handle!r} has a __call__ without a traced image input; "
+        "expected __call__(images: float32 [batch, height, width, 3])")
+  if isinstance(output, Mapping):
+    if DEFAULT_OUTPUT not in output:
+      raise ModelError(
+          f"__call__ returns a dict with keys {sorted(output)}: expected a "
+          f"single tensor [batch, N] (or a {DEFAULT_OUTPUT!r} key)")
+    output = output[DEFAULT_OUTPUT]
+  if not hasattr(output, "shape"):
+    raise ModelError(
+        f"__call__ returns {type(output).__name__}: expected a single "
+        "float32 tensor [batch, N]")
+
+  def call(images):
+    value = obj(images, training=False) if accepts_training else obj(images)
+    if isinstance(value, Mapping):
+      value = value[DEFAULT_OUTPUT]
+    return {DEFAULT_OUTPUT: value}
+
+  info = ImageModelInfo(
+      handle=handle, format=FORMAT_TF2_CALL, entry=CALL_ENTRY,
+      input=_tensor_info(IMAGE_INPUT_NAME, image_spec),
+      output=_tensor_info(DEFAULT_OUTPUT, output), extra_outputs={},
+      accepts_training=accepts_training, signatures=signatures)
+  return info, call
+
+
+def _is_training_trace(concrete) -> bool:
+  args, kwargs = concrete.structured_input_signature
+  values = list(args[1:]) + [kwargs.get("training")]
+  return any(v is True for v in values)
+
+
+def _trace(raw_fn: Callable, info: ImageModelInfo,
+           image_size: Optional[Tuple[int, int]], jit_compile: bool):
+  """Wraps the entry point in one tf.function with a fixed input signature."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  shape = info.input.shape
+  if shape is not None and len(shape) == 4:
+    height, width = image_size or (shape[1], shape[2])
+    channels = shape[3]
+  else:
+    (height, width), channels = image_size or (None, None), 3
+  dtype = tf.as_dtype(info.input.dtype)
+  spec = tf.TensorSpec([None, height, width, channels], dtype)
+  return tf.function(raw_fn, input_signature=[spec], jit_compile=jit_compile
+                     or None, reduce_retracing=True)
+
+
+def flattened_width(info: TensorInfo) -> Optional[int]:
+  """Values per example of an output once flattened (None if not static)."""
+  if info.shape is None or any(d is None for d in info.shape[1:]):
+    return None
+  return int(math.prod(info.shape[1:]))

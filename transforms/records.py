@@ -1,0 +1,21 @@
+"""The element types that flow between pipeline steps."""
+from __future__ import annotations
+
+from typing import NamedTuple, Tuple
+
+
+class ImageKey(NamedTuple):
+  """Identifies one input through the pipeline.
+
+  Attributes:
+    key: the user-visible key (full path, record id or manifest id).
+    passthrough: (column, value) pairs copied from a manifest to the result.
+  """
+  key: str
+  passthrough: Tuple[Tuple[str, object], ...] = ()
+
+
+class EncodedImage(NamedTuple):
+  """An input's encoded bytes, as read from its source."""
+  image_key: ImageKey
+  data: bytes

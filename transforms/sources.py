@@ -1,0 +1,19 @@
+"""Picks the source transform for ``--input_format``.
+
+Every source yields ``EncodedImage`` on its main output and ``Failure`` on
+its ``failures`` output.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+
+from transforms import file_source
+from transforms import options as options_lib
+
+
+def make_source(config: options_lib.JobConfig) -> beam.PTransform:
+  if config.input_format == "files":
+    return file_source.ReadImageFiles(config.input_patterns)
+  raise options_lib.ConfigError(
+      f"--input_format: expected one of {', '.join(options_lib.INPUT_FORMATS)}"
+      f", found {config.input_format!r}")

@@ -1,0 +1,69 @@
+"""The end-of-job summary, read from Beam's metrics."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Optional
+
+from apache_beam.metrics.metric import MetricsFilter
+
+from transforms import metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSummary:
+  inputs: int
+  decoded: int
+  results: int
+  failures: int
+  failures_by_reason: Dict[str, int]
+  seconds: float
+
+  @property
+  def images_per_second(self) -> float:
+    return (self.results + self.failures) / max(self.seconds, 1e-9)
+
+  @property
+  def failure_rate(self) -> float:
+    return self.failures / self.inputs if self.inputs else 0.0
+
+  def exceeds(self, max_failure_rate: Optional[float]) -> bool:
+    return max_failure_rate is not None and (
+        self.failure_rate > max_failure_rate)
+
+  def format(self) -> str:
+    lines = [
+        f"images read:       {self.inputs}",
+        f"results written:   {self.results}",
+        f"failures:          {self.failures} "
+        f"({100 * self.failure_rate:.1f}%)",
+    ]
+    for reason, count in sorted(self.failures_by_reason.items()):
+      lines.append(f"  {reason:<24} {count}")
+    lines.append(f"wall time:         {self.seconds:.1f} s "
+                 f"({self.images_per_second:.1f} images/s)")
+    return "\n".join(lines)
+
+
+def _committed(result) -> int:
+  value = result.committed
+  return int(value if value is not None else result.attempted or 0)
+
+
+def summarize(pipeline_result, seconds: float) -> JobSummary:
+  query = pipeline_result.metrics().query(
+      MetricsFilter().with_namespace(metrics.NAMESPACE))
+  counts: Dict[str, int] = {}
+  for counter in query["counters"]:
+    name = counter.key.metric.name
+    counts[name] = counts.get(name, 0) + _committed(counter)
+  by_reason = {
+      name[len(metrics.FAILURE_PREFIX):]: value
+      for name, value in counts.items()
+      if name.startswith(metrics.FAILURE_PREFIX) and value
+  }
+  return JobSummary(
+      inputs=counts.get(metrics.INPUTS, 0),
+      decoded=counts.get(metrics.DECODED, 0),
+      results=counts.get(metrics.RESULTS, 0),
+      failures=counts.get(metrics.FAILURES, 0),
+      failures_by_reason=by_reason, seconds=seconds)
