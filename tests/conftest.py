@@ -1,0 +1,87 @@
+"""Shared fixtures: paths to ../shared, tiny models, and a pipeline runner."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+sys.path.insert(0, ROOT)
+
+from tests import model_builders  # pylint: disable=wrong-import-position
+
+MOBILENET_CLS = os.path.join(SHARED, "models", "mobilenet_v2_100_224",
+                             "classification")
+MOBILENET_FV = os.path.join(SHARED, "models", "mobilenet_v2_100_224",
+                            "feature_vector")
+MOBILENET_V1_SMALL = os.path.join(SHARED, "models", "mobilenet_v1_025_128",
+                                  "classification")
+IMAGENET_LABELS = os.path.join(SHARED, "models", "imagenet_labels.txt")
+IMAGENET_DIR = os.path.join(SHARED, "images", "imagenet")
+
+needs_shared = pytest.mark.skipif(
+    not os.path.isdir(SHARED), reason="../shared (models, photos) not present")
+
+
+def photo_paths():
+  return sorted(p for p in glob.glob(os.path.join(IMAGENET_DIR, "*"))
+                if not p.endswith(".json"))
+
+
+def expected_top5():
+  with open(os.path.join(IMAGENET_DIR, "expected_top5.json")) as f:
+    return json.load(f)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def simple_model(models_dir):
+  return model_builders.save_simple(os.path.join(models_dir, "simple"))
+
+
+@pytest.fixture(scope="session")
+def dynamic_model(models_dir):
+  return model_builders.save_simple(os.path.join(models_dir, "dynamic"),
+                                    size=None)
+
+
+@pytest.fixture(scope="session")
+def training_model(models_dir):
+  return model_builders.save_with_training(
+      os.path.join(models_dir, "training"))
+
+
+def read_parquet_rows(output_dir):
+  files = sorted(glob.glob(os.path.join(output_dir, "results-*.parquet")))
+  assert files, f"no Parquet results under {output_dir}"
+  rows = []
+  for path in files:
+    rows += pq.read_table(path).to_pylist()
+  return rows
+
+
+def read_failures(output_dir):
+  rows = []
+  for path in sorted(glob.glob(os.path.join(output_dir, "failures",
+                                            "failures-*.jsonl"))):
+    with open(path) as f:
+      rows += [json.loads(line) for line in f if line.strip()]
+  return rows
+
+
+def run_embed(argv):
+  """Runs pipelines.embed on the local runner and waits for it."""
+  from pipelines import embed  # pylint: disable=g-import-not-at-top
+  result = embed.run(list(argv))
+  result.wait_until_finish()
+  return result

@@ -1,0 +1,144 @@
+"""Real, tiny TF SavedModels for tests, built the ways real TF Hub models are.
+
+Each builder writes a SavedModel directory and returns its path. The models
+are deterministic functions of the image (per-channel means through a fixed
+linear layer), so tests can compute the expected output by hand.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+NUM_OUTPUTS = 6
+
+
+def head_weights(num_outputs: int = NUM_OUTPUTS) -> np.ndarray:
+  """The fixed [3 * 3, num_outputs] head every test model shares."""
+  rng = np.random.default_rng(42)
+  return rng.normal(size=(9, num_outputs)).astype(np.float32)
+
+
+def reference_features(images: np.ndarray,
+                       num_outputs: int = NUM_OUTPUTS) -> np.ndarray:
+  """numpy version of the test models: [B, H, W, 3] -> [B, num_outputs]."""
+  images = images.astype(np.float32)
+  pooled = np.concatenate([images.mean(axis=(1, 2)),
+                           images.max(axis=(1, 2)),
+                           images.min(axis=(1, 2))], axis=1)
+  return pooled @ head_weights(num_outputs)
+
+
+def _features(images, weights):
+  pooled = tf.concat([tf.reduce_mean(images, axis=[1, 2]),
+                      tf.reduce_max(images, axis=[1, 2]),
+                      tf.reduce_min(images, axis=[1, 2])], axis=1)
+  return tf.matmul(pooled, weights)
+
+
+class _Model(tf.Module):
+
+  def __init__(self, num_outputs):
+    super().__init__()
+    self.head = tf.Variable(head_weights(num_outputs), name="head")
+
+
+def save_simple(path: str, size: Optional[Tuple[int, int]] = (32, 32),
+                num_outputs: int = NUM_OUTPUTS) -> str:
+  """TF2 ``obj(images)``; ``size=None`` gives [None, None, None, 3]."""
+  model = _Model(num_outputs)
+  height, width = size if size else (None, None)
+  spec = tf.TensorSpec([None, height, width, 3], tf.float32, name="images")
+  model.__call__ = tf.function(lambda images: _features(images, model.head),
+                               input_signature=[spec])
+  tf.saved_model.save(model, path)
+  return path
+
+
+def save_with_training(path: str, size=(32, 32),
+                       num_outputs: int = NUM_OUTPUTS) -> str:
+  """TF2 like real TF Hub models: ``__call__(inputs, training=False)``.
+
+  Traced for training=True (dropout on the output: random) and False, and
+  for two batch shapes, so the object has several concrete functions.
+  """
+  model = _Model(num_outputs)
+
+  @tf.function
+  def call(inputs, training=False):
+    features = _features(inputs, model.head)
+    if training:
+      features = tf.nn.dropout(features, rate=0.5)
+    return features
+
+  model.__call__ = call
+  height, width = size
+  for batch in (None, 4):
+    spec = tf.TensorSpec([batch, height, width, 3], tf.float32)
+    for training in (True, False):
+      call.get_concrete_function(spec, training=training)
+  tf.saved_model.save(model, path)
+  return path
+
+
+def save_raising_on_white(path: str, size=(16, 16)) -> str:
+  """A model that fails a batch holding an all-white image (1.0 everywhere).
+
+  Stands in for a model that chokes on some inputs; the pipeline must fail
+  only that image.
+  """
+  model = _Model(NUM_OUTPUTS)
+  spec = tf.TensorSpec([None, size[0], size[1], 3], tf.float32)
+
+  def call(images):
+    darkest = tf.reduce_min(images, axis=[1, 2, 3])
+    check = tf.debugging.assert_less(darkest, 1.0,
+                                     message="all-white image")
+    with tf.control_dependencies([check]):
+      return _features(images, model.head)
+
+  model.__call__ = tf.function(call, input_signature=[spec])
+  tf.saved_model.save(model, path)
+  return path
+
+
+def save_broken(path: str, kind: str, size=(32, 32)) -> str:
+  """Models that break one rule of the contract.
+
+  kind:
+    rank3_output: returns [batch, 2, N].
+    uint8_input: takes uint8 images.
+    fixed_batch: input [1, h, w, 3].
+    dropout: always applies dropout, even in inference mode.
+  """
+  model = _Model(NUM_OUTPUTS)
+  height, width = size
+  if kind == "rank3_output":
+    spec = tf.TensorSpec([None, height, width, 3], tf.float32)
+    fn = lambda x: tf.stack([_features(x, model.head)] * 2, axis=1)
+  elif kind == "uint8_input":
+    spec = tf.TensorSpec([None, height, width, 3], tf.uint8)
+    fn = lambda x: _features(tf.cast(x, tf.float32) / 255.0, model.head)
+  elif kind == "fixed_batch":
+    spec = tf.TensorSpec([1, height, width, 3], tf.float32)
+    fn = lambda x: _features(x, model.head)
+  elif kind == "dropout":
+    spec = tf.TensorSpec([None, height, width, 3], tf.float32)
+    fn = lambda x: tf.nn.dropout(_features(x, model.head), rate=0.5)
+  else:
+    raise ValueError(kind)
+  model.__call__ = tf.function(fn, input_signature=[spec])
+  tf.saved_model.save(model, path)
+  return path
+
+
+def write_labels(path: str, count: int) -> str:
+  with open(path, "w", encoding="utf-8") as f:
+    f.write("\n".join(f"class_{i}" for i in range(count)) + "\n")
+  return path
+
+
+def exists(path: str) -> bool:
+  return os.path.exists(os.path.join(path, "saved_model.pb"))
