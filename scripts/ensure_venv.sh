@@ -9,8 +9,14 @@ STAMP="$VENV/.installed-$(cat "$ROOT/setup.py" "$ROOT/constraints.txt" | sha1sum
 if [ ! -f "$STAMP" ]; then
   echo "Setting up $VENV (first run only; a few minutes)..." >&2
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade "pip>=23" >&2
-  "$VENV/bin/python" -m pip install -q -c "$ROOT/constraints.txt" -e "$ROOT[test]" >&2
+  LOG="$VENV/install.log"
+  if ! { "$VENV/bin/python" -m pip install --upgrade "pip>=23" &&
+         "$VENV/bin/python" -m pip install -c "$ROOT/constraints.txt" \
+           -e "$ROOT[test,samples]"; } >"$LOG" 2>&1; then
+    tail -40 "$LOG" >&2
+    echo "Setting up $VENV failed; full log: $LOG" >&2
+    exit 1
+  fi
   rm -f "$VENV"/.installed-*
   touch "$STAMP"
 fi

@@ -53,8 +53,10 @@ def configure(verbose: bool) -> None:
   for name in _NOISY_LOGGERS:
     logging.getLogger(name).setLevel(logging.ERROR)
   with stderr_silenced():
-    import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     import tensorflow_hub  # pylint: disable=g-import-not-at-top,unused-import
+    # Device discovery logs (e.g. a failed cuInit) happen on first use.
+    tf.config.list_logical_devices()
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
