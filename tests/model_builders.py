@@ -142,3 +142,101 @@ def write_labels(path: str, count: int) -> str:
 
 def exists(path: str) -> bool:
   return os.path.exists(os.path.join(path, "saved_model.pb"))
+
+
+# ModuleDef{format: FORMAT_V3}, the marker file of the TF1 Hub format
+# (tensorflow_hub 0.16 no longer ships the proto; hub.load only checks that
+# the file exists).
+TFHUB_MODULE_PB = b"\x08\x03"
+EXTRA_OUTPUT = "TestNet/pooled_2x2"
+NUM_CLASSES = 4
+
+
+def classifier_weights(num_outputs: int = NUM_OUTPUTS) -> np.ndarray:
+  rng = np.random.default_rng(7)
+  return rng.normal(size=(num_outputs, NUM_CLASSES)).astype(np.float32)
+
+
+def _write_tf1_module(path: str, graph: tf.Graph, session, signatures) -> str:
+  builder = tf.compat.v1.saved_model.Builder(path)
+  builder.add_meta_graph_and_variables(session, tags=[],
+                                       signature_def_map=signatures)
+  builder.save()
+  with open(os.path.join(path, "tfhub_module.pb"), "wb") as f:
+    f.write(TFHUB_MODULE_PB)
+  return path
+
+
+def save_tf1_hub_module(path: str, size=(32, 32),
+                        with_task_signatures: bool = True) -> str:
+  """A TF1 Hub format module: TF1 graph, empty tag set, tfhub_module.pb.
+
+  Signatures: ``default`` (features), and unless ``with_task_signatures`` is
+  False, ``image_feature_vector`` (features + extra output) and
+  ``image_classification`` (logits [batch, 4] + extra output). The extra
+  output is a 2x2 average pool of the image, [batch, 2, 2, 3].
+  """
+  v1 = tf.compat.v1
+  graph = tf.Graph()
+  with graph.as_default():
+    images = v1.placeholder(tf.float32, [None, size[0], size[1], 3],
+                            name="images")
+    head = v1.get_variable("head", initializer=head_weights())
+    classifier = v1.get_variable("classifier",
+                                 initializer=classifier_weights())
+    features = _features(images, head)
+    logits = tf.matmul(features, classifier)
+    pooled = tf.nn.avg_pool2d(images, [size[0] // 2, size[1] // 2],
+                              [size[0] // 2, size[1] // 2], "VALID")
+    sig = v1.saved_model.signature_def_utils.predict_signature_def
+    signatures = {"default": sig({"images": images}, {"default": features})}
+    if with_task_signatures:
+      signatures["image_feature_vector"] = sig(
+          {"images": images}, {"default": features, EXTRA_OUTPUT: pooled})
+      signatures["image_classification"] = sig(
+          {"images": images}, {"default": logits, EXTRA_OUTPUT: pooled})
+    with v1.Session(graph=graph) as session:
+      session.run(v1.global_variables_initializer())
+      return _write_tf1_module(path, graph, session, signatures)
+
+
+def save_tf1_from_tf2(tf2_path: str, path: str, scope: str) -> str:
+  """Rebuilds a TF2 image SavedModel as a TF1 Hub format module.
+
+  The TF2 model's variables are frozen into constants of a TF1 graph whose
+  ``images`` placeholder feeds the imported network; signatures ``default``
+  and ``image_classification`` return its output as ``default``.
+  """
+  from tensorflow.python.framework import convert_to_constants  # pylint: disable=g-import-not-at-top
+  v1 = tf.compat.v1
+  model = tf.saved_model.load(tf2_path)
+  concrete = model.__call__.concrete_functions[0]
+  spec = concrete.structured_input_signature[0][0]
+  frozen = convert_to_constants.convert_variables_to_constants_v2(concrete)
+  graph_def = frozen.graph.as_graph_def()
+  graph = tf.Graph()
+  with graph.as_default():
+    images = v1.placeholder(tf.float32, spec.shape, name="images")
+    (output,) = tf.import_graph_def(
+        graph_def, input_map={frozen.inputs[0].name: images},
+        return_elements=[frozen.outputs[0].name], name=scope)
+    sig = v1.saved_model.signature_def_utils.predict_signature_def
+    signatures = {name: sig({"images": images}, {"default": output})
+                  for name in ("default", "image_classification")}
+    with v1.Session(graph=graph) as session:
+      return _write_tf1_module(path, graph, session, signatures)
+
+
+def save_serving_default_only(path: str, size=(32, 32)) -> str:
+  """A TF2 SavedModel without __call__, only a serving_default signature
+  with input ``pixels`` and output ``embedding``."""
+  model = _Model(NUM_OUTPUTS)
+  spec = tf.TensorSpec([None, size[0], size[1], 3], tf.float32,
+                       name="pixels")
+
+  @tf.function(input_signature=[spec])
+  def serve(pixels):
+    return {"embedding": _features(pixels, model.head)}
+
+  tf.saved_model.save(model, path, signatures={"serving_default": serve})
+  return path

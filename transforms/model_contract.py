@@ -75,46 +75,62 @@ def static_rules(info: model_loading.ImageModelInfo) -> List[RuleResult]:
   return [check_input(info), check_output_static(info)]
 
 
-def probe_images(size: Tuple[int, int], batch: int, seed: int = 0) -> np.ndarray:
-  """Deterministic float32 [batch, h, w, 3] test images in [0, 1]."""
+def probe_images(size: Tuple[int, int], batch: int, seed: int = 0,
+                 dtype: str = "float32") -> np.ndarray:
+  """Deterministic test images [batch, h, w, 3]: float in [0, 1], or uint8.
+
+  A model that breaks the input rule (say, uint8 input) is still fed what it
+  declares, so the other rules are judged on their own.
+  """
   rng = np.random.default_rng(seed)
   pixels = rng.integers(0, 256, size=(batch,) + tuple(size) + (3,),
                         dtype=np.uint8)
-  return pixels.astype(np.float32) / 255.0
+  if dtype == "uint8":
+    return pixels
+  return pixels.astype(np.dtype(dtype)) / np.dtype(dtype).type(255)
+
+
+def _images(model, size, batch, seed):
+  return probe_images(size, batch, seed, model.info.input.dtype)
+
+
+def _first_line(e: Exception) -> str:
+  lines = str(e).strip().splitlines()
+  return f"{type(e).__name__}: {lines[0] if lines else ''}"
 
 
 def probe_output(
     model: model_loading.ImageModel, size: Tuple[int, int]
 ) -> Tuple[RuleResult, Optional[Dict[str, np.ndarray]]]:
-  """Calls the model on a batch of 2 and checks the output is [2, N] float32.
+  """Calls the model on a small batch and checks the output is [B, N] float32.
+
+  The batch is 2, or the model's fixed batch size if it has one.
 
   Returns:
     The rule result and the outputs (None when the call failed).
   """
+  batch = (model.info.input.shape or (None,))[0] or 2
   try:
-    outputs = model(probe_images(size, 2))
+    outputs = model(_images(model, size, batch, 0))
   except Exception as e:  # pylint: disable=broad-except
-    lines = str(e).strip().splitlines()
-    return RuleResult(RULE_OUTPUT,
-                      False, f"calling the model on float32 [2, {size[0]}, "
-                      f"{size[1]}, 3] failed: {type(e).__name__}: "
-                      f"{lines[0] if lines else ''}"), None
+    return RuleResult(RULE_OUTPUT, False,
+                      f"calling the model on [{batch}, {size[0]}, {size[1]}, "
+                      f"3] failed: {_first_line(e)}"), None
   out = outputs[model_loading.DEFAULT_OUTPUT]
-  ok = out.ndim == 2 and out.shape[0] == 2 and out.dtype == np.float32
-  detail = f"a batch of 2 gave {out.dtype} {list(out.shape)}"
+  ok = out.ndim == 2 and out.shape[0] == batch and out.dtype == np.float32
+  detail = f"a batch of {batch} gave {out.dtype} {list(out.shape)}"
   return RuleResult(RULE_OUTPUT, ok, detail), outputs
 
 
 def check_any_batch(model: model_loading.ImageModel,
                     size: Tuple[int, int]) -> RuleResult:
-  images = probe_images(size, 3, seed=1)
+  images = _images(model, size, 3, 1)
   try:
     batch3 = model(images)["default"]
     singles = np.concatenate([model(images[i:i + 1])["default"]
                               for i in range(3)])
   except Exception as e:  # pylint: disable=broad-except
-    return RuleResult(RULE_ANY_BATCH, False,
-                      f"{type(e).__name__}: {str(e).splitlines()[0]}")
+    return RuleResult(RULE_ANY_BATCH, False, _first_line(e))
   if batch3.shape != singles.shape:
     return RuleResult(RULE_ANY_BATCH, False,
                       f"batch of 3 gave {list(batch3.shape)}, three batches "
@@ -127,13 +143,13 @@ def check_any_batch(model: model_loading.ImageModel,
 
 def check_deterministic(model: model_loading.ImageModel,
                         size: Tuple[int, int]) -> RuleResult:
-  images = probe_images(size, 3, seed=2)
+  batch = (model.info.input.shape or (None,))[0] or 3
+  images = _images(model, size, batch, 2)
   try:
     first = model(images)["default"]
     second = model(images)["default"]
   except Exception as e:  # pylint: disable=broad-except
-    return RuleResult(RULE_DETERMINISTIC, False,
-                      f"{type(e).__name__}: {str(e).splitlines()[0]}")
+    return RuleResult(RULE_DETERMINISTIC, False, _first_line(e))
   diff = float(np.max(np.abs(first - second))) if first.size else 0.0
   ok = bool(np.allclose(first, second, atol=AGREEMENT_ATOL,
                         rtol=AGREEMENT_RTOL))

@@ -371,12 +371,13 @@ def _trace(raw_fn: Callable, info: ImageModelInfo,
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   shape = info.input.shape
   if shape is not None and len(shape) == 4:
+    batch, channels = shape[0], shape[3]
     height, width = image_size or (shape[1], shape[2])
-    channels = shape[3]
   else:
-    (height, width), channels = image_size or (None, None), 3
+    batch, channels = None, 3
+    height, width = image_size or (None, None)
   dtype = tf.as_dtype(info.input.dtype)
-  spec = tf.TensorSpec([None, height, width, channels], dtype)
+  spec = tf.TensorSpec([batch, height, width, channels], dtype)
   return tf.function(raw_fn, input_signature=[spec], jit_compile=jit_compile
                      or None, reduce_retracing=True)
 
