@@ -21,7 +21,7 @@ def build(pipeline: beam.Pipeline, plan: job_plan.JobPlan) -> None:
   """Adds the whole job to ``pipeline``."""
   config = plan.config
   read = pipeline | "ReadInputs" >> sources.make_source(config)
-  decoded = read.images | "DecodeImages" >> beam.ParDo(
+  decoded = read["images"] | "DecodeImages" >> beam.ParDo(
       image_dofns.DecodeImageDoFn(plan.image_size, config.resize,
                                   config.max_pixels, config.jpeg_draft)
   ).with_outputs(failures.FAILURES_TAG, main="images")

@@ -57,7 +57,8 @@ class Failure:
 class ImageFailure(Exception):
   """Raised by pure functions for a bad input; carries the reason code."""
 
-  def __init__(self, reason: str, message: str):
+  def __init__(self, reason: str, message: str, key: str = None):
     super().__init__(message)
     self.reason = reason
     self.message = message
+    self.key = key  # Set when the failing function learned the input's key.

@@ -5,7 +5,7 @@ once. A file that cannot be read becomes a ``read`` failure.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -24,25 +24,46 @@ def read_bytes(path: str) -> bytes:
     return f.read()
 
 
-class ReadFileDoFn(beam.DoFn):
-  """path -> EncodedImage, or a read failure."""
+class ReadImageDoFn(beam.DoFn):
+  """(ImageKey, uri) -> EncodedImage, or a read failure.
+
+  Counts every input it sees, so sources that end in it need not.
+  """
 
   def __init__(self):
     self._inputs = metrics.counter(metrics.INPUTS)
 
-  def process(self, path: str):
+  def process(self, element: Tuple[records.ImageKey, str]):
+    image_key, uri = element
     self._inputs.inc()
-    key = records.ImageKey(path)
     try:
-      data = read_bytes(path)
+      data = read_bytes(uri)
     except Exception as e:  # pylint: disable=broad-except
       yield beam.pvalue.TaggedOutput(
           failures.FAILURES_TAG,
-          failures.Failure(path, failures.STAGE_READ,
+          failures.Failure(image_key.key, failures.STAGE_READ,
                            failures.REASON_READ_ERROR,
-                           f"{type(e).__name__}: {e}"))
+                           f"cannot read {uri}: {type(e).__name__}: {e}"))
       return
-    yield records.EncodedImage(key, data)
+    yield records.EncodedImage(image_key, data)
+
+
+def read_images() -> beam.ParDo:
+  return beam.ParDo(ReadImageDoFn()).with_outputs(failures.FAILURES_TAG,
+                                                  main="images")
+
+
+def match_paths(pbegin, patterns: Sequence[str]):
+  """Globs -> unique file paths, spread across workers."""
+  paths = (pbegin
+           | "Patterns" >> beam.Create(list(patterns))
+           | "Match" >> fileio.MatchAll()
+           | "Paths" >> beam.Map(lambda metadata: metadata.path))
+  if len(patterns) > 1:
+    # Overlapping globs must not give one file two results.
+    return paths | "Dedupe" >> beam.Distinct()
+  # Break fusion so reading and decoding fan out across workers.
+  return paths | "Spread" >> beam.Reshuffle()
 
 
 class ReadImageFiles(beam.PTransform):
@@ -53,15 +74,6 @@ class ReadImageFiles(beam.PTransform):
     self._patterns = list(patterns)
 
   def expand(self, pbegin):
-    paths = (pbegin
-             | "Patterns" >> beam.Create(self._patterns)
-             | "Match" >> fileio.MatchAll()
-             | "Paths" >> beam.Map(lambda metadata: metadata.path))
-    if len(self._patterns) > 1:
-      # Overlapping globs must not give one file two results.
-      paths = paths | "Dedupe" >> beam.Distinct()
-    else:
-      # Break fusion so reading and decoding fan out across workers.
-      paths = paths | "Spread" >> beam.Reshuffle()
-    return paths | "Read" >> beam.ParDo(ReadFileDoFn()).with_outputs(
-        failures.FAILURES_TAG, main="images")
+    return (match_paths(pbegin, self._patterns)
+            | "Keys" >> beam.Map(lambda path: (records.ImageKey(path), path))
+            | "Read" >> read_images())

@@ -13,13 +13,13 @@ from typing import Dict, Optional, Tuple
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
+from transforms import manifest_source
 from transforms import model_contract
 from transforms import model_handler
 from transforms import model_loading
 from transforms import options as options_lib
 from transforms import predictions
 from transforms import schema as schema_lib
-from transforms import sinks
 
 RESULTS_DIR_PREFIX = "results"
 FAILURES_DIR = "failures"
@@ -118,13 +118,23 @@ def _labels(config: options_lib.JobConfig,
 
 
 def check_inputs(config: options_lib.JobConfig) -> None:
-  """Each input pattern must match at least one file (listing 1 only)."""
+  """Each input pattern must match at least one file (listing 1 only); a
+  manifest's first file must have the named columns."""
   results = FileSystems.match(list(config.input_patterns),
                               limits=[1] * len(config.input_patterns))
   for pattern, result in zip(config.input_patterns, results):
     if not result.metadata_list:
       raise options_lib.ConfigError(
           f"--input: expected files, but {pattern!r} matches nothing")
+    if config.input_format == "manifest":
+      path = result.metadata_list[0].path
+      try:
+        table = manifest_source.read_manifest(path)
+        manifest_source.check_columns(
+            table.column_names, config.uri_column, config.key_column,
+            config.passthrough_columns, path)
+      except ValueError as e:
+        raise options_lib.ConfigError(f"--input: {e}") from None
 
 
 def prepare_output(config: options_lib.JobConfig) -> None:
@@ -144,6 +154,3 @@ def prepare_output(config: options_lib.JobConfig) -> None:
         "Pass --overwrite to replace them.")
   FileSystems.delete(existing)
 
-
-def output_suffix(config: options_lib.JobConfig) -> str:
-  return sinks.file_suffix(config.output_format, config.compression)

@@ -1,0 +1,124 @@
+"""Source: TFRecord files of ``tf.train.Example`` holding encoded images.
+
+The image is the first value of the bytes feature ``--image_feature``
+(default ``image/encoded``); the key is ``--key_feature`` (default
+``image/filename``), falling back to ``<file path>:<record index>``. Each
+file is read sequentially with Beam's TFRecord framing (CRC-checked, any
+Beam filesystem, gzip detected from the extension), so record indices are
+exact; a damaged record fails itself and the rest of its file, with keys
+``<file path>:<index>``.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Sequence, Union
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.tfrecordio import _TFRecordUtil
+from tensorflow.core.example import example_pb2
+
+from transforms import failures
+from transforms import file_source
+from transforms import metrics
+from transforms import records
+
+REASON_BAD_RECORD = "bad_record"
+
+
+def iter_records(path: str) -> Iterator[bytes]:
+  with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as f:
+    while True:
+      record = _TFRecordUtil.read_record(f)
+      if record is None:
+        return
+      yield record
+
+
+def _first_value(feature) -> Union[str, bytes, None]:
+  kind = feature.WhichOneof("kind")
+  values = getattr(feature, kind).value if kind else []
+  if not values:
+    return None
+  value = values[0]
+  return str(value) if kind != "bytes_list" else value
+
+
+def parse_example(record: bytes, index_key: str, image_feature: str,
+                  key_feature: str):
+  """Serialized Example -> (ImageKey, image bytes).
+
+  Raises:
+    failures.ImageFailure: not an Example, or the image feature is missing.
+  """
+  try:
+    example = example_pb2.Example.FromString(record)
+  except Exception as e:  # pylint: disable=broad-except
+    raise failures.ImageFailure(REASON_BAD_RECORD,
+                                f"not a tf.train.Example: {e}") from None
+  features = example.features.feature
+  key = index_key
+  if key_feature in features:
+    value = _first_value(features[key_feature])
+    if value:
+      key = value.decode("utf-8", "replace") if isinstance(
+          value, bytes) else value
+  if image_feature not in features or features[image_feature].WhichOneof(
+      "kind") != "bytes_list" or not features[image_feature].bytes_list.value:
+    raise failures.ImageFailure(
+        failures.REASON_MISSING_FEATURE,
+        f"record has no bytes feature {image_feature!r} (features: "
+        f"{', '.join(sorted(features))})", key=key)
+  return records.ImageKey(key), features[image_feature].bytes_list.value[0]
+
+
+class ReadExamplesDoFn(beam.DoFn):
+  """TFRecord path -> EncodedImage per record, or failures."""
+
+  def __init__(self, image_feature: str, key_feature: str):
+    self._image_feature, self._key_feature = image_feature, key_feature
+    self._inputs = metrics.counter(metrics.INPUTS)
+
+  def process(self, path: str):
+    index = 0  # The index of the next record to read.
+    try:
+      for record in iter_records(path):
+        self._inputs.inc()
+        index_key = f"{path}:{index}"
+        index += 1
+        try:
+          image_key, data = parse_example(record, index_key,
+                                          self._image_feature,
+                                          self._key_feature)
+        except failures.ImageFailure as e:
+          yield beam.pvalue.TaggedOutput(
+              failures.FAILURES_TAG,
+              failures.Failure(e.key or index_key, failures.STAGE_READ,
+                               e.reason, e.message))
+          continue
+        yield records.EncodedImage(image_key, data)
+    except Exception as e:  # pylint: disable=broad-except
+      # The framing is broken: nothing from here on can be trusted.
+      self._inputs.inc()
+      yield beam.pvalue.TaggedOutput(
+          failures.FAILURES_TAG,
+          failures.Failure(f"{path}:{index}", failures.STAGE_READ,
+                           REASON_BAD_RECORD,
+                           f"TFRecord framing broken at record {index}; the "
+                           f"rest of the file is unreadable: {e}"))
+
+
+class ReadTFRecordImages(beam.PTransform):
+  """TFRecord globs -> EncodedImage and Failure outputs."""
+
+  def __init__(self, patterns: Sequence[str], image_feature: str,
+               key_feature: str):
+    super().__init__()
+    self._patterns = list(patterns)
+    self._image_feature, self._key_feature = image_feature, key_feature
+
+  def expand(self, pbegin):
+    return (file_source.match_paths(pbegin, self._patterns)
+            | "ReadExamples" >> beam.ParDo(ReadExamplesDoFn(
+                self._image_feature, self._key_feature)).with_outputs(
+                    failures.FAILURES_TAG, main="images"))
