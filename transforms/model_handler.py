@@ -69,13 +69,19 @@ def infer_isolating_failures(
     rows = _split_rows(outputs, len(images))
   except Exception as e:  # pylint: disable=broad-except
     if len(images) == 1:
-      text = str(e).strip().splitlines()
-      return [InferenceFailure(
-          f"{type(e).__name__}: {text[0] if text else ''}")]
+      return [InferenceFailure(describe_error(e))]
     middle = len(images) // 2
     return (infer_isolating_failures(fn, images[:middle]) +
             infer_isolating_failures(fn, images[middle:]))
   return rows
+
+
+def describe_error(e: Exception, limit: int = 600) -> str:
+  """One line: TF's errors put the useful part after a generic first line."""
+  text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+  if len(text) > limit:
+    text = text[:limit] + "..."
+  return f"{type(e).__name__}: {text}"
 
 
 def _split_rows(outputs: RowOutputs, batch: int) -> List[RowOutputs]:
