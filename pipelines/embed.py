@@ -15,7 +15,6 @@ from typing import List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.options.pipeline_options import StandardOptions
 
 from transforms import quiet
 
@@ -32,9 +31,7 @@ def _start(argv: Optional[Sequence[str]], test_pipeline=None):
   options = PipelineOptions(argv)
   config = options_lib.build_config(options)
   plan = job_plan.plan_job(config)
-  standard = options.view_as(StandardOptions)
-  if standard.runner is None:
-    standard.runner = options_lib.DEFAULT_RUNNER
+  options_lib.apply_local_runner_defaults(options)
   pipeline = test_pipeline or beam.Pipeline(options=options)
   embed_pipeline.build(pipeline, plan)
   return plan, pipeline.run()

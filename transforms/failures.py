@@ -29,7 +29,6 @@ REASON_TOO_LARGE = "too_many_pixels"
 REASON_MISSING_FEATURE = "missing_feature"
 REASON_INFERENCE_ERROR = "inference_error"
 REASON_BAD_OUTPUT = "bad_model_output"
-REASON_DUPLICATE_KEY = "duplicate_key"
 
 
 @dataclasses.dataclass(frozen=True)

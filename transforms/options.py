@@ -15,7 +15,9 @@ import dataclasses
 from typing import List, Optional, Sequence, Tuple
 
 import yaml
+from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import StandardOptions
 
 from transforms import decode
 from transforms import model_loading
@@ -26,6 +28,10 @@ from transforms import sinks
 INPUT_FORMATS = ("files", "tfrecord", "manifest")
 FAILURE_FORMATS = ("jsonl", "results")
 DEFAULT_RUNNER = "FnApiRunner"
+# Two bundles in flight per process: one decodes while the other is in the
+# model (both release the GIL). See benchmarks/README.md.
+DEFAULT_LOCAL_WORKERS = 2
+DEFAULT_LOCAL_MODE = "multi_threading"
 
 
 class ConfigError(ValueError):
@@ -81,7 +87,7 @@ class EmbedOptions(PipelineOptions):
     add("--max_pixels", type=int, default=decode.DEFAULT_MAX_PIXELS,
         help="Reject images with more pixels than this (checked on the "
         "header).")
-    add("--jpeg_draft", type=float, default=2.0,
+    add("--jpeg_draft", type=float, default=1.0,
         help="Decode JPEGs at reduced DCT scale while both sides stay >= "
         "this x the model size; 0 decodes at full size.")
     # Batching.
@@ -286,6 +292,28 @@ def build_config(options: PipelineOptions) -> JobConfig:
       uri_column=o.uri_column, key_column=o.key_column,
       passthrough_columns=passthrough, max_failure_rate=o.max_failure_rate,
       overwrite=o.overwrite, jit_compile=o.jit_compile, verbose=o.verbose)
+
+
+def apply_local_runner_defaults(options: PipelineOptions) -> None:
+  """No --runner: the in-process FnApiRunner with two bundles in flight.
+
+  Beam 2.77's DirectRunner would first try Prism, which downloads a binary;
+  offline that fails and falls back after a delay. Flags the user gave win.
+  """
+  standard = options.view_as(StandardOptions)
+  if standard.runner is not None:
+    return
+  standard.runner = DEFAULT_RUNNER
+  direct = options.view_as(DirectOptions)
+  if not _given(options, "direct_num_workers"):
+    direct.direct_num_workers = DEFAULT_LOCAL_WORKERS
+  if not _given(options, "direct_running_mode"):
+    direct.direct_running_mode = DEFAULT_LOCAL_MODE
+
+
+def _given(options: PipelineOptions, name: str) -> bool:
+  return any(arg == f"--{name}" or arg.startswith(f"--{name}=")
+             for arg in options._flags)  # pylint: disable=protected-access
 
 
 def _batch_sizes(o: EmbedOptions) -> Tuple[int, int]:

@@ -76,7 +76,7 @@ def _resize(image: Image.Image, width: int, height: int) -> Image.Image:
 
 def prepare_image(data: bytes, size: Tuple[int, int], mode: str = "squash",
                   max_pixels: int = decode.DEFAULT_MAX_PIXELS,
-                  jpeg_draft: Optional[float] = 2.0) -> np.ndarray:
+                  jpeg_draft: Optional[float] = 1.0) -> np.ndarray:
   """Encoded bytes to the model's input pixels (before float conversion).
 
   Args:
@@ -84,9 +84,11 @@ def prepare_image(data: bytes, size: Tuple[int, int], mode: str = "squash",
     size: (height, width) of the model input.
     mode: resize mode, see :data:`RESIZE_MODES`.
     max_pixels: decompression-bomb limit, see :func:`decode.decode_image`.
-    jpeg_draft: if set, JPEGs larger than ``jpeg_draft`` x the model size are
-      decoded at a reduced DCT scale first (like Pillow's ``thumbnail``
-      ``reducing_gap``); ``None`` decodes at full size.
+    jpeg_draft: if set, JPEGs at least twice ``jpeg_draft`` x the model size
+      are decoded at a reduced DCT scale (1/2, 1/4, 1/8) that keeps both
+      sides >= ``jpeg_draft`` x the model size, then resized as usual (like
+      Pillow's ``thumbnail`` ``reducing_gap``); ``None`` decodes at full
+      size.
 
   Returns:
     uint8 [height, width, 3], RGB.

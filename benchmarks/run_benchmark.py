@@ -1,0 +1,198 @@
+"""Throughput benchmark: model bound vs ours vs stock Beam RunInference.
+
+    python -m benchmarks.run_benchmark [--images 2000] [--sizes 500,2000,8000]
+
+Every arm runs as its own child process, one after another, on the same
+generated corpus and the same model (all in one run, since these machines
+are noisy). Steady-state throughput is the inverse slope of wall time over
+corpus size (a least-squares line through the runs), so fixed start-up cost
+(imports, model load, pipeline start) is separated out as the intercept.
+Peak memory is each child's maximum resident set size (``wait4``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Sequence
+
+from benchmarks import corpus
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+DEFAULT_MODEL = os.path.join(SHARED, "models", "mobilenet_v2_100_224",
+                             "classification")
+
+
+def run_child(argv: Sequence[str], env=None) -> Dict:
+  """Runs a command; returns wall seconds, its peak RSS (MB) and stdout."""
+  with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile(
+      "w+") as err:
+    start = time.perf_counter()
+    proc = subprocess.Popen(list(argv), stdout=out, stderr=err, env=env,
+                            cwd=ROOT, text=True)
+    # wait4 gives this child's own resource usage (ru_maxrss in KB).
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    err.seek(0)
+    if proc.returncode:
+      raise RuntimeError(f"{shlex.join(argv)} failed ({proc.returncode}):\n"
+                         f"{err.read()[-3000:]}")
+    return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024,
+            "stdout": out.read()}
+
+
+def fit_line(points: List[tuple]) -> tuple:
+  """Least squares seconds = fixed + images / rate; returns (fixed, rate)."""
+  n = len(points)
+  mean_x = sum(p[0] for p in points) / n
+  mean_y = sum(p[1] for p in points) / n
+  sxx = sum((p[0] - mean_x) ** 2 for p in points)
+  slope = sum((p[0] - mean_x) * (p[1] - mean_y) for p in points) / sxx
+  return mean_y - slope * mean_x, 1.0 / slope
+
+
+def subset_dir(work: str, files: Sequence[str], count: int) -> str:
+  folder = os.path.join(work, f"corpus_{count}")
+  if not os.path.isdir(folder):
+    os.makedirs(folder)
+    for path in files[:count]:
+      os.symlink(path, os.path.join(folder, os.path.basename(path)))
+  return folder
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--model", default=DEFAULT_MODEL)
+  parser.add_argument("--images", type=int, default=2000)
+  parser.add_argument("--sizes", default="500,2000,8000",
+                      help="corpus sizes for ours (scaling and fit)")
+  parser.add_argument("--stock_sizes", default="500,2000")
+  parser.add_argument("--batch_size", type=int, default=32)
+  parser.add_argument("--work_dir", default="/tmp/hub_image_beam_bench")
+  parser.add_argument("--ours_args", default="",
+                      help="extra flags for pipelines.embed (quoted)")
+  parser.add_argument("--skip_stock", action="store_true")
+  parser.add_argument("--json_out", default=None)
+  args = parser.parse_args(argv)
+  sizes = sorted({int(s) for s in args.sizes.split(",")} | {args.images})
+  stock_sizes = sorted({int(s) for s in args.stock_sizes.split(",")})
+  os.makedirs(args.work_dir, exist_ok=True)
+  source = os.path.join(SHARED, "images", "imagenet")
+  all_dir = os.path.join(args.work_dir, "all")
+  need = max(sizes + stock_sizes)
+  existing = sorted(os.listdir(all_dir)) if os.path.isdir(all_dir) else []
+  if len(existing) < need:
+    print(f"generating {need} corpus images from {source} ...", flush=True)
+    corpus.make_corpus(source, all_dir, need)
+  files = sorted(os.path.join(all_dir, f) for f in os.listdir(all_dir))
+  py = sys.executable
+  results = {"machine": f"{platform.node()} {platform.machine()}, "
+                        f"{os.cpu_count()} CPUs", "model": args.model,
+             "batch_size": args.batch_size}
+
+  def model_bound():
+    print("(a) model bound ...", flush=True)
+    run = run_child([py, "-m", "benchmarks.model_bound", "--model",
+                     args.model, "--images", str(args.images),
+                     "--batch_size", str(args.batch_size)])
+    measured = json.loads(run["stdout"].strip().splitlines()[-1])
+    return measured["images"] / measured["seconds"], run["peak_mb"]
+
+  # Measured before and after the other arms; the machine drifts.
+  first_rate, bound_mb = model_bound()
+
+  ours_runs = []
+  for size in sizes:
+    print(f"(b) ours, {size} images ...", flush=True)
+    folder = subset_dir(args.work_dir, files, size)
+    run = run_child([py, "-m", "pipelines.embed", "--model", args.model,
+                     "--task", "classification", "--input",
+                     os.path.join(folder, "*"), "--output",
+                     os.path.join(args.work_dir, "out_ours"), "--overwrite",
+                     "--batch_size", str(args.batch_size)] +
+                    shlex.split(args.ours_args))
+    ours_runs.append({"images": size, "seconds": run["seconds"],
+                      "peak_mb": run["peak_mb"]})
+  fixed, rate = fit_line([(r["images"], r["seconds"]) for r in ours_runs])
+  results["ours"] = {"runs": ours_runs, "fixed_s": fixed,
+                     "steady_images_per_s": rate}
+
+  if not args.skip_stock:
+    stock_runs = []
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
+    for size in stock_sizes:
+      print(f"(c) stock Beam, {size} images ...", flush=True)
+      folder = subset_dir(args.work_dir, files, size)
+      run = run_child([py, "-m", "benchmarks.stock_beam", "--model",
+                       args.model, "--input", os.path.join(folder, "*"),
+                       "--output", os.path.join(args.work_dir, "out_stock",
+                                                "top1"),
+                       "--runner", "FnApiRunner"], env=env)
+      stock_runs.append({"images": size, "seconds": run["seconds"],
+                         "peak_mb": run["peak_mb"]})
+    fixed_c, rate_c = fit_line([(r["images"], r["seconds"])
+                                for r in stock_runs])
+    results["stock"] = {"runs": stock_runs, "fixed_s": fixed_c,
+                        "steady_images_per_s": rate_c}
+
+  last_rate, _ = model_bound()
+  results["model_bound"] = {"images_per_s": (first_rate + last_rate) / 2,
+                            "first_and_last": [first_rate, last_rate],
+                            "peak_mb": bound_mb}
+  print()
+  print(format_table(results))
+  if args.json_out:
+    with open(args.json_out, "w") as f:
+      json.dump(results, f, indent=2)
+  return 0
+
+
+def format_table(results: Dict) -> str:
+  bound = results["model_bound"]["images_per_s"]
+  lines = [f"machine: {results['machine']}; model: "
+           f"{os.path.relpath(results['model'], ROOT)}; batch "
+           f"{results['batch_size']}", "",
+           f"{'arm':<28}{'images':>8}{'wall s':>9}{'img/s':>9}"
+           f"{'peak MB':>9}"]
+  first, last = results["model_bound"]["first_and_last"]
+  lines.append(f"{'(a) model bound (mean)':<28}{'':>8}{'':>9}{bound:>9.1f}"
+               f"{results['model_bound']['peak_mb']:>9.0f}"
+               f"   (first {first:.1f}, last {last:.1f})")
+  for key, name in (("ours", "(b) ours"), ("stock", "(c) stock Beam")):
+    if key not in results:
+      continue
+    for run in results[key]["runs"]:
+      lines.append(f"{name + ' (total)':<28}{run['images']:>8}"
+                   f"{run['seconds']:>9.1f}"
+                   f"{run['images'] / run['seconds']:>9.1f}"
+                   f"{run['peak_mb']:>9.0f}")
+  lines.append("")
+  ours = results["ours"]["steady_images_per_s"]
+  lines.append(f"(b) ours steady state:      {ours:7.1f} img/s = "
+               f"{ours / bound:.2f} x (a); fixed start-up "
+               f"{results['ours']['fixed_s']:.1f} s")
+  if "stock" in results:
+    stock = results["stock"]["steady_images_per_s"]
+    lines.append(f"(c) stock Beam steady state: {stock:7.1f} img/s = "
+                 f"{stock / bound:.2f} x (a); fixed start-up "
+                 f"{results['stock']['fixed_s']:.1f} s")
+    lines.append(f"(b) / (c):                   {ours / stock:.2f}")
+  runs = results["ours"]["runs"]
+  lines.append(f"(b) peak memory {runs[0]['images']} -> {runs[-1]['images']}"
+               f" images: {runs[0]['peak_mb']:.0f} -> "
+               f"{runs[-1]['peak_mb']:.0f} MB "
+               f"({100 * (runs[-1]['peak_mb'] / runs[0]['peak_mb'] - 1):+.1f}%)")
+  return "\n".join(lines)
+
+
+if __name__ == "__main__":
+  sys.exit(main())
