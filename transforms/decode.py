@@ -110,8 +110,13 @@ def _decode(data: bytes, max_pixels: int,
   return to_rgb(image)
 
 
+_EXIF_ORIENTATION = 0x0112
+
+
 def _apply_exif_orientation(image: Image.Image) -> Image.Image:
   try:
+    if image.getexif().get(_EXIF_ORIENTATION, 1) == 1:
+      return image  # Upright already; exif_transpose would copy it.
     return ImageOps.exif_transpose(image)
   except Exception:  # pylint: disable=broad-except
     # A garbled EXIF block should not cost the image: keep it as stored.

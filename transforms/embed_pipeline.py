@@ -23,7 +23,8 @@ def build(pipeline: beam.Pipeline, plan: job_plan.JobPlan) -> None:
   read = pipeline | "ReadInputs" >> sources.make_source(config)
   decoded = read["images"] | "DecodeImages" >> beam.ParDo(
       image_dofns.DecodeImageDoFn(plan.image_size, config.resize,
-                                  config.max_pixels, config.jpeg_draft)
+                                  config.max_pixels, config.jpeg_draft,
+                                  config.decode_threads)
   ).with_outputs(failures.FAILURES_TAG, main="images")
   handler = KeyedModelHandler(model_handler.HubImageModelHandler(
       plan.model_config, min_batch_size=config.min_batch_size,

@@ -95,6 +95,9 @@ def plan_job(config: options_lib.JobConfig) -> JobPlan:
       handle=config.model, task=config.task, signature=config.signature,
       extra_outputs=config.extra_outputs, image_size=image_size,
       jit_compile=config.jit_compile)
+  # Already traced for the input shape the workers use (image_size is the
+  # model's own when not given), so an in-process worker can reuse it.
+  model_loading.offer_preloaded(model, **dataclasses.asdict(model_config))
   return JobPlan(config=config, model_config=model_config, model_info=info,
                  image_size=image_size, num_outputs=num_outputs,
                  extra_shapes=extra_shapes, row_spec=row_spec,

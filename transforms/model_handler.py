@@ -1,7 +1,8 @@
 """Beam ``ModelHandler`` for TF Hub image models.
 
 Elements are uint8 [height, width, 3] arrays (already resized); the handler
-stacks a batch, converts it to float32 in [0, 1] in one step, calls the model
+stacks a batch and hands it to the model, whose traced call converts it to
+float32 in [0, 1] (``x / 255``, as ``tf.image.convert_image_dtype``) in-graph,
 and yields one ``PredictionResult`` per element whose ``inference`` is either
 a dict of numpy rows or an :class:`InferenceFailure`. A batch that raises is
 split in halves until the failing element is found, so one bad element never
@@ -38,17 +39,6 @@ class ModelConfig:
   extra_outputs: Tuple[str, ...] = ()
   image_size: Optional[Tuple[int, int]] = None
   jit_compile: bool = False
-
-
-def to_float_batch(images: Sequence[np.ndarray]) -> np.ndarray:
-  """Stacks uint8 [h, w, 3] images into float32 [batch, h, w, 3] in [0, 1].
-
-  Matches ``tf.image.convert_image_dtype(uint8, tf.float32)`` (x / 255).
-  """
-  batch = np.stack(images)
-  if batch.dtype == np.uint8:
-    return np.divide(batch, np.float32(255.0), dtype=np.float32)
-  return batch.astype(np.float32, copy=False)
 
 
 def infer_isolating_failures(
@@ -120,7 +110,12 @@ class HubImageModelHandler(ModelHandler[np.ndarray, PredictionResult,
     self._load_model_fn = load_model_fn or model_loading.load_image_model
 
   def load_model(self) -> model_loading.ImageModel:
-    return self._load_model_fn(**dataclasses.asdict(self._config))
+    kwargs = dataclasses.asdict(self._config)
+    if self._load_model_fn is model_loading.load_image_model:
+      model = model_loading.take_preloaded(**kwargs)
+      if model is not None:
+        return model
+    return self._load_model_fn(**kwargs)
 
   def run_inference(
       self,
@@ -131,8 +126,10 @@ class HubImageModelHandler(ModelHandler[np.ndarray, PredictionResult,
     if inference_args:
       raise ValueError(f"inference_args are not supported, got "
                        f"{sorted(inference_args)}")
-    images = to_float_batch(batch)
-    for outputs in infer_isolating_failures(model, images):
+    # uint8 all the way into the graph: the float conversion runs there, on
+    # TensorFlow's threads, once per batch.
+    images = np.stack(batch)
+    for outputs in infer_isolating_failures(model.run_uint8, images):
       yield PredictionResult(example=None, inference=outputs,
                              model_id=self._config.handle)
 

@@ -113,10 +113,20 @@ class ImageModel:
   Calling it returns ``{"default": [batch, N], <extra key>: [batch, ...]}``.
   """
 
-  def __init__(self, info: ImageModelInfo, fn: Callable, keepalive: object):
+  def __init__(self, info: ImageModelInfo, fn: Callable, fn_uint8: Callable,
+               keepalive: object):
     self.info = info
     self._fn = fn
+    self._fn_uint8 = fn_uint8
     self._keepalive = keepalive  # The loaded object owns the variables.
+
+  def run_uint8(self, images: np.ndarray) -> Dict[str, np.ndarray]:
+    """Runs the model on uint8 [batch, height, width, 3] pixels.
+
+    The conversion to float32 in [0, 1] happens inside the traced graph.
+    """
+    outputs = self._fn_uint8(images)
+    return {name: value.numpy() for name, value in outputs.items()}
 
   def __call__(self, images: np.ndarray) -> Dict[str, np.ndarray]:
     """Runs the model.
@@ -129,6 +139,27 @@ class ImageModel:
     """
     outputs = self._fn(images)
     return {name: value.numpy() for name, value in outputs.items()}
+
+
+# Models the launching process already loaded (and probed), handed to the
+# first ModelHandler.load_model in the same process asking for the same
+# arguments: local runners then load the model once, not twice.
+_PRELOADED: Dict[tuple, ImageModel] = {}
+
+
+def _load_key(kwargs: Mapping) -> tuple:
+  return tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v)
+                      for k, v in kwargs.items()))
+
+
+def offer_preloaded(model: ImageModel, **load_kwargs) -> None:
+  """Lets a later take_preloaded(**load_kwargs) in this process reuse it."""
+  _PRELOADED.clear()  # Hold at most one.
+  _PRELOADED[_load_key(load_kwargs)] = model
+
+
+def take_preloaded(**load_kwargs) -> Optional[ImageModel]:
+  return _PRELOADED.pop(_load_key(load_kwargs), None)
 
 
 def is_remote_handle(handle: str) -> bool:
@@ -218,8 +249,8 @@ def load_image_model(handle: str,
                                        extra_outputs,
                                        FORMAT_TF1_HUB if tf1_hub
                                        else FORMAT_SIGNATURE)
-  fn = _trace(raw_fn, info, image_size, jit_compile)
-  return ImageModel(info, fn, obj)
+  fn, fn_uint8 = _trace(raw_fn, info, image_size, jit_compile)
+  return ImageModel(info, fn, fn_uint8, obj)
 
 
 def _names(signatures: Sequence[SignatureInfo]) -> str:
@@ -367,7 +398,11 @@ def _is_training_trace(concrete) -> bool:
 
 def _trace(raw_fn: Callable, info: ImageModelInfo,
            image_size: Optional[Tuple[int, int]], jit_compile: bool):
-  """Wraps the entry point in one tf.function with a fixed input signature."""
+  """Wraps the entry point in tf.functions with fixed input signatures.
+
+  Returns the float entry (what the contract checks call) and the uint8
+  entry (what the pipeline calls), which divides by 255 in-graph.
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   shape = info.input.shape
   if shape is not None and len(shape) == 4:
@@ -377,9 +412,17 @@ def _trace(raw_fn: Callable, info: ImageModelInfo,
     batch, channels = None, 3
     height, width = image_size or (None, None)
   dtype = tf.as_dtype(info.input.dtype)
-  spec = tf.TensorSpec([batch, height, width, channels], dtype)
-  return tf.function(raw_fn, input_signature=[spec], jit_compile=jit_compile
-                     or None, reduce_retracing=True)
+  dims = [batch, height, width, channels]
+  options = {"jit_compile": jit_compile or None, "reduce_retracing": True}
+  fn = tf.function(raw_fn, input_signature=[tf.TensorSpec(dims, dtype)],
+                   **options)
+
+  def from_uint8(pixels):
+    return raw_fn(tf.cast(pixels, dtype) / tf.constant(255, dtype))
+
+  fn_uint8 = tf.function(from_uint8, input_signature=[
+      tf.TensorSpec(dims, tf.uint8)], **options)
+  return fn, fn_uint8
 
 
 def flattened_width(info: TensorInfo) -> Optional[int]:

@@ -90,6 +90,9 @@ class EmbedOptions(PipelineOptions):
     add("--jpeg_draft", type=float, default=1.0,
         help="Decode JPEGs at reduced DCT scale while both sides stay >= "
         "this x the model size; 0 decodes at full size.")
+    add("--decode_threads", type=int, default=1,
+        help="Decode in this many background threads per worker, ahead of "
+        "the model; 0 decodes inline.")
     # Batching.
     add("--batch_size", type=int, default=None,
         help="Fixed batch size (sets min and max); default 32.")
@@ -146,6 +149,7 @@ class JobConfig:
   overwrite: bool
   jit_compile: bool
   verbose: bool
+  decode_threads: int = 1
 
 
 def _yaml_to_argv(path: str) -> List[str]:
@@ -261,6 +265,9 @@ def build_config(options: PipelineOptions) -> JobConfig:
   if o.jpeg_draft < 0 or 0 < o.jpeg_draft < 1:
     raise ConfigError(f"--jpeg_draft: expected 0 (off) or a factor >= 1, "
                       f"found {o.jpeg_draft}")
+  if o.decode_threads < 0:
+    raise ConfigError(f"--decode_threads: expected 0 or more, found "
+                      f"{o.decode_threads}")
   if task != model_loading.TASK_CLASSIFICATION and o.class_labels:
     raise ConfigError(f"--labels is only used with --task classification "
                       f"(found --task {task})")
@@ -291,7 +298,8 @@ def build_config(options: PipelineOptions) -> JobConfig:
       image_feature=o.image_feature, key_feature=o.key_feature,
       uri_column=o.uri_column, key_column=o.key_column,
       passthrough_columns=passthrough, max_failure_rate=o.max_failure_rate,
-      overwrite=o.overwrite, jit_compile=o.jit_compile, verbose=o.verbose)
+      overwrite=o.overwrite, jit_compile=o.jit_compile, verbose=o.verbose,
+      decode_threads=o.decode_threads)
 
 
 def apply_local_runner_defaults(options: PipelineOptions) -> None:
