@@ -3,7 +3,6 @@ every source type, inference failures, the failure-rate exit status."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 

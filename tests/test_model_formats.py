@@ -3,7 +3,6 @@ signatures, extra outputs, expected image size, serving_default fallback."""
 from __future__ import annotations
 
 import glob
-import io
 import json
 import os
 

@@ -54,7 +54,7 @@ def configure(verbose: bool) -> None:
     logging.getLogger(name).setLevel(logging.ERROR)
   with stderr_silenced():
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    import tensorflow_hub  # pylint: disable=g-import-not-at-top,unused-import
+    import tensorflow_hub  # noqa: F401  # pylint: disable=unused-import
     # Device discovery logs (e.g. a failed cuInit) happen on first use.
     tf.config.list_logical_devices()
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
