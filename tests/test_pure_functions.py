@@ -1,0 +1,149 @@
+"""Options, top-k, rows, Example encoding and failure isolation: pure
+functions, tested without a pipeline."""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from apache_beam.options.pipeline_options import DirectOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import StandardOptions
+from tensorflow.core.example import example_pb2
+
+from transforms import failures
+from transforms import model_handler
+from transforms import options as options_lib
+from transforms import predictions
+from transforms import schema as schema_lib
+
+BASE = ["--model", "m", "--input", "a/*", "--output", "out"]
+
+
+def _config(argv):
+  return options_lib.build_config(PipelineOptions(
+      options_lib.expand_config_file(argv)))
+
+
+def test_labels_flag_is_ours_and_job_labels_go_to_beam():
+  argv = options_lib.expand_config_file(
+      BASE + ["--task", "classification", "--labels", "l.txt",
+              "--job_labels", "team=vision"])
+  options = PipelineOptions(argv)
+  assert options_lib.build_config(options).labels == "l.txt"
+  assert options.view_as(GoogleCloudOptions).labels == ["team=vision"]
+
+
+def test_yaml_values_and_command_line_override(tmp_path):
+  config = tmp_path / "job.yaml"
+  config.write_text("model: m\ninput: [x/*.jpg, y/*.png]\noutput: out\n"
+                    "top_k: 3\ntask: classification\nverbose: true\n"
+                    "extra_outputs: [a, b]\nimage_size: 160,128\n")
+  job = _config(["--config", str(config), "--top_k", "7"])
+  assert job.input_patterns == ("x/*.jpg", "y/*.png")
+  assert (job.top_k, job.verbose, job.image_size) == (7, True, (160, 128))
+  assert job.extra_outputs == ("a", "b")
+
+
+def test_yaml_must_be_a_mapping(tmp_path):
+  config = tmp_path / "bad.yaml"
+  config.write_text("- just\n- a list\n")
+  with pytest.raises(options_lib.ConfigError, match="expected a mapping"):
+    _config(["--config", str(config)])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--image_size", "0,5"], "--image_size: expected H,W"),
+    (["--batch_size", "8", "--max_batch_size", "9"], "not both"),
+    (["--min_batch_size", "9", "--max_batch_size", "4"], "1 <= "),
+    (["--max_failure_rate", "2"], r"fraction in \[0, 1\], found 2.0"),
+    (["--resize", "zoom"], "--resize: expected one of squash, center_crop, "
+     "pad, found 'zoom'"),
+    (["--labels", "l.txt"], "only used with --task classification"),
+    (["--passthrough_columns", "sku"], "needs --input_format manifest"),
+    (["--extra_outputs", "embedding"], "reserved"),
+    (["--jpeg_draft", "0.5"], "--jpeg_draft"),
+])
+def test_contradictions_are_rejected_when_the_config_is_built(extra,
+                                                              message):
+  with pytest.raises(options_lib.ConfigError, match=message):
+    _config(BASE + extra)
+
+
+def test_missing_required_flag_names_it():
+  with pytest.raises(options_lib.ConfigError, match="--output is required"):
+    _config(["--model", "m", "--input", "x"])
+
+
+@pytest.mark.parametrize("argv, runner, workers, mode", [
+    ([], "FnApiRunner", 2, "multi_threading"),
+    (["--direct_num_workers", "1"], "FnApiRunner", 1, "multi_threading"),
+    (["--runner", "DataflowRunner"], "DataflowRunner", 1, "in_memory"),
+])
+def test_local_runner_defaults_yield_to_flags(argv, runner, workers, mode):
+  options = PipelineOptions(argv)
+  options_lib.apply_local_runner_defaults(options)
+  assert options.view_as(StandardOptions).runner == runner
+  assert options.view_as(DirectOptions).direct_num_workers == workers
+  assert options.view_as(DirectOptions).direct_running_mode == mode
+
+
+@pytest.mark.parametrize("score", predictions.SCORES)
+def test_top_k_orders_by_logit_and_scores_match(score):
+  logits = np.array([0.5, 3.0, -1.0, 3.0, 2.0], np.float32)
+  indices, scores = predictions.top_k(logits, 3, score)
+  assert indices.tolist() == [1, 3, 4]  # tie: lower index first
+  assert indices.dtype == np.int32 and scores.dtype == np.float32
+  expected = {"logits": logits,
+              "softmax": np.exp(logits) / np.exp(logits).sum(),
+              "sigmoid": 1 / (1 + np.exp(-logits))}[score]
+  np.testing.assert_allclose(scores, expected[[1, 3, 4]], rtol=1e-6)
+
+
+def test_build_row_rejects_non_finite_outputs():
+  spec = predictions.RowSpec(task="feature_vector")
+  with pytest.raises(failures.ImageFailure) as raised:
+    predictions.build_row("k", {"default": np.array([1.0, np.nan])}, spec)
+  assert raised.value.reason == failures.REASON_BAD_OUTPUT
+
+
+def test_row_to_example_round_trip():
+  spec = predictions.RowSpec(task="classification", top_k=2,
+                             labels=("cat", "dog", "owl"),
+                             extra_outputs=("hidden",),
+                             passthrough_columns=("sku",))
+  schema = schema_lib.results_schema(spec, 3, {"hidden": (2, 2)}, {})
+  row = predictions.build_row(
+      "img.jpg", {"default": np.array([0.1, 2.0, 1.0], np.float32),
+                  "hidden": np.arange(4, dtype=np.float32).reshape(2, 2)},
+      spec, {"sku": 42})
+  assert schema.field("hidden").type == pa.list_(pa.float32(), 4)
+  example = example_pb2.Example.FromString(
+      schema_lib.row_to_example(row, schema))
+  feature = example.features.feature
+  assert feature["key"].bytes_list.value == [b"img.jpg"]
+  assert list(feature["top_k_indices"].int64_list.value) == [1, 2]
+  assert list(feature["top_k_labels"].bytes_list.value) == [b"dog", b"owl"]
+  assert list(feature["hidden"].float_list.value) == [0, 1, 2, 3]
+  assert feature["sku"].bytes_list.value == [b"42"]
+
+
+def test_failure_isolation_bisects_to_the_bad_elements():
+  calls = []
+
+  def model(images):
+    calls.append(len(images))
+    if np.any(images < 0):
+      raise ValueError("negative pixel")
+    return {"default": images.reshape(len(images), -1) * 2}
+
+  images = np.arange(16, dtype=np.float32).reshape(16, 1)
+  images[5] = images[11] = -1
+  results = model_handler.infer_isolating_failures(model, images)
+  assert len(results) == 16
+  bad = [i for i, r in enumerate(results)
+         if isinstance(r, model_handler.InferenceFailure)]
+  assert bad == [5, 11]
+  assert "negative pixel" in results[5].message
+  assert results[6]["default"].tolist() == [12.0]
+  assert len(calls) < 16  # bisection, not one call per element
