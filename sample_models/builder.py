@@ -15,7 +15,7 @@ import importlib.util
 import json
 import os
 import shutil
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -62,8 +62,8 @@ def model_paths(cache_dir: str) -> Dict[str, str]:
           "stamp": os.path.join(root, f"BUILT-v{BUILD_VERSION}")}
 
 
-def build_sample_models(cache_dir: str = None, force: bool = False
-                        ) -> Dict[str, str]:
+def build_sample_models(cache_dir: Optional[str] = None,
+                        force: bool = False) -> Dict[str, str]:
   """Builds (or finds cached) sample models; returns their paths."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   paths = model_paths(cache_dir or default_cache_dir())

@@ -106,8 +106,7 @@ def _decode(data: bytes, max_pixels: int,
   if draft_size and image.format in ("JPEG", "MPO"):
     image.draft(None, (draft_size, draft_size))
   image.load()
-  image = _apply_exif_orientation(image)
-  return to_rgb(image)
+  return to_rgb(_apply_exif_orientation(image))
 
 
 _EXIF_ORIENTATION = 0x0112

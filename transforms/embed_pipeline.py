@@ -26,9 +26,10 @@ def build(pipeline: beam.Pipeline, plan: job_plan.JobPlan) -> None:
                                   config.max_pixels, config.jpeg_draft,
                                   config.decode_threads)
   ).with_outputs(failures.FAILURES_TAG, main="images")
-  handler = KeyedModelHandler(model_handler.HubImageModelHandler(
-      plan.model_config, min_batch_size=config.min_batch_size,
-      max_batch_size=config.max_batch_size))
+  handler: KeyedModelHandler = KeyedModelHandler(
+      model_handler.HubImageModelHandler(
+          plan.model_config, min_batch_size=config.min_batch_size,
+          max_batch_size=config.max_batch_size))
   predicted = decoded.images | "RunInference" >> RunInference(handler)
   rows = predicted | "BuildRows" >> beam.ParDo(
       image_dofns.BuildRowDoFn(plan.row_spec)).with_outputs(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Optional
 
 FAILURES_TAG = "failures"
 
@@ -56,7 +57,8 @@ class Failure:
 class ImageFailure(Exception):
   """Raised by pure functions for a bad input; carries the reason code."""
 
-  def __init__(self, reason: str, message: str, key: str = None):
+  def __init__(self, reason: str, message: str,
+               key: Optional[str] = None):
     super().__init__(message)
     self.reason = reason
     self.message = message

@@ -5,7 +5,7 @@ import collections
 import logging
 import time
 from concurrent import futures
-from typing import Optional, Tuple
+from typing import Deque, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.transforms import window
@@ -42,7 +42,8 @@ class DecodeImageDoFn(beam.DoFn):
     self._threads = threads
     self._decoded = metrics.counter(metrics.DECODED)
     self._pool = None
-    self._pending = collections.deque()
+    self._pending: Deque[Tuple[records.ImageKey, futures.Future]] = (
+        collections.deque())
 
   def setup(self):
     if self._threads:

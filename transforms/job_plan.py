@@ -69,7 +69,7 @@ def plan_job(config: options_lib.JobConfig) -> JobPlan:
         f"the model accepts any image size (input {info.input}); "
         "--image_size H,W is required")
   probe, outputs = model_contract.probe_output(model, image_size)
-  if not probe.passed:
+  if not probe.passed or outputs is None:
     raise model_loading.ModelError(
         f"model {config.model!r}: expected {probe.rule}; {probe.detail}")
   num_outputs = int(outputs[model_loading.DEFAULT_OUTPUT].shape[1])

@@ -22,6 +22,7 @@ from transforms import model_loading
 METRICS_NAMESPACE = "hub_image_inference"
 
 RowOutputs = Dict[str, np.ndarray]
+RowResult = Union[RowOutputs, "InferenceFailure"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +44,7 @@ class ModelConfig:
 
 def infer_isolating_failures(
     fn: Callable[[np.ndarray], RowOutputs],
-    images: np.ndarray) -> List[Union[RowOutputs, InferenceFailure]]:
+    images: np.ndarray) -> List[RowResult]:
   """Runs ``fn`` on a batch; on error, bisects to fail only the bad elements.
 
   Args:
@@ -74,7 +75,7 @@ def describe_error(e: Exception, limit: int = 600) -> str:
   return f"{type(e).__name__}: {text}"
 
 
-def _split_rows(outputs: RowOutputs, batch: int) -> List[RowOutputs]:
+def _split_rows(outputs: RowOutputs, batch: int) -> List[RowResult]:
   for name, value in outputs.items():
     if value.ndim < 1 or value.shape[0] != batch:
       raise ValueError(f"model output {name!r} has shape {list(value.shape)}; "

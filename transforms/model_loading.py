@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 import os
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -424,9 +423,3 @@ def _trace(raw_fn: Callable, info: ImageModelInfo,
       tf.TensorSpec(dims, tf.uint8)], **options)
   return fn, fn_uint8
 
-
-def flattened_width(info: TensorInfo) -> Optional[int]:
-  """Values per example of an output once flattened (None if not static)."""
-  if info.shape is None or any(d is None for d in info.shape[1:]):
-    return None
-  return int(math.prod(info.shape[1:]))

@@ -321,7 +321,7 @@ def apply_local_runner_defaults(options: PipelineOptions) -> None:
 
 def _given(options: PipelineOptions, name: str) -> bool:
   return any(arg == f"--{name}" or arg.startswith(f"--{name}=")
-             for arg in options._flags)  # pylint: disable=protected-access
+             for arg in options._flags or ())  # pylint: disable=protected-access
 
 
 def _batch_sizes(o: EmbedOptions) -> Tuple[int, int]:

@@ -7,7 +7,7 @@ TFRecord results are ``tf.train.Example``s with the same feature names.
 from __future__ import annotations
 
 import json
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -77,10 +77,11 @@ def row_to_example(row: Mapping[str, object], schema: pa.Schema) -> bytes:
   example = example_pb2.Example()
   features = example.features.feature
   for field in schema:
-    value = row.get(field.name)
+    value: Any = row.get(field.name)
     if value is None:
       continue
     value_type = field.type
+    values: Sequence[Any]
     if pa.types.is_list(value_type) or pa.types.is_fixed_size_list(
         value_type):
       value_type = value_type.value_type
