@@ -48,9 +48,26 @@ def run(argv: Optional[Sequence[str]] = None,
   return _start(argv, test_pipeline)[1]
 
 
+def _print_help() -> None:
+  import argparse  # pylint: disable=g-import-not-at-top
+  from transforms import options as options_lib  # pylint: disable=g-import-not-at-top
+  parser = argparse.ArgumentParser(
+      prog="python -m pipelines.embed", description=__doc__,
+      formatter_class=argparse.RawDescriptionHelpFormatter,
+      epilog="Any other flag (--runner, --direct_num_workers, --project, "
+      "--region, --temp_location, --setup_file, ...) goes to Beam's "
+      "PipelineOptions. --labels is parsed as --class_labels; Beam's own "
+      "--labels (Dataflow job labels) is --job_labels here.")
+  options_lib.EmbedOptions._add_argparse_args(parser)  # pylint: disable=protected-access
+  parser.print_help()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   """Runs the job to the end, prints the summary; returns the exit status."""
   argv = list(sys.argv[1:] if argv is None else argv)
+  if "-h" in argv or "--help" in argv:
+    _print_help()
+    return 0
   quiet.configure(quiet.wants_verbose(argv))
   from transforms import model_loading  # pylint: disable=g-import-not-at-top
   from transforms import options as options_lib  # pylint: disable=g-import-not-at-top

@@ -147,3 +147,12 @@ def test_failure_isolation_bisects_to_the_bad_elements():
   assert "negative pixel" in results[5].message
   assert results[6]["default"].tolist() == [12.0]
   assert len(calls) < 16  # bisection, not one call per element
+
+
+def test_help_lists_our_flags(capsys):
+  from pipelines import embed  # pylint: disable=g-import-not-at-top
+  assert embed.main(["--help"]) == 0
+  text = capsys.readouterr().out
+  for flag in ("--model", "--input_format", "--max_failure_rate",
+               "--job_labels"):
+    assert flag in text
