@@ -36,6 +36,14 @@ class RuleResult:
     return f"{'PASS' if self.passed else 'FAIL'}  {self.rule}: {self.detail}"
 
 
+def _static_result(rule: str, spec: model_loading.TensorInfo,
+                   problems: List[str]) -> RuleResult:
+  detail = f"found {spec.name}: {spec}"
+  if problems:
+    detail += f" ({'; '.join(problems)})"
+  return RuleResult(rule, not problems, detail)
+
+
 def check_input(info: model_loading.ImageModelInfo) -> RuleResult:
   spec = info.input
   shape = spec.shape
@@ -49,10 +57,7 @@ def check_input(info: model_loading.ImageModelInfo) -> RuleResult:
       problems.append(f"fixed batch size {shape[0]}")
     if shape[3] != 3:
       problems.append(f"{shape[3]} channels")
-  detail = f"found {spec.name}: {spec}"
-  if problems:
-    detail += f" ({'; '.join(problems)})"
-  return RuleResult(RULE_INPUT, not problems, detail)
+  return _static_result(RULE_INPUT, spec, problems)
 
 
 def check_output_static(info: model_loading.ImageModelInfo) -> RuleResult:
@@ -65,10 +70,7 @@ def check_output_static(info: model_loading.ImageModelInfo) -> RuleResult:
     problems.append(f"rank {len(shape)}")
   elif shape is not None and shape[0] is not None:
     problems.append(f"fixed batch size {shape[0]}")
-  detail = f"found {spec.name}: {spec}"
-  if problems:
-    detail += f" ({'; '.join(problems)})"
-  return RuleResult(RULE_OUTPUT, not problems, detail)
+  return _static_result(RULE_OUTPUT, spec, problems)
 
 
 def static_rules(info: model_loading.ImageModelInfo) -> List[RuleResult]:

@@ -289,6 +289,18 @@ def _describe_signatures(obj) -> Tuple[SignatureInfo, ...]:
   return tuple(result)
 
 
+def _pick_tensor(tensors: Mapping[str, TensorInfo], preferred: str,
+                 signature: str, kind: str) -> str:
+  """The spec's name (``images`` / ``default``), else the only one."""
+  if preferred in tensors:
+    return preferred
+  if len(tensors) == 1:
+    return next(iter(tensors))
+  raise ModelError(
+      f"signature {signature!r} has {kind}s {sorted(tensors)}: expected one "
+      f"named {preferred!r} or a single {kind}")
+
+
 def _describe_signature(handle, obj, signatures, name, extra_outputs,
                         model_format) -> Tuple[ImageModelInfo, Callable]:
   by_name = {s.name: s for s in signatures}
@@ -296,22 +308,8 @@ def _describe_signature(handle, obj, signatures, name, extra_outputs,
     raise ModelError(f"unknown signature {name!r} (available: "
                      f"{_names(signatures) or 'none'})")
   sig = by_name[name]
-  if IMAGE_INPUT_NAME in sig.inputs:
-    input_name = IMAGE_INPUT_NAME
-  elif len(sig.inputs) == 1:
-    input_name = next(iter(sig.inputs))
-  else:
-    raise ModelError(
-        f"signature {name!r} has inputs {sorted(sig.inputs)}: expected one "
-        f"named {IMAGE_INPUT_NAME!r} or a single input")
-  if DEFAULT_OUTPUT in sig.outputs:
-    output_name = DEFAULT_OUTPUT
-  elif len(sig.outputs) == 1:
-    output_name = next(iter(sig.outputs))
-  else:
-    raise ModelError(
-        f"signature {name!r} has outputs {sorted(sig.outputs)}: expected one "
-        f"named {DEFAULT_OUTPUT!r} or a single output")
+  input_name = _pick_tensor(sig.inputs, IMAGE_INPUT_NAME, name, "input")
+  output_name = _pick_tensor(sig.outputs, DEFAULT_OUTPUT, name, "output")
   unknown = [k for k in extra_outputs if k not in sig.outputs]
   if unknown:
     raise ModelError(
