@@ -34,7 +34,7 @@ def write_records(paths, out_dir, shards=4):
 
 def run_ours(pattern):
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
-  from transforms import tfrecord_source  # pylint: disable=g-import-not-at-top
+  from transforms.read import tfrecord as tfrecord_source  # pylint: disable=g-import-not-at-top
   with beam.Pipeline("FnApiRunner") as p:
     read = p | tfrecord_source.ReadTFRecordImages(
         [pattern], "image/encoded", "image/filename")

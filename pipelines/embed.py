@@ -16,16 +16,16 @@ from typing import List, Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms import quiet
+from transforms.job import quiet
 
 _LOGGER = logging.getLogger("hub_image_beam")
 
 
 def _start(argv: Optional[Sequence[str]], test_pipeline=None):
   # Imported here so that the quiet TF import in main() happens first.
-  from transforms import embed_pipeline  # pylint: disable=g-import-not-at-top
-  from transforms import job_plan  # pylint: disable=g-import-not-at-top
-  from transforms import options as options_lib  # pylint: disable=g-import-not-at-top
+  from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
+  from transforms.job import pipeline as job_pipeline  # pylint: disable=g-import-not-at-top
+  from transforms.job import plan as job_plan  # pylint: disable=g-import-not-at-top
   argv = options_lib.expand_config_file(
       list(sys.argv[1:] if argv is None else argv))
   options = PipelineOptions(argv)
@@ -33,7 +33,7 @@ def _start(argv: Optional[Sequence[str]], test_pipeline=None):
   plan = job_plan.plan_job(config)
   options_lib.apply_local_runner_defaults(options)
   pipeline = test_pipeline or beam.Pipeline(options=options)
-  embed_pipeline.build(pipeline, plan)
+  job_pipeline.build(pipeline, plan)
   return plan, pipeline.run()
 
 
@@ -42,15 +42,16 @@ def run(argv: Optional[Sequence[str]] = None,
   """Builds and starts the job; returns the (running) PipelineResult.
 
   Raises:
-    options.ConfigError: a bad flag, before any input is read.
-    model_loading.ModelError: a bad model, before any input is read.
+    transforms.core.flags.ConfigError: a bad flag, before any input is read.
+    transforms.model.loading.ModelError: a bad model, before any input is
+      read.
   """
   return _start(argv, test_pipeline)[1]
 
 
 def _print_help() -> None:
   import argparse  # pylint: disable=g-import-not-at-top
-  from transforms import options as options_lib  # pylint: disable=g-import-not-at-top
+  from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       prog="python -m pipelines.embed", description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -69,14 +70,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     _print_help()
     return 0
   quiet.configure(quiet.wants_verbose(argv))
-  from transforms import model_loading  # pylint: disable=g-import-not-at-top
-  from transforms import options as options_lib  # pylint: disable=g-import-not-at-top
-  from transforms import summary as summary_lib  # pylint: disable=g-import-not-at-top
+  from transforms.core import flags  # pylint: disable=g-import-not-at-top
+  from transforms.job import summary as summary_lib  # pylint: disable=g-import-not-at-top
+  from transforms.model import loading  # pylint: disable=g-import-not-at-top
   started = time.monotonic()
   try:
     plan, result = _start(argv)
     result.wait_until_finish()
-  except (options_lib.ConfigError, model_loading.ModelError) as e:
+  except (flags.ConfigError, loading.ModelError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   except Exception as e:  # pylint: disable=broad-except
@@ -88,9 +89,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   print(summary.format())
   print(f"results:  {plan.results_prefix}-*")
   print(f"failures: {plan.failures_prefix}-*")
-  if summary.exceeds(plan.config.max_failure_rate):
+  if summary.exceeds(plan.max_failure_rate):
     print(f"error: failure rate {summary.failure_rate:.3f} is above "
-          f"--max_failure_rate {plan.config.max_failure_rate}",
+          f"--max_failure_rate {plan.max_failure_rate}",
           file=sys.stderr)
     return 3
   return 0

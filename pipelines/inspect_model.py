@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from transforms import quiet
+from transforms.job import quiet
 
 
 def main(argv=None) -> int:
@@ -33,14 +33,14 @@ def main(argv=None) -> int:
   parser.add_argument("--verbose", action="store_true")
   args = parser.parse_args(argv)
   quiet.configure(args.verbose)
-  from transforms import model_loading  # pylint: disable=g-import-not-at-top
-  from transforms import model_report  # pylint: disable=g-import-not-at-top
-  from transforms import options  # pylint: disable=g-import-not-at-top
+  from transforms.core import flags  # pylint: disable=g-import-not-at-top
+  from transforms.model import loading as model_loading  # pylint: disable=g-import-not-at-top
+  from transforms.model import report as model_report  # pylint: disable=g-import-not-at-top
   try:
     report = model_report.inspect_model(
         args.model, args.task, signature=args.signature, labels=args.labels,
-        image_size=options.parse_image_size(args.image_size))
-  except (model_loading.ModelError, options.ConfigError) as e:
+        image_size=flags.parse_image_size(args.image_size))
+  except (model_loading.ModelError, flags.ConfigError) as e:
     if args.json:
       print(json.dumps({"model": args.model, "passed": False,
                         "error": str(e)}))

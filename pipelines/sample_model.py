@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from transforms import quiet
+from transforms.job import quiet
 
 
 def main(argv=None) -> int:

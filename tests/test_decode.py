@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tests import image_corpus
-from transforms import decode
-from transforms import failures
-from transforms import resize
+from transforms.core import failures
+from transforms.decode import image as decode
+from transforms.decode import resize
 
 CORPUS = image_corpus.corpus()
 GOOD = {k: v for k, v in CORPUS.items() if not isinstance(v[1], str)}
@@ -55,7 +55,10 @@ def test_exif_orientation_makes_the_photo_upright():
 
 
 def test_transparent_pixels_use_the_documented_background():
-  assert decode.ALPHA_BACKGROUND == (255, 255, 255)
+  # README: transparent pixels are composited on white.
+  clear = Image.new("RGBA", (10, 10), (0, 0, 255, 0))
+  assert set(map(tuple, np.asarray(decode.to_rgb(clear)).reshape(-1, 3))) == {
+      (255, 255, 255)}
   half = Image.new("RGBA", (10, 10), (255, 0, 0, 128))
   pixels = np.asarray(decode.to_rgb(half))
   np.testing.assert_allclose(pixels[0, 0], (255, 127, 127), atol=2)

@@ -11,8 +11,8 @@ from PIL import Image
 
 from tests import conftest
 from tests import model_builders
-from transforms import model_loading
-from transforms import options as options_lib
+from transforms.core import flags as options_lib
+from transforms.model import loading as model_loading
 
 
 def _png(color, size=(40, 30)):

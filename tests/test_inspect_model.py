@@ -9,7 +9,7 @@ import pytest
 from pipelines import inspect_model
 from tests import conftest
 from tests import model_builders
-from transforms import model_contract
+from transforms.model import contract as model_contract
 
 
 def _inspect(capsys, *argv):

@@ -13,8 +13,9 @@ from PIL import Image
 
 from tests import conftest
 from tests import model_builders
-from transforms import model_loading
-from transforms import resize
+from transforms.core import tasks
+from transforms.decode import resize
+from transforms.model import loading as model_loading
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_tf1_module_falls_back_to_default_signature(models_dir):
   path = model_builders.save_tf1_hub_module(
       os.path.join(models_dir, "tf1_default_only"), size=(24, 24),
       with_task_signatures=False)
-  for task in model_loading.TASKS:
+  for task in tasks.TASKS:
     model = model_loading.load_image_model(path, task)
     assert (model.info.format, model.info.entry) == (
         model_loading.FORMAT_TF1_HUB, "default")

@@ -11,11 +11,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 from tensorflow.core.example import example_pb2
 
-from transforms import failures
-from transforms import model_handler
-from transforms import options as options_lib
-from transforms import predictions
-from transforms import schema as schema_lib
+from transforms.core import failures
+from transforms.job import options as options_lib
+from transforms.model import handler as model_handler
+from transforms.write import columns
+from transforms.write import examples
+from transforms.write import rows as predictions
 
 BASE = ["--model", "m", "--input", "a/*", "--output", "out"]
 
@@ -30,7 +31,7 @@ def test_labels_flag_is_ours_and_job_labels_go_to_beam():
       BASE + ["--task", "classification", "--labels", "l.txt",
               "--job_labels", "team=vision"])
   options = PipelineOptions(argv)
-  assert options_lib.build_config(options).labels == "l.txt"
+  assert options_lib.build_config(options).write.labels == "l.txt"
   assert options.view_as(GoogleCloudOptions).labels == ["team=vision"]
 
 
@@ -40,9 +41,10 @@ def test_yaml_values_and_command_line_override(tmp_path):
                     "top_k: 3\ntask: classification\nverbose: true\n"
                     "extra_outputs: [a, b]\nimage_size: 160,128\n")
   job = _config(["--config", str(config), "--top_k", "7"])
-  assert job.input_patterns == ("x/*.jpg", "y/*.png")
-  assert (job.top_k, job.verbose, job.image_size) == (7, True, (160, 128))
-  assert job.extra_outputs == ("a", "b")
+  assert job.read.patterns == ("x/*.jpg", "y/*.png")
+  assert (job.write.top_k, job.verbose, job.model.image_size) == (
+      7, True, (160, 128))
+  assert job.model.extra_outputs == ("a", "b")
 
 
 def test_yaml_must_be_a_mapping(tmp_path):
@@ -101,25 +103,46 @@ def test_top_k_orders_by_logit_and_scores_match(score):
 
 
 def test_build_row_rejects_non_finite_outputs():
-  spec = predictions.RowSpec(task="feature_vector")
+  layout = columns.RowLayout(task="feature_vector", num_outputs=2)
   with pytest.raises(failures.ImageFailure) as raised:
-    predictions.build_row("k", {"default": np.array([1.0, np.nan])}, spec)
+    predictions.build_row("k", {"default": np.array([1.0, np.nan])}, layout)
   assert raised.value.reason == failures.REASON_BAD_OUTPUT
 
 
+CLASSIFY_LAYOUT = columns.RowLayout(
+    task="classification", num_outputs=3, top_k=2,
+    labels=("cat", "dog", "owl"), extra_shapes=(("hidden", (2, 2)),),
+    passthrough_columns=("sku",))
+FEATURE_LAYOUT = columns.RowLayout(task="feature_vector", num_outputs=3)
+
+
+@pytest.mark.parametrize("layout", [CLASSIFY_LAYOUT, FEATURE_LAYOUT,
+                                    columns.RowLayout(task="classification",
+                                                      num_outputs=3)])
+def test_rows_and_schema_come_from_one_column_list(layout):
+  # A column in the row but not the schema would be dropped by Beam's
+  # Parquet sink without a word; one declaration makes that impossible.
+  schema = columns.results_schema(layout, {"model": "m"})
+  row = predictions.build_row(
+      "img.jpg", {"default": np.array([0.1, 2.0, 1.0], np.float32),
+                  "hidden": np.zeros((2, 2), np.float32)}, layout,
+      {"sku": 7})
+  assert list(row) == schema.names
+  table = pa.Table.from_pylist([row], schema=schema)  # types agree
+  assert table.num_rows == 1
+  assert schema.metadata[b"hub_image_beam.model"] == b"m"
+
+
 def test_row_to_example_round_trip():
-  spec = predictions.RowSpec(task="classification", top_k=2,
-                             labels=("cat", "dog", "owl"),
-                             extra_outputs=("hidden",),
-                             passthrough_columns=("sku",))
-  schema = schema_lib.results_schema(spec, 3, {"hidden": (2, 2)}, {})
+  layout = CLASSIFY_LAYOUT
+  schema = columns.results_schema(layout, {})
   row = predictions.build_row(
       "img.jpg", {"default": np.array([0.1, 2.0, 1.0], np.float32),
                   "hidden": np.arange(4, dtype=np.float32).reshape(2, 2)},
-      spec, {"sku": 42})
+      layout, {"sku": 42})
   assert schema.field("hidden").type == pa.list_(pa.float32(), 4)
   example = example_pb2.Example.FromString(
-      schema_lib.row_to_example(row, schema))
+      examples.row_to_example(row, schema))
   feature = example.features.feature
   assert feature["key"].bytes_list.value == [b"img.jpg"]
   assert list(feature["top_k_indices"].int64_list.value) == [1, 2]

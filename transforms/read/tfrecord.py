@@ -18,12 +18,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
 from tensorflow.core.example import example_pb2
 
-from transforms import failures
-from transforms import file_source
-from transforms import metrics
-from transforms import records
-
-REASON_BAD_RECORD = "bad_record"
+from transforms.core import elements
+from transforms.core import failures
+from transforms.read import files
 
 
 def iter_records(path: str) -> Iterator[bytes]:
@@ -54,7 +51,7 @@ def parse_example(record: bytes, index_key: str, image_feature: str,
   try:
     example = example_pb2.Example.FromString(record)
   except Exception as e:  # pylint: disable=broad-except
-    raise failures.ImageFailure(REASON_BAD_RECORD,
+    raise failures.ImageFailure(failures.REASON_BAD_RECORD,
                                 f"not a tf.train.Example: {e}") from None
   features = example.features.feature
   key = index_key
@@ -69,7 +66,7 @@ def parse_example(record: bytes, index_key: str, image_feature: str,
         failures.REASON_MISSING_FEATURE,
         f"record has no bytes feature {image_feature!r} (features: "
         f"{', '.join(sorted(features))})", key=key)
-  return records.ImageKey(key), features[image_feature].bytes_list.value[0]
+  return elements.ImageKey(key), features[image_feature].bytes_list.value[0]
 
 
 class ReadExamplesDoFn(beam.DoFn):
@@ -77,13 +74,11 @@ class ReadExamplesDoFn(beam.DoFn):
 
   def __init__(self, image_feature: str, key_feature: str):
     self._image_feature, self._key_feature = image_feature, key_feature
-    self._inputs = metrics.counter(metrics.INPUTS)
 
   def process(self, path: str):
     index = 0  # The index of the next record to read.
     try:
       for record in iter_records(path):
-        self._inputs.inc()
         index_key = f"{path}:{index}"
         index += 1
         try:
@@ -91,21 +86,16 @@ class ReadExamplesDoFn(beam.DoFn):
                                           self._image_feature,
                                           self._key_feature)
         except failures.ImageFailure as e:
-          yield beam.pvalue.TaggedOutput(
-              failures.FAILURES_TAG,
-              failures.Failure(e.key or index_key, failures.STAGE_READ,
-                               e.reason, e.message))
+          yield failures.failure_from(index_key, failures.STAGE_READ, e)
           continue
-        yield records.EncodedImage(image_key, data)
+        yield elements.EncodedImage(image_key, data)
     except Exception as e:  # pylint: disable=broad-except
-      # The framing is broken: nothing from here on can be trusted.
-      self._inputs.inc()
-      yield beam.pvalue.TaggedOutput(
-          failures.FAILURES_TAG,
-          failures.Failure(f"{path}:{index}", failures.STAGE_READ,
-                           REASON_BAD_RECORD,
-                           f"TFRecord framing broken at record {index}; the "
-                           f"rest of the file is unreadable: {e}"))
+      # The framing is broken: nothing from here on can be trusted; the rest
+      # of the file is one input, one failure.
+      yield failures.failure_output(
+          f"{path}:{index}", failures.STAGE_READ, failures.REASON_BAD_RECORD,
+          f"TFRecord framing broken at record {index}; the rest of the file "
+          f"is unreadable: {e}")
 
 
 class ReadTFRecordImages(beam.PTransform):
@@ -118,7 +108,7 @@ class ReadTFRecordImages(beam.PTransform):
     self._image_feature, self._key_feature = image_feature, key_feature
 
   def expand(self, pbegin):
-    return (file_source.match_paths(pbegin, self._patterns)
+    return (files.match_paths(pbegin, self._patterns)
             | "ReadExamples" >> beam.ParDo(ReadExamplesDoFn(
                 self._image_feature, self._key_feature)).with_outputs(
                     failures.FAILURES_TAG, main="images"))

@@ -12,9 +12,8 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms import failures
-from transforms import metrics
-from transforms import records
+from transforms.core import elements
+from transforms.core import failures
 
 
 def read_bytes(path: str) -> bytes:
@@ -25,27 +24,18 @@ def read_bytes(path: str) -> bytes:
 
 
 class ReadImageDoFn(beam.DoFn):
-  """(ImageKey, uri) -> EncodedImage, or a read failure.
+  """(ImageKey, uri) -> EncodedImage, or a read failure."""
 
-  Counts every input it sees, so sources that end in it need not.
-  """
-
-  def __init__(self):
-    self._inputs = metrics.counter(metrics.INPUTS)
-
-  def process(self, element: Tuple[records.ImageKey, str]):
+  def process(self, element: Tuple[elements.ImageKey, str]):
     image_key, uri = element
-    self._inputs.inc()
     try:
       data = read_bytes(uri)
     except Exception as e:  # pylint: disable=broad-except
-      yield beam.pvalue.TaggedOutput(
-          failures.FAILURES_TAG,
-          failures.Failure(image_key.key, failures.STAGE_READ,
-                           failures.REASON_READ_ERROR,
-                           f"cannot read {uri}: {type(e).__name__}: {e}"))
+      yield failures.failure_output(
+          image_key.key, failures.STAGE_READ, failures.REASON_READ_ERROR,
+          f"cannot read {uri}: {type(e).__name__}: {e}")
       return
-    yield records.EncodedImage(image_key, data)
+    yield elements.EncodedImage(image_key, data)
 
 
 def read_images() -> beam.ParDo:
@@ -75,5 +65,5 @@ class ReadImageFiles(beam.PTransform):
 
   def expand(self, pbegin):
     return (match_paths(pbegin, self._patterns)
-            | "Keys" >> beam.Map(lambda path: (records.ImageKey(path), path))
+            | "Keys" >> beam.Map(lambda path: (elements.ImageKey(path), path))
             | "Read" >> read_images())

@@ -6,13 +6,12 @@ from typing import Dict, Optional
 
 from apache_beam.metrics.metric import MetricsFilter
 
-from transforms import metrics
+from transforms.core import counters as metrics
 
 
 @dataclasses.dataclass(frozen=True)
 class JobSummary:
   inputs: int
-  decoded: int
   results: int
   failures: int
   failures_by_reason: Dict[str, int]
@@ -63,7 +62,6 @@ def summarize(pipeline_result, seconds: float) -> JobSummary:
   }
   return JobSummary(
       inputs=counts.get(metrics.INPUTS, 0),
-      decoded=counts.get(metrics.DECODED, 0),
       results=counts.get(metrics.RESULTS, 0),
       failures=counts.get(metrics.FAILURES, 0),
       failures_by_reason=by_reason, seconds=seconds)

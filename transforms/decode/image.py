@@ -1,7 +1,7 @@
 """Image bytes to an upright 8-bit RGB picture: the decode policy.
 
 Pure functions on bytes; no Beam and no TensorFlow. Every way an input can be
-bad ends in :class:`~transforms.failures.ImageFailure` with a distinct reason
+bad ends in :class:`~transforms.core.failures.ImageFailure` with a distinct reason
 code, never in another exception type.
 
 Policy:
@@ -25,7 +25,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from transforms import failures
+from transforms.core import failures
 
 # Pillow's JPEG plugin also opens MPO (multi-picture JPEGs from phones).
 SUPPORTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")

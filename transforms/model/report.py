@@ -4,9 +4,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, List, Optional, Tuple
 
-from transforms import model_contract
-from transforms import model_loading
-from transforms import predictions
+from transforms.core import tasks
+from transforms.model import contract as model_contract
+from transforms.model import loading as model_loading
+from transforms.write import rows
 
 # Probe size for models that accept any size, when --image_size is not given.
 DEFAULT_PROBE_SIZE = (224, 224)
@@ -76,7 +77,7 @@ class ModelReport:
         f"{size[0]}x{size[1]}" if size else
         f"any (give --image_size; probed at {self.probe_size[0]}x"
         f"{self.probe_size[1]})"))
-    kind = ("num_classes" if self.task == model_loading.TASK_CLASSIFICATION
+    kind = ("num_classes" if self.task == tasks.TASK_CLASSIFICATION
             else "num_features")
     lines.append(f"output width ({kind}): {self.output_width}")
     lines.append("contract:")
@@ -104,8 +105,8 @@ def inspect_model(handle: str, task: str, signature: Optional[str] = None,
   input_rule, static_output = model_contract.static_rules(info)
   probe, outputs = model_contract.probe_output(model, size)
   width = None
-  if outputs is not None and outputs["default"].ndim == 2:
-    width = int(outputs["default"].shape[1])
+  if outputs is not None and outputs[tasks.DEFAULT_OUTPUT].ndim == 2:
+    width = int(outputs[tasks.DEFAULT_OUTPUT].shape[1])
   output_rule = model_contract.RuleResult(
       model_contract.RULE_OUTPUT, static_output.passed and probe.passed,
       f"{static_output.detail}; {probe.detail}")
@@ -115,6 +116,6 @@ def inspect_model(handle: str, task: str, signature: Optional[str] = None,
       model_contract.check_deterministic(model, size)]
   if labels:
     rules.append(model_contract.check_labels(
-        len(predictions.read_labels(labels)), width))
+        len(rows.read_labels(labels)), width))
   return ModelReport(info=info, task=task, probe_size=size,
                      output_width=width, rules=tuple(rules))

@@ -1,8 +1,8 @@
 """Beam ``ModelHandler`` for TF Hub image models.
 
 Elements are uint8 [height, width, 3] arrays (already resized); the handler
-stacks a batch and hands it to the model, whose traced call converts it to
-float32 in [0, 1] (``x / 255``, as ``tf.image.convert_image_dtype``) in-graph,
+stacks a batch and hands it to the model's uint8 entry point, whose traced
+call converts it to float32 in [0, 1] (``x / 255``) in-graph,
 and yields one ``PredictionResult`` per element whose ``inference`` is either
 a dict of numpy rows or an :class:`InferenceFailure`. A batch that raises is
 split in halves until the failing element is found, so one bad element never
@@ -11,13 +11,14 @@ costs its neighbours.
 from __future__ import annotations
 
 import dataclasses
-from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
-                    Tuple, Union)
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from transforms import model_loading
+from transforms.model import handoff
+from transforms.model import loading
+from transforms.model import settings as model_settings
 
 METRICS_NAMESPACE = "hub_image_inference"
 
@@ -29,17 +30,6 @@ RowResult = Union[RowOutputs, "InferenceFailure"]
 class InferenceFailure:
   """Stands in for the outputs of an element the model could not process."""
   message: str
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """Everything needed to load the model on a worker (picklable)."""
-  handle: str
-  task: str
-  signature: Optional[str] = None
-  extra_outputs: Tuple[str, ...] = ()
-  image_size: Optional[Tuple[int, int]] = None
-  jit_compile: bool = False
 
 
 def infer_isolating_failures(
@@ -85,54 +75,43 @@ def _split_rows(outputs: RowOutputs, batch: int) -> List[RowResult]:
 
 
 class HubImageModelHandler(ModelHandler[np.ndarray, PredictionResult,
-                                        model_loading.ImageModel]):
+                                        loading.ImageModel]):
   """Runs a TF Hub image model (TF2 ``obj(images)`` or TF1 signatures)."""
 
-  def __init__(self,
-               model_config: ModelConfig,
-               *,
-               min_batch_size: int = 32,
-               max_batch_size: int = 32,
-               load_model_fn: Optional[Callable[..., Any]] = None,
-               **kwargs):
+  def __init__(self, settings: model_settings.ModelSettings):
     """Creates the handler.
 
     Args:
-      model_config: what to load.
-      min_batch_size: smallest batch Beam's BatchElements forms.
-      max_batch_size: largest batch.
-      load_model_fn: override for loading (tests, custom formats); receives
-        the ModelConfig's fields as keyword arguments.
-      **kwargs: passed to ``ModelHandler`` (e.g. ``max_batch_duration_secs``).
+      settings: what to load, how to call it and the batch bounds.
     """
-    super().__init__(min_batch_size=min_batch_size,
-                     max_batch_size=max_batch_size, **kwargs)
-    self._config = model_config
-    self._load_model_fn = load_model_fn or model_loading.load_image_model
+    super().__init__(min_batch_size=settings.min_batch_size,
+                     max_batch_size=settings.max_batch_size)
+    self._settings = settings
 
-  def load_model(self) -> model_loading.ImageModel:
-    kwargs = dataclasses.asdict(self._config)
-    if self._load_model_fn is model_loading.load_image_model:
-      model = model_loading.take_preloaded(**kwargs)
-      if model is not None:
-        return model
-    return self._load_model_fn(**kwargs)
+  def load_model(self) -> loading.ImageModel:
+    # The launcher's model when this process planned the job; else load.
+    return (handoff.take(self._settings) or
+            loading.load_for(self._settings))
+
+  def validate_inference_args(self,
+                              inference_args: Optional[Dict[str, Any]]):
+    # Beam calls this while the pipeline is built, before any input.
+    if inference_args:
+      raise ValueError(f"inference_args are not supported, got "
+                       f"{sorted(inference_args)}")
 
   def run_inference(
       self,
       batch: Sequence[np.ndarray],
-      model: model_loading.ImageModel,
+      model: loading.ImageModel,
       inference_args: Optional[Dict[str, Any]] = None
   ) -> Iterable[PredictionResult]:
-    if inference_args:
-      raise ValueError(f"inference_args are not supported, got "
-                       f"{sorted(inference_args)}")
     # uint8 all the way into the graph: the float conversion runs there, on
     # TensorFlow's threads, once per batch.
     images = np.stack(batch)
     for outputs in infer_isolating_failures(model.run_uint8, images):
       yield PredictionResult(example=None, inference=outputs,
-                             model_id=self._config.handle)
+                             model_id=self._settings.handle)
 
   def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
     return sum(image.nbytes for image in batch)

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 
-from transforms import schema as schema_lib
+from transforms.write import examples
 
 PARQUET = "parquet"
 TFRECORD = "tfrecord"
@@ -75,7 +75,7 @@ class _TFRecordSink(beam.PTransform):
 
   def expand(self, rows):
     return (rows
-            | "ToExample" >> beam.Map(schema_lib.row_to_example, self._schema)
+            | "ToExample" >> beam.Map(examples.row_to_example, self._schema)
             | "WriteTFRecord" >> beam.io.WriteToTFRecord(
                 self._prefix, file_name_suffix=self._suffix,
                 compression_type=self._compression,

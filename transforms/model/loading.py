@@ -24,21 +24,20 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-TASK_FEATURE_VECTOR = "feature_vector"
-TASK_CLASSIFICATION = "classification"
-TASKS = (TASK_FEATURE_VECTOR, TASK_CLASSIFICATION)
+from transforms.core import tasks
+from transforms.model import settings as model_settings
 
 FORMAT_TF2_CALL = "tf2_call"
 FORMAT_TF1_HUB = "tf1_hub_signature"
 FORMAT_SIGNATURE = "saved_model_signature"
 
 TASK_SIGNATURES = {
-    TASK_FEATURE_VECTOR: "image_feature_vector",
-    TASK_CLASSIFICATION: "image_classification",
+    tasks.TASK_FEATURE_VECTOR: "image_feature_vector",
+    tasks.TASK_CLASSIFICATION: "image_classification",
 }
 FALLBACK_SIGNATURES = ("default", "serving_default")
 IMAGE_INPUT_NAME = "images"
-DEFAULT_OUTPUT = "default"
+DEFAULT_OUTPUT = tasks.DEFAULT_OUTPUT
 CALL_ENTRY = "__call__"
 
 
@@ -107,9 +106,12 @@ class ImageModelInfo:
 
 
 class ImageModel:
-  """A loaded model that maps float32 image batches to named numpy outputs.
+  """A loaded model that maps image batches to named numpy outputs.
 
-  Calling it returns ``{"default": [batch, N], <extra key>: [batch, ...]}``.
+  Both entry points return ``{"default": [batch, N], <extra>: [batch, ...]}``.
+  The pipeline (workers and the launcher's probe alike) calls
+  :meth:`run_uint8`; the contract checks of ``inspect_model`` call the float
+  entry point, ``__call__``, with what the model declares.
   """
 
   def __init__(self, info: ImageModelInfo, fn: Callable, fn_uint8: Callable,
@@ -138,27 +140,6 @@ class ImageModel:
     """
     outputs = self._fn(images)
     return {name: value.numpy() for name, value in outputs.items()}
-
-
-# Models the launching process already loaded (and probed), handed to the
-# first ModelHandler.load_model in the same process asking for the same
-# arguments: local runners then load the model once, not twice.
-_PRELOADED: Dict[tuple, ImageModel] = {}
-
-
-def _load_key(kwargs: Mapping) -> tuple:
-  return tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v)
-                      for k, v in kwargs.items()))
-
-
-def offer_preloaded(model: ImageModel, **load_kwargs) -> None:
-  """Lets a later take_preloaded(**load_kwargs) in this process reuse it."""
-  _PRELOADED.clear()  # Hold at most one.
-  _PRELOADED[_load_key(load_kwargs)] = model
-
-
-def take_preloaded(**load_kwargs) -> Optional[ImageModel]:
-  return _PRELOADED.pop(_load_key(load_kwargs), None)
 
 
 def is_remote_handle(handle: str) -> bool:
@@ -228,8 +209,9 @@ def load_image_model(handle: str,
     ModelError: the model has no usable entry point, or the signature or an
       extra output does not exist.
   """
-  if task not in TASKS:
-    raise ModelError(f"unknown task {task!r} (expected one of {TASKS})")
+  if task not in tasks.TASKS:
+    raise ModelError(f"unknown task {task!r} (expected one of "
+                     f"{tasks.TASKS})")
   path = resolve_model_path(handle)
   obj = load_saved_model(path)
   tf1_hub = is_tf1_hub_module(path)
@@ -250,6 +232,15 @@ def load_image_model(handle: str,
                                        else FORMAT_SIGNATURE)
   fn, fn_uint8 = _trace(raw_fn, info, image_size, jit_compile)
   return ImageModel(info, fn, fn_uint8, obj)
+
+
+def load_for(settings: model_settings.ModelSettings) -> ImageModel:
+  """:func:`load_image_model` for the pipeline's model settings."""
+  return load_image_model(settings.handle, settings.task,
+                          signature=settings.signature,
+                          extra_outputs=settings.extra_outputs,
+                          image_size=settings.image_size,
+                          jit_compile=settings.jit_compile)
 
 
 def _names(signatures: Sequence[SignatureInfo]) -> str:

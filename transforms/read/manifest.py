@@ -17,12 +17,9 @@ import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms import failures
-from transforms import file_source
-from transforms import metrics
-from transforms import records
-
-REASON_MISSING_URI = "missing_uri"
+from transforms.core import elements
+from transforms.core import failures
+from transforms.read import files
 MANIFEST_FORMATS = {".csv": "csv", ".jsonl": "json", ".ndjson": "json",
                     ".json": "json", ".parquet": "parquet"}
 
@@ -90,14 +87,12 @@ class ListManifestDoFn(beam.DoFn):
       uri = row[self._uri]
       key = row[self._key] if self._key else uri
       key = str(key) if key not in (None, "") else f"{path}:{row['__index__']}"
-      image_key = records.ImageKey(
+      image_key = elements.ImageKey(
           key, tuple((c, row[c]) for c in self._passthrough))
       if uri in (None, ""):
-        yield beam.pvalue.TaggedOutput(
-            failures.FAILURES_TAG,
-            failures.Failure(key, failures.STAGE_READ, REASON_MISSING_URI,
-                             f"row {row['__index__']} of {path} has no "
-                             f"{self._uri!r}"))
+        yield failures.failure_output(
+            key, failures.STAGE_READ, failures.REASON_MISSING_URI,
+            f"row {row['__index__']} of {path} has no {self._uri!r}")
         continue
       yield image_key, str(uri)
 
@@ -112,21 +107,14 @@ class ReadManifestImages(beam.PTransform):
     self._args = (uri_column, key_column, tuple(passthrough))
 
   def expand(self, pbegin):
-    listed = (file_source.match_paths(pbegin, self._patterns)
+    listed = (files.match_paths(pbegin, self._patterns)
               | "ListRows" >> beam.ParDo(ListManifestDoFn(
                   *self._args)).with_outputs(failures.FAILURES_TAG,
                                              main="rows"))
     read = (listed.rows
             | "SpreadRows" >> beam.Reshuffle()
-            | "Read" >> file_source.read_images())
-    missing = listed[failures.FAILURES_TAG] | "CountMissing" >> beam.Map(
-        _count_input)
-    all_failures = ((read[failures.FAILURES_TAG], missing)
+            | "Read" >> files.read_images())
+    all_failures = ((read[failures.FAILURES_TAG],
+                     listed[failures.FAILURES_TAG])
                     | "MergeFailures" >> beam.Flatten())
     return {"images": read.images, failures.FAILURES_TAG: all_failures}
-
-
-def _count_input(failure: failures.Failure) -> failures.Failure:
-  # Rows that never reach ReadImageDoFn are inputs too.
-  metrics.counter(metrics.INPUTS).inc()
-  return failure

@@ -12,7 +12,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from transforms import model_loading
+from transforms.core import tasks
+from transforms.model import loading as model_loading
 
 RULE_INPUT = "input is float32 [batch, height, width, 3] with a free batch"
 RULE_OUTPUT = "output is float32 [batch, N] with N fixed"
@@ -102,23 +103,34 @@ def _first_line(e: Exception) -> str:
 
 
 def probe_output(
-    model: model_loading.ImageModel, size: Tuple[int, int]
+    model: model_loading.ImageModel, size: Tuple[int, int],
+    pipeline_entry: bool = False
 ) -> Tuple[RuleResult, Optional[Dict[str, np.ndarray]]]:
   """Calls the model on a small batch and checks the output is [B, N] float32.
 
   The batch is 2, or the model's fixed batch size if it has one.
+
+  Args:
+    model: the loaded model.
+    size: (height, width) of the probe images.
+    pipeline_entry: call :meth:`~ImageModel.run_uint8` on uint8 pixels,
+      exactly what the workers call (the job's pre-run check), instead of
+      the float entry point on what the model declares (the inspector).
 
   Returns:
     The rule result and the outputs (None when the call failed).
   """
   batch = (model.info.input.shape or (None,))[0] or 2
   try:
-    outputs = model(_images(model, size, batch, 0))
+    if pipeline_entry:
+      outputs = model.run_uint8(probe_images(size, batch, 0, "uint8"))
+    else:
+      outputs = model(_images(model, size, batch, 0))
   except Exception as e:  # pylint: disable=broad-except
     return RuleResult(RULE_OUTPUT, False,
                       f"calling the model on [{batch}, {size[0]}, {size[1]}, "
                       f"3] failed: {_first_line(e)}"), None
-  out = outputs[model_loading.DEFAULT_OUTPUT]
+  out = outputs[tasks.DEFAULT_OUTPUT]
   ok = out.ndim == 2 and out.shape[0] == batch and out.dtype == np.float32
   detail = f"a batch of {batch} gave {out.dtype} {list(out.shape)}"
   return RuleResult(RULE_OUTPUT, ok, detail), outputs
@@ -128,8 +140,8 @@ def check_any_batch(model: model_loading.ImageModel,
                     size: Tuple[int, int]) -> RuleResult:
   images = _images(model, size, 3, 1)
   try:
-    batch3 = model(images)["default"]
-    singles = np.concatenate([model(images[i:i + 1])["default"]
+    batch3 = model(images)[tasks.DEFAULT_OUTPUT]
+    singles = np.concatenate([model(images[i:i + 1])[tasks.DEFAULT_OUTPUT]
                               for i in range(3)])
   except Exception as e:  # pylint: disable=broad-except
     return RuleResult(RULE_ANY_BATCH, False, _first_line(e))
@@ -148,8 +160,8 @@ def check_deterministic(model: model_loading.ImageModel,
   batch = (model.info.input.shape or (None,))[0] or 3
   images = _images(model, size, batch, 2)
   try:
-    first = model(images)["default"]
-    second = model(images)["default"]
+    first = model(images)[tasks.DEFAULT_OUTPUT]
+    second = model(images)[tasks.DEFAULT_OUTPUT]
   except Exception as e:  # pylint: disable=broad-except
     return RuleResult(RULE_DETERMINISTIC, False, _first_line(e))
   diff = float(np.max(np.abs(first - second))) if first.size else 0.0

@@ -1,0 +1,1 @@
+"""Words every stage shares: elements, failures, counters, tasks, flags."""

@@ -1,0 +1,83 @@
+"""The failure record: what every stage emits instead of raising on bad data.
+
+A bad record is data, not an exception. Each stage that can reject an input
+emits a :class:`Failure` with :func:`failure_output` to its ``failures``
+output; the job flattens them into the failures sink so every input key
+appears exactly once, in results or in failures. Every reason code the tool
+writes is declared here.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import apache_beam as beam
+
+FAILURES_TAG = "failures"
+
+# Stages, in pipeline order.
+STAGE_READ = "read"
+STAGE_DECODE = "decode"
+STAGE_INFERENCE = "inference"
+STAGES = (STAGE_READ, STAGE_DECODE, STAGE_INFERENCE)
+
+# Reason codes. Stable strings: they are counter names and a column in the
+# failures output that users filter on.
+REASON_READ_ERROR = "read_error"            # read: the file cannot be read
+REASON_MISSING_URI = "missing_uri"          # read: a manifest row has no URI
+REASON_BAD_RECORD = "bad_record"            # read: TFRecord framing/Example
+REASON_MISSING_FEATURE = "missing_feature"  # read: no image bytes feature
+REASON_EMPTY = "empty_file"                 # decode
+REASON_NOT_AN_IMAGE = "not_an_image"        # decode
+REASON_TRUNCATED = "truncated"              # decode
+REASON_CORRUPT = "corrupt"                  # decode
+REASON_TOO_LARGE = "too_many_pixels"        # decode
+REASON_INFERENCE_ERROR = "inference_error"  # inference: the model raised
+REASON_BAD_OUTPUT = "bad_model_output"      # inference: NaN/inf or bad shape
+REASONS = (REASON_READ_ERROR, REASON_MISSING_URI, REASON_BAD_RECORD,
+           REASON_MISSING_FEATURE, REASON_EMPTY, REASON_NOT_AN_IMAGE,
+           REASON_TRUNCATED, REASON_CORRUPT, REASON_TOO_LARGE,
+           REASON_INFERENCE_ERROR, REASON_BAD_OUTPUT)
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+  """One input that did not produce a result.
+
+  Attributes:
+    key: the input's key (a file path, record id or manifest id).
+    stage: where it failed: read, decode or inference.
+    reason: a stable reason code, e.g. ``truncated``.
+    message: a human-readable explanation.
+  """
+  key: str
+  stage: str
+  reason: str
+  message: str
+
+  def as_row(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+class ImageFailure(Exception):
+  """Raised by pure functions for a bad input; carries the reason code."""
+
+  def __init__(self, reason: str, message: str,
+               key: Optional[str] = None):
+    super().__init__(message)
+    self.reason = reason
+    self.message = message
+    self.key = key  # Set when the failing function learned the input's key.
+
+
+def failure_output(key: str, stage: str, reason: str,
+                   message: str) -> beam.pvalue.TaggedOutput:
+  """The one way a DoFn emits a failure: tagged for the failures output."""
+  return beam.pvalue.TaggedOutput(FAILURES_TAG,
+                                  Failure(key, stage, reason, message))
+
+
+def failure_from(key: str, stage: str,
+                 error: ImageFailure) -> beam.pvalue.TaggedOutput:
+  """:func:`failure_output` for a pure function's ImageFailure."""
+  return failure_output(error.key or key, stage, error.reason, error.message)

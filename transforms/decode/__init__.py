@@ -1,0 +1,1 @@
+"""Decode stage: encoded bytes to uint8 model-sized RGB pixels."""

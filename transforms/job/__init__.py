@@ -1,0 +1,1 @@
+"""The job: options, pre-run plan, pipeline wiring and summary."""

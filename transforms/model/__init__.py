@@ -1,0 +1,1 @@
+"""Model stage: loading, checking and running TF Hub image models."""

@@ -1,0 +1,91 @@
+"""The model stage's settings and flags: what to load, how to call it, and
+how to batch for it."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Tuple
+
+from transforms.core import flags
+from transforms.core import tasks
+
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSettings:
+  """Everything needed to load and call the model on a worker (picklable,
+  hashable: the launcher-to-worker hand-off is keyed on it).
+
+  Attributes:
+    handle: SavedModel directory (local or gs://) or TF Hub handle.
+    task: feature_vector or classification.
+    signature: signature to call instead of the task's default entry point.
+    extra_outputs: extra signature outputs to return as well.
+    image_size: (height, width) fed to the model; None until the plan
+      resolves it from the model when ``--image_size`` is not given.
+    jit_compile: compile the call with XLA.
+    min_batch_size: smallest batch Beam's BatchElements forms.
+    max_batch_size: largest batch.
+  """
+  handle: str
+  task: str = tasks.TASK_FEATURE_VECTOR
+  signature: Optional[str] = None
+  extra_outputs: Tuple[str, ...] = ()
+  image_size: Optional[Tuple[int, int]] = None
+  jit_compile: bool = False
+  min_batch_size: int = DEFAULT_BATCH_SIZE
+  max_batch_size: int = DEFAULT_BATCH_SIZE
+
+
+def add_flags(parser) -> None:
+  add = parser.add_argument
+  add("--model", help="SavedModel directory (local or gs://) or TF Hub "
+      "handle.")
+  add("--task", default=tasks.TASK_FEATURE_VECTOR,
+      help=f"One of {', '.join(tasks.TASKS)}.")
+  add("--signature", default=None,
+      help="Signature to call instead of obj(images) / the task's TF1 "
+      "signature.")
+  add("--extra_outputs", default="",
+      help="Comma-separated extra signature outputs to write as well.")
+  add("--image_size", default=None,
+      help="H,W (or N for square) to feed the model; required when the "
+      "model accepts any size.")
+  add("--jit_compile", action="store_true",
+      help="Compile the model call with XLA.")
+  add("--batch_size", type=int, default=None,
+      help=f"Fixed batch size (sets min and max); default "
+      f"{DEFAULT_BATCH_SIZE}.")
+  add("--min_batch_size", type=int, default=None)
+  add("--max_batch_size", type=int, default=None)
+
+
+def from_flags(o) -> ModelSettings:
+  """Raises flags.ConfigError for a bad value."""
+  min_batch, max_batch = _batch_sizes(o)
+  return ModelSettings(
+      handle=o.model, task=flags.choice("task", o.task, tasks.TASKS),
+      signature=o.signature or None,
+      extra_outputs=flags.csv_values(o.extra_outputs),
+      image_size=flags.parse_image_size(o.image_size),
+      jit_compile=o.jit_compile, min_batch_size=min_batch,
+      max_batch_size=max_batch)
+
+
+def _batch_sizes(o) -> Tuple[int, int]:
+  if o.batch_size is not None:
+    flags.positive("batch_size", o.batch_size)
+    if o.min_batch_size is not None or o.max_batch_size is not None:
+      raise flags.ConfigError(
+          "--batch_size sets both bounds; give either it or "
+          "--min_batch_size/--max_batch_size, not both")
+    return o.batch_size, o.batch_size
+  low = (o.min_batch_size if o.min_batch_size is not None
+         else DEFAULT_BATCH_SIZE)
+  high = (o.max_batch_size if o.max_batch_size is not None
+          else max(low, DEFAULT_BATCH_SIZE))
+  if low < 1 or high < low:
+    raise flags.ConfigError(
+        f"batch sizes: expected 1 <= --min_batch_size <= --max_batch_size, "
+        f"found {low} and {high}")
+  return low, high

@@ -1,0 +1,1 @@
+"""Read stage: inputs (file globs, TFRecords, manifests) to encoded bytes."""

@@ -1,0 +1,1 @@
+"""Write stage: result columns, rows, Example encoding and sinks."""

@@ -1,0 +1,73 @@
+"""The write stage's settings and flags: where and how results and failures
+are written, and what a classification row holds."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from transforms.core import flags
+from transforms.write import rows
+from transforms.write import sinks
+
+FAILURES_JSONL = "jsonl"
+FAILURES_AS_RESULTS = "results"
+FAILURE_FORMATS = (FAILURES_JSONL, FAILURES_AS_RESULTS)
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteSettings:
+  """Attributes mirror the flags of :func:`add_flags`."""
+  output: str
+  output_format: str = sinks.PARQUET
+  compression: str = sinks.DEFAULT_COMPRESSION[sinks.PARQUET]
+  num_shards: int = 0
+  failures_format: str = FAILURES_JSONL
+  overwrite: bool = False
+  top_k: int = 5
+  score: str = "logits"
+  labels: Optional[str] = None
+
+
+_DEFAULTS = WriteSettings(output="")
+
+
+def add_flags(parser) -> None:
+  add = parser.add_argument
+  add("--output", help="Output directory (local or gs://).")
+  add("--output_format", default=_DEFAULTS.output_format,
+      help=f"One of {', '.join(sinks.RESULT_FORMATS)}.")
+  add("--compression", default=None,
+      help="parquet: none|snappy|gzip|zstd|brotli|lz4 (default snappy); "
+      "tfrecord: none|gzip (default none).")
+  add("--num_shards", type=int, default=_DEFAULTS.num_shards,
+      help="Result shards; 0 lets the runner choose.")
+  add("--failures_format", default=_DEFAULTS.failures_format,
+      help="jsonl, or 'results' for the results' format.")
+  add("--overwrite", action="store_true",
+      help="Delete earlier results and failures under --output first.")
+  # Beam's own --labels are Dataflow job labels; ours are class names, so
+  # argv is rewritten by options.expand_config_file.
+  add("--class_labels", default=None,
+      help="(--labels) Class names, one per line, line i = class i.")
+  add("--top_k", type=int, default=_DEFAULTS.top_k)
+  add("--score", default=_DEFAULTS.score,
+      help=f"Classification scores: {', '.join(rows.SCORES)}.")
+
+
+def from_flags(o) -> WriteSettings:
+  """Raises flags.ConfigError for a bad value."""
+  output_format = flags.choice("output_format", o.output_format,
+                               sinks.RESULT_FORMATS)
+  compression = o.compression or sinks.DEFAULT_COMPRESSION[output_format]
+  try:
+    sinks.check_sink(output_format, compression)
+  except ValueError as e:
+    raise flags.ConfigError(f"--compression: {e}") from None
+  return WriteSettings(
+      output=o.output.rstrip("/"), output_format=output_format,
+      compression=compression, num_shards=o.num_shards,
+      failures_format=flags.choice("failures_format", o.failures_format,
+                                   FAILURE_FORMATS),
+      overwrite=o.overwrite, top_k=flags.positive("top_k", o.top_k),
+      score=flags.choice("score", o.score, rows.SCORES),
+      labels=o.class_labels)
