@@ -1,13 +1,14 @@
 """Entry point: image files to embeddings or top-k predictions.
 
     python -m pipelines.embed --model DIR --task classification \
-        --labels labels.txt --input 'images/*' --output /tmp/out
+        --labels_file labels.txt --input 'images/*' --output /tmp/out
 
 Every flag can also come from ``--config job.yaml``; unknown flags such as
 ``--runner`` pass through to Beam. See README.md for all flags.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -56,9 +57,9 @@ def _print_help() -> None:
       prog="python -m pipelines.embed", description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter,
       epilog="Any other flag (--runner, --direct_num_workers, --project, "
-      "--region, --temp_location, --setup_file, ...) goes to Beam's "
-      "PipelineOptions. --labels is parsed as --class_labels; Beam's own "
-      "--labels (Dataflow job labels) is --job_labels here.")
+      "--region, --temp_location, --setup_file, --labels, ...) goes to "
+      "Beam's PipelineOptions; an argument that is neither this tool's nor "
+      "Beam's is an error (exit 2).")
   options_lib.EmbedOptions._add_argparse_args(parser)  # pylint: disable=protected-access
   parser.print_help()
 
@@ -75,8 +76,10 @@ def main(argv: Optional[List[str]] = None) -> int:
   from transforms.model import loading  # pylint: disable=g-import-not-at-top
   started = time.monotonic()
   try:
-    plan, result = _start(argv)
-    result.wait_until_finish()
+    with (contextlib.nullcontext() if quiet.wants_verbose(argv) else
+          quiet.stderr_filtered()):
+      plan, result = _start(argv)
+      result.wait_until_finish()
   except (flags.ConfigError, loading.ModelError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

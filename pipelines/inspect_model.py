@@ -1,7 +1,7 @@
 """Checks a model against the TF Hub image contract before a long job.
 
     python -m pipelines.inspect_model MODEL [--task classification]
-        [--signature NAME] [--labels FILE] [--image_size H,W] [--json]
+        [--signature NAME] [--labels_file FILE] [--image_size H,W] [--json]
 
 Prints the format, every signature, the expected image size, the output
 width and each contract rule as PASS or FAIL with the values found. Exit
@@ -26,7 +26,9 @@ def main(argv=None) -> int:
   parser.add_argument("--task", default="feature_vector",
                       choices=("feature_vector", "classification"))
   parser.add_argument("--signature", default=None)
-  parser.add_argument("--labels", default=None)
+  parser.add_argument("--labels_file", "--labels", dest="labels_file",
+                      default=None,
+                      help="class names, one per line (as pipelines.embed)")
   parser.add_argument("--image_size", default=None)
   parser.add_argument("--json", action="store_true",
                       help="print the report as JSON")
@@ -38,7 +40,7 @@ def main(argv=None) -> int:
   from transforms.model import report as model_report  # pylint: disable=g-import-not-at-top
   try:
     report = model_report.inspect_model(
-        args.model, args.task, signature=args.signature, labels=args.labels,
+        args.model, args.task, signature=args.signature, labels=args.labels_file,
         image_size=flags.parse_image_size(args.image_size))
   except (model_loading.ModelError, flags.ConfigError) as e:
     if args.json:

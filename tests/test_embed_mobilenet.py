@@ -21,7 +21,7 @@ def classification_output(tmp_path_factory):
   out = str(tmp_path_factory.mktemp("cls") / "preds")
   conftest.run_embed([
       "--model", conftest.MOBILENET_CLS, "--task", "classification",
-      "--labels", conftest.IMAGENET_LABELS, "--top_k", "5",
+      "--labels_file", conftest.IMAGENET_LABELS, "--top_k", "5",
       "--input", os.path.join(conftest.IMAGENET_DIR, "*"),
       "--output", out, "--output_format", "parquet"])
   return out

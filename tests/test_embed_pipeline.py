@@ -102,7 +102,7 @@ def test_wrong_output_rank_is_rejected_before_reading(models_dir,
     (["--task", "segmentation"], "--task: expected one of feature_vector, "
      "classification, found 'segmentation'"),
     (["--input", "/no/such/dir/*.jpg"], "matches nothing"),
-    (["--task", "classification", "--labels", "LABELS3"],
+    (["--task", "classification", "--labels_file", "LABELS3"],
      "has 3 lines, but the model outputs 6 classes"),
     (["--output_format", "csv"], "--output_format: expected one of parquet"),
     (["--output_format", "tfrecord", "--compression", "snappy"],

@@ -29,7 +29,7 @@ def _failed_rules(report):
     (conftest.MOBILENET_V1_SMALL, "classification", conftest.IMAGENET_LABELS),
 ])
 def test_shared_models_pass(capsys, model, task, labels):
-  argv = [model, "--task", task] + (["--labels", labels] if labels else [])
+  argv = [model, "--task", task] + (["--labels_file", labels] if labels else [])
   status, report = _inspect(capsys, *argv)
   assert status == 0, _failed_rules(report)
   assert report["passed"] and report["format"] == "tf2_call"
@@ -45,7 +45,7 @@ def test_test_models_pass(capsys, models_dir, training_model, dynamic_model):
   labels = model_builders.write_labels(
       os.path.join(models_dir, "labels4.txt"), model_builders.NUM_CLASSES)
   status, report = _inspect(capsys, tf1, "--task", "classification",
-                            "--labels", labels)
+                            "--labels_file", labels)
   assert status == 0, _failed_rules(report)
   assert report["format"] == "tf1_hub_signature"
   assert report["entry"] == "image_classification"
@@ -80,7 +80,7 @@ def test_broken_models_fail_exactly_their_rule(capsys, models_dir, kind,
 def test_label_count_mismatch_fails(capsys, simple_model, tmp_path):
   labels = model_builders.write_labels(str(tmp_path / "l.txt"), 5)
   status, report = _inspect(capsys, simple_model, "--task", "classification",
-                            "--labels", labels)
+                            "--labels_file", labels)
   assert status == 1
   assert _failed_rules(report) == [model_contract.RULE_LABELS]
   assert "5 labels, model output N = 6" in report["rules"][-1]["detail"]

@@ -113,7 +113,7 @@ def test_show_results_names_the_cat(tmp_path, capsys):
             for n in ("cat.bmp", "hot_dog.jpg", "parrot.jpg")]
   out = str(tmp_path / "out")
   conftest.run_embed(["--model", conftest.MOBILENET_CLS, "--task",
-                      "classification", "--labels", conftest.IMAGENET_LABELS,
+                      "classification", "--labels_file", conftest.IMAGENET_LABELS,
                       "--top_k", "3", "--score", "softmax", "--input",
                       *photos, "--output", out])
   capsys.readouterr()

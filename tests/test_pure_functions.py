@@ -26,13 +26,67 @@ def _config(argv):
       options_lib.expand_config_file(argv)))
 
 
-def test_labels_flag_is_ours_and_job_labels_go_to_beam():
+def test_labels_are_beams_job_labels_and_class_names_a_file():
   argv = options_lib.expand_config_file(
-      BASE + ["--task", "classification", "--labels", "l.txt",
-              "--job_labels", "team=vision"])
+      BASE + ["--task", "classification", "--labels_file", "l.txt",
+              "--labels", "airflow-version=v3-3-2", "--labels",
+              "team=vision"])
   options = PipelineOptions(argv)
-  assert options_lib.build_config(options).write.labels == "l.txt"
-  assert options.view_as(GoogleCloudOptions).labels == ["team=vision"]
+  assert options_lib.build_config(options).write.labels_file == "l.txt"
+  assert options.view_as(GoogleCloudOptions).labels == [
+      "airflow-version=v3-3-2", "team=vision"]
+
+
+@pytest.mark.parametrize("typo, suggestion", [
+    (["--top_kk", "3"], "--top_k"),
+    (["--bacth_size", "8"], "--batch_size"),
+    (["--outptu", "elsewhere"], "--output"),
+    (["--labels_flie", "l.txt"], "--labels_file"),
+    (["--direct_num_workres=3"], "--direct_num_workers"),
+])
+def test_misspelled_flags_are_errors_naming_the_closest(typo, suggestion):
+  name = typo[0].split("=")[0]
+  with pytest.raises(options_lib.ConfigError,
+                     match=f"unknown flag {name}: .*did you mean "
+                     f"{suggestion}\\?"):
+    options_lib.expand_config_file(BASE + typo)
+
+
+def test_beam_flags_pass_and_stray_values_are_errors():
+  argv = BASE + ["--runner", "DataflowRunner", "--project", "p",
+                 "--experiments", "a", "--experiments", "b"]
+  assert options_lib.expand_config_file(argv) == argv
+  with pytest.raises(options_lib.ConfigError, match="unexpected argument"):
+    options_lib.expand_config_file(BASE + ["--top_k", "3", "4"])
+
+
+def test_repeated_single_value_flag_is_an_error_inputs_add_up():
+  with pytest.raises(options_lib.ConfigError,
+                     match="--top_k was given 2 times"):
+    options_lib.expand_config_file(BASE + ["--top_k", "3", "--top_k", "4"])
+  job = _config(["--model", "m", "--output", "o", "--input", "a/*", "b/*",
+                 "--input", "c/*"])
+  assert job.read.patterns == ("a/*", "b/*", "c/*")
+
+
+def test_yaml_typo_is_named_with_the_file(tmp_path):
+  config = tmp_path / "job.yaml"
+  config.write_text("model: m\ninput: [x]\noutput: o\nbacth_size: 8\n")
+  with pytest.raises(options_lib.ConfigError,
+                     match=r"job.yaml: unknown flag --bacth_size"):
+    _config(["--config", str(config)])
+
+
+def test_command_line_input_replaces_the_files_inputs(tmp_path):
+  config = tmp_path / "job.yaml"
+  config.write_text("model: m\ninput: [x/*, y/*]\noutput: o\n"
+                    "labels: [team=vision, env=prod]\n")
+  job = _config(["--config", str(config), "--input", "z/*"])
+  assert job.read.patterns == ("z/*",)
+  options = PipelineOptions(options_lib.expand_config_file(
+      ["--config", str(config)]))
+  assert options.view_as(GoogleCloudOptions).labels == ["team=vision",
+                                                        "env=prod"]
 
 
 def test_yaml_values_and_command_line_override(tmp_path):
@@ -61,7 +115,7 @@ def test_yaml_must_be_a_mapping(tmp_path):
     (["--max_failure_rate", "2"], r"fraction in \[0, 1\], found 2.0"),
     (["--resize", "zoom"], "--resize: expected one of squash, center_crop, "
      "pad, found 'zoom'"),
-    (["--labels", "l.txt"], "only used with --task classification"),
+    (["--labels_file", "l.txt"], "only used with --task classification"),
     (["--passthrough_columns", "sku"], "needs --input_format manifest"),
     (["--extra_outputs", "embedding"], "reserved"),
     (["--jpeg_draft", "0.5"], "--jpeg_draft"),
@@ -177,5 +231,18 @@ def test_help_lists_our_flags(capsys):
   assert embed.main(["--help"]) == 0
   text = capsys.readouterr().out
   for flag in ("--model", "--input_format", "--max_failure_rate",
-               "--job_labels"):
+               "--labels_file"):
     assert flag in text
+
+
+@pytest.mark.parametrize("typo", [["--top_kk", "3"], ["--bacth_size", "8"],
+                                  ["--outptu", "x"], ["--labels_flie", "l"]])
+def test_misspelled_flag_exits_2_before_any_work(typo, tmp_path, capsys):
+  from pipelines import embed  # pylint: disable=g-import-not-at-top
+  out = tmp_path / "out"
+  argv = ["--model", str(tmp_path / "no_model"), "--input",
+          str(tmp_path / "*.jpg"), "--output", str(out)] + typo
+  assert embed.main(argv) == 2
+  err = capsys.readouterr().err
+  assert f"unknown flag {typo[0]}" in err
+  assert not out.exists()

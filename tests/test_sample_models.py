@@ -119,7 +119,7 @@ def test_classification_top1_matches_reference_on_shared_photos(
   out = str(tmp_path / "cls")
   conftest.run_embed(["--model", sample_models["classification"],
                       "--task", "classification",
-                      "--labels", sample_models["labels"], "--top_k", "1",
+                      "--labels_file", sample_models["labels"], "--top_k", "1",
                       "--input", *conftest.photo_paths(), "--output", out])
   rows = {os.path.basename(r["key"]): r["top_k_labels"][0]
           for r in conftest.read_parquet_rows(out)}
@@ -155,7 +155,7 @@ def test_sample_photos_get_correct_labels(sample_models, tmp_path):
   conftest.run_embed(["--config", os.path.join(conftest.ROOT, "configs",
                                                "sample_classification.yaml"),
                       "--model", sample_models["classification"],
-                      "--labels", sample_models["labels"],
+                      "--labels_file", sample_models["labels"],
                       "--input", os.path.join(folder, "*"),
                       "--output", out])
   top3 = {os.path.basename(r["key"]): r["top_k_labels"]

@@ -11,11 +11,9 @@ and rejects contradictions between stages there, not deep inside a worker.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from typing import List, Optional, Sequence
 
-import yaml
 from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
@@ -70,58 +68,14 @@ class JobConfig:
   verbose: bool = False
 
 
-def _yaml_to_argv(path: str) -> List[str]:
-  try:
-    with open(path, encoding="utf-8") as f:
-      values = yaml.safe_load(f) or {}
-  except OSError as e:
-    raise ConfigError(f"--config: cannot read {path!r}: {e}") from e
-  if not isinstance(values, dict):
-    raise ConfigError(f"--config: expected a mapping of flag names to values "
-                      f"in {path!r}, found {type(values).__name__}")
-  argv = []
-  for key, value in values.items():
-    flag = f"--{key}"
-    if isinstance(value, bool):
-      if value:
-        argv.append(flag)
-    elif isinstance(value, list):
-      if key in ("input",):
-        argv += [flag] + [str(v) for v in value]
-      else:
-        argv += [flag, ",".join(str(v) for v in value)]
-    elif value is not None:
-      argv += [flag, str(value)]
-  return argv
-
-
-# Our flag name -> the name it is parsed under, and back for Beam's own.
-_RENAMED_FLAGS = {"--labels": "--class_labels", "--job_labels": "--labels"}
-
-
-def _rename_flags(argv: Sequence[str]) -> List[str]:
-  """``--labels`` is ours (class names); Dataflow job labels are --job_labels.
-  """
-  result = []
-  for arg in argv:
-    name, sep, value = arg.partition("=")
-    if name in _RENAMED_FLAGS:
-      arg = _RENAMED_FLAGS[name] + sep + value
-    result.append(arg)
-  return result
-
-
 def expand_config_file(argv: Sequence[str]) -> List[str]:
-  """Puts the YAML file's flags before the command line's, so flags win.
+  """The checked command line with the YAML file's flags (see ``argv``).
 
-  Also renames ``--labels`` to ``--class_labels`` (see _rename_flags).
+  Raises:
+    ConfigError: an unknown or repeated flag.
   """
-  pre = argparse.ArgumentParser(add_help=False)
-  pre.add_argument("--config")
-  known, _ = pre.parse_known_args(list(argv))
-  if not known.config:
-    return _rename_flags(argv)
-  return _rename_flags(_yaml_to_argv(known.config) + list(argv))
+  from transforms.job import argv as argv_lib  # pylint: disable=g-import-not-at-top
+  return argv_lib.expand_config_file(argv)
 
 
 def build_config(options: PipelineOptions) -> JobConfig:
@@ -139,8 +93,8 @@ def build_config(options: PipelineOptions) -> JobConfig:
   read = read_settings.from_flags(o)
   decode = decode_settings.from_flags(o)
   write = write_settings.from_flags(o)
-  if model.task != tasks.TASK_CLASSIFICATION and write.labels:
-    raise ConfigError(f"--labels is only used with --task classification "
+  if model.task != tasks.TASK_CLASSIFICATION and write.labels_file:
+    raise ConfigError(f"--labels_file is only used with --task classification "
                       f"(found --task {model.task})")
   clash = sorted(set(model.extra_outputs + read.passthrough_columns) &
                  set(columns.RESERVED_COLUMNS))

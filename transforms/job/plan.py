@@ -120,16 +120,17 @@ def plan_job(config: options_lib.JobConfig) -> JobPlan:
 
 def _labels(settings: write_settings.WriteSettings,
             num_outputs: int) -> Optional[Tuple[str, ...]]:
-  if not settings.labels:
+  if not settings.labels_file:
     return None
   try:
-    labels = rows.read_labels(settings.labels)
+    labels = rows.read_labels(settings.labels_file)
   except (IOError, OSError) as e:
     raise flags.ConfigError(
-        f"--labels: cannot read {settings.labels!r}: {e}") from None
+        f"--labels_file: cannot read {settings.labels_file!r}: {e}") from None
   if len(labels) != num_outputs:
     raise flags.ConfigError(
-        f"--labels: {settings.labels!r} has {len(labels)} lines, but the "
+        f"--labels_file: {settings.labels_file!r} has {len(labels)} lines, "
+        f"but the "
         f"model outputs {num_outputs} classes (expected one label per class)")
   return labels
 

@@ -2,14 +2,20 @@
 
 TensorFlow 2.21 writes C++ log lines to stderr while it is imported, before
 ``TF_CPP_MIN_LOG_LEVEL`` or absl can be consulted, so the import itself runs
-with file descriptor 2 pointed at /dev/null. ``--verbose`` skips all of this.
+with file descriptor 2 pointed at /dev/null. Worker processes that the local
+runner starts (``--direct_running_mode multi_processing``) inherit file
+descriptor 2 and import TensorFlow themselves, so while the job runs, fd 2 is
+a pipe whose lines are passed on except TensorFlow's C++ info and warning
+lines (:func:`stderr_filtered`). ``--verbose`` skips all of this.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import re
 import sys
+import threading
 import warnings
 
 _NOISY_LOGGERS = ("apache_beam", "tensorflow", "absl", "h5py", "keras")
@@ -39,6 +45,46 @@ def stderr_silenced():
     os.dup2(saved, 2)
     os.close(saved)
     os.close(devnull)
+
+
+# absl's C++ log prefix at INFO or WARNING ("I0000 00:00:17.95 123 port.cc:153]
+# ..."), and the line absl prints before its own set-up. ERROR lines pass.
+_CPP_NOISE = re.compile(
+    rb"^(?:[IW]\d{4} [\d:.]+\s+\d+ [\w.+-]+:\d+\] |"
+    rb"WARNING: All log messages before absl::InitializeLog\(\))")
+
+
+def is_cpp_noise(line: bytes) -> bool:
+  return bool(_CPP_NOISE.match(line))
+
+
+@contextlib.contextmanager
+def stderr_filtered():
+  """Points fd 2 (this process's and the children it starts) at a pipe and
+  passes every line on to the real stderr except TensorFlow's C++ noise.
+
+  Children that outlive the block keep writing into the pipe; their lines
+  are still filtered and passed on.
+  """
+  sys.stderr.flush()
+  real = os.dup(2)
+  read_end, write_end = os.pipe()
+  os.dup2(write_end, 2)
+  os.close(write_end)
+
+  def pump():
+    with os.fdopen(read_end, "rb") as lines:
+      for line in lines:
+        if not is_cpp_noise(line):
+          os.write(real, line)
+
+  thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+  thread.start()
+  try:
+    yield
+  finally:
+    sys.stderr.flush()
+    os.dup2(real, 2)  # Our own end of the pipe closes here.
 
 
 def configure(verbose: bool) -> None:

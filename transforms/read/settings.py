@@ -29,8 +29,9 @@ _DEFAULTS = ReadSettings(patterns=())
 
 def add_flags(parser) -> None:
   add = parser.add_argument
-  add("--input", nargs="+", default=None,
-      help="File globs (or TFRecord / manifest files); several allowed.")
+  add("--input", nargs="+", action="extend", default=None,
+      help="File globs (or TFRecord / manifest files); several after one "
+      "--input, and repeated --input flags add up.")
   add("--input_format", default=_DEFAULTS.input_format,
       help=f"One of {', '.join(INPUT_FORMATS)}.")
   add("--image_feature", default=_DEFAULTS.image_feature,

@@ -25,7 +25,7 @@ class WriteSettings:
   overwrite: bool = False
   top_k: int = 5
   score: str = "logits"
-  labels: Optional[str] = None
+  labels_file: Optional[str] = None
 
 
 _DEFAULTS = WriteSettings(output="")
@@ -45,10 +45,10 @@ def add_flags(parser) -> None:
       help="jsonl, or 'results' for the results' format.")
   add("--overwrite", action="store_true",
       help="Delete earlier results and failures under --output first.")
-  # Beam's own --labels are Dataflow job labels; ours are class names, so
-  # argv is rewritten by options.expand_config_file.
-  add("--class_labels", default=None,
-      help="(--labels) Class names, one per line, line i = class i.")
+  # Not --labels: that is Beam's (Dataflow job labels; Airflow's Beam
+  # operator always passes it).
+  add("--labels_file", default=None,
+      help="Class names, one per line, line i = class i (classification).")
   add("--top_k", type=int, default=_DEFAULTS.top_k)
   add("--score", default=_DEFAULTS.score,
       help=f"Classification scores: {', '.join(rows.SCORES)}.")
@@ -70,4 +70,4 @@ def from_flags(o) -> WriteSettings:
                                    FAILURE_FORMATS),
       overwrite=o.overwrite, top_k=flags.positive("top_k", o.top_k),
       score=flags.choice("score", o.score, rows.SCORES),
-      labels=o.class_labels)
+      labels_file=o.labels_file)
