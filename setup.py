@@ -22,6 +22,9 @@ setuptools.setup(
         "pillow>=12",
         "pyyaml>=6",
         "numpy>=2",
+        # The launcher builds this project's sdist for Dataflow workers
+        # (--setup_file); Beam runs `python -m build --no-isolation`.
+        "build>=1.2",
     ],
     extras_require={
         "test": ["pytest>=9", "hypothesis>=6.170", "pandas>=3", "mypy>=2.4"],

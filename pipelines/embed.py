@@ -23,6 +23,7 @@ _LOGGER = logging.getLogger("hub_image_beam")
 
 
 def _start(argv: Optional[Sequence[str]], test_pipeline=None):
+  """Returns (plan, options, result) of the started job."""
   # Imported here so that the quiet TF import in main() happens first.
   from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
   from transforms.job import pipeline as job_pipeline  # pylint: disable=g-import-not-at-top
@@ -35,7 +36,7 @@ def _start(argv: Optional[Sequence[str]], test_pipeline=None):
   options_lib.apply_local_runner_defaults(options)
   pipeline = test_pipeline or beam.Pipeline(options=options)
   job_pipeline.build(pipeline, plan)
-  return plan, pipeline.run()
+  return plan, options, pipeline.run()
 
 
 def run(argv: Optional[Sequence[str]] = None,
@@ -47,7 +48,7 @@ def run(argv: Optional[Sequence[str]] = None,
     transforms.model.loading.ModelError: a bad model, before any input is
       read.
   """
-  return _start(argv, test_pipeline)[1]
+  return _start(argv, test_pipeline)[2]
 
 
 def _print_help() -> None:
@@ -72,14 +73,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
   quiet.configure(quiet.wants_verbose(argv))
   from transforms.core import flags  # pylint: disable=g-import-not-at-top
+  from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
   from transforms.job import summary as summary_lib  # pylint: disable=g-import-not-at-top
   from transforms.model import loading  # pylint: disable=g-import-not-at-top
   started = time.monotonic()
   try:
     with (contextlib.nullcontext() if quiet.wants_verbose(argv) else
           quiet.stderr_filtered()):
-      plan, result = _start(argv)
-      result.wait_until_finish()
+      plan, options, result = _start(argv)
+      outcome = dataflow.outcome(options, plan.no_wait)
+      if outcome is dataflow.Outcome.WAIT:
+        result.wait_until_finish()
   except (flags.ConfigError, loading.ModelError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -88,6 +92,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"error: the pipeline failed: {type(e).__name__}: {e}",
           file=sys.stderr)
     return 1
+  if outcome is not dataflow.Outcome.WAIT:
+    print("\n".join(dataflow.describe(outcome, options, result)))
+    return 0
   summary = summary_lib.summarize(result, time.monotonic() - started)
   print(summary.format())
   print(f"results:  {plan.results_prefix}-*")

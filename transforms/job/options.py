@@ -21,6 +21,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from transforms.core import flags
 from transforms.core import tasks
 from transforms.decode import settings as decode_settings
+from transforms.job import dataflow
 from transforms.model import settings as model_settings
 from transforms.read import settings as read_settings
 from transforms.write import columns
@@ -50,6 +51,11 @@ class EmbedOptions(PipelineOptions):
         "--max_failure_rate", type=float, default=None,
         help="Exit non-zero when failures / inputs exceed this fraction.")
     parser.add_argument(
+        "--no_wait", action="store_true",
+        help="DataflowRunner: print the job id once it is submitted and "
+        "exit 0 without waiting (for Flex Template launchers and "
+        "schedulers).")
+    parser.add_argument(
         "--verbose", action="store_true",
         help="Show TensorFlow's and Beam's own logging.")
 
@@ -65,6 +71,7 @@ class JobConfig:
   model: model_settings.ModelSettings
   write: write_settings.WriteSettings
   max_failure_rate: Optional[float] = None
+  no_wait: bool = False
   verbose: bool = False
 
 
@@ -104,8 +111,10 @@ def build_config(options: PipelineOptions) -> JobConfig:
   if o.max_failure_rate is not None and not 0 <= o.max_failure_rate <= 1:
     raise ConfigError(f"--max_failure_rate: expected a fraction in [0, 1], "
                       f"found {o.max_failure_rate}")
+  dataflow.check_options(options, o.no_wait)
   return JobConfig(read=read, decode=decode, model=model, write=write,
-                   max_failure_rate=o.max_failure_rate, verbose=o.verbose)
+                   max_failure_rate=o.max_failure_rate, no_wait=o.no_wait,
+                   verbose=o.verbose)
 
 
 def apply_local_runner_defaults(options: PipelineOptions) -> None:

@@ -47,6 +47,7 @@ class JobPlan:
   layout: columns.RowLayout
   results_schema: pa.Schema
   max_failure_rate: Optional[float]
+  no_wait: bool = False
 
   @property
   def image_size(self) -> Tuple[int, int]:
@@ -115,7 +116,7 @@ def plan_job(config: options_lib.JobConfig) -> JobPlan:
       decode=dataclasses.replace(config.decode, size=image_size),
       model=model_for_workers, write=config.write, model_info=info,
       layout=layout, results_schema=columns.results_schema(layout, metadata),
-      max_failure_rate=config.max_failure_rate)
+      max_failure_rate=config.max_failure_rate, no_wait=config.no_wait)
 
 
 def _labels(settings: write_settings.WriteSettings,

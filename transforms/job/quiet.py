@@ -22,7 +22,24 @@ _NOISY_LOGGERS = ("apache_beam", "tensorflow", "absl", "h5py", "keras")
 # Beam's RunInference logs this on every batch when torch is not installed
 # (its model_manager imports torch, and the failed import also hides the
 # resource module); it says nothing about our job.
-_DROPPED_MESSAGES = ("Resource module is not available",)
+_DROPPED_MESSAGES = ("Resource module is not available",
+                     "Runner defaulting to pickling library")
+
+
+# Beam lines a scheduler needs even when Beam's logging is hidden: Airflow's
+# Dataflow hooks find the job id in this one.
+_KEPT_BEAM_MESSAGES = ("Created job with id:",)
+_DATAFLOW_CLIENT_LOGGER = "apache_beam.runners.dataflow.internal.apiclient"
+
+
+class _KeepOnly(logging.Filter):
+
+  def __init__(self, prefixes):
+    super().__init__()
+    self._prefixes = tuple(prefixes)
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return str(record.msg).startswith(self._prefixes)
 
 
 class _DropKnownNoise(logging.Filter):
@@ -49,9 +66,12 @@ def stderr_silenced():
 
 # absl's C++ log prefix at INFO or WARNING ("I0000 00:00:17.95 123 port.cc:153]
 # ..."), and the line absl prints before its own set-up. ERROR lines pass.
+# Also the progress lines of `python -m build`, which Beam runs to stage the
+# sdist for Dataflow.
 _CPP_NOISE = re.compile(
     rb"^(?:[IW]\d{4} [\d:.]+\s+\d+ [\w.+-]+:\d+\] |"
-    rb"WARNING: All log messages before absl::InitializeLog\(\))")
+    rb"WARNING: All log messages before absl::InitializeLog\(\)|"
+    rb"\* (?:Getting build dependencies for sdist|Building sdist)\.\.\.$)")
 
 
 def is_cpp_noise(line: bytes) -> bool:
@@ -98,6 +118,9 @@ def configure(verbose: bool) -> None:
   warnings.filterwarnings("ignore")
   for name in _NOISY_LOGGERS:
     logging.getLogger(name).setLevel(logging.ERROR)
+  client = logging.getLogger(_DATAFLOW_CLIENT_LOGGER)
+  client.setLevel(logging.INFO)
+  client.addFilter(_KeepOnly(_KEPT_BEAM_MESSAGES))
   with stderr_silenced():
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     import tensorflow_hub  # noqa: F401  # pylint: disable=unused-import

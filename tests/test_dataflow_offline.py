@@ -1,0 +1,139 @@
+"""The job on Beam's real DataflowRunner, offline: no cloud, no credentials.
+
+``--dataflow_endpoint http://localhost:1 --no_auth`` with local staging:
+``--template_location`` writes the job JSON, ``pipeline.pb`` and the staged
+``workflow.tar.gz`` without submitting; ``--dry_run=True`` builds the job
+and returns. The tests read what was written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+from apache_beam.portability.api import beam_runner_api_pb2
+
+from tests import conftest
+from tests import image_corpus
+
+# Every top-level step, in order: Dataflow's update and monitoring key on
+# these labels, so changing one is a breaking change.
+TOP_LEVEL_STEPS = ["ReadInputs", "CountInputs", "CountReadFailures",
+                   "DecodeImages", "RunInference", "BuildRows",
+                   "WriteResults", "CollectFailures", "CountFailures",
+                   "WriteFailures"]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("images")
+  (folder / "red.png").write_bytes(image_corpus.encode(
+      image_corpus.solid("RGB", (255, 0, 0)), "PNG"))
+  return folder
+
+
+def dataflow_flags(root):
+  return ["--runner", "DataflowRunner", "--project", "test-project",
+          "--region", "us-central1", "--dataflow_endpoint",
+          "http://localhost:1", "--no_auth",
+          "--staging_location", str(root / "staging"),
+          "--temp_location", str(root / "temp"),
+          "--setup_file", os.path.join(conftest.ROOT, "setup.py")]
+
+
+def launch(argv, timeout=120):
+  return subprocess.run(
+      [sys.executable, "-m", "pipelines.embed", *argv], cwd=conftest.ROOT,
+      capture_output=True, text=True, timeout=timeout, check=False,
+      env=dict(os.environ, PYTHONPATH=conftest.ROOT))
+
+
+def top_level_steps(pipeline_pb):
+  with open(pipeline_pb, "rb") as f:
+    pipeline = beam_runner_api_pb2.Pipeline.FromString(f.read())
+  transforms = pipeline.components.transforms
+  (root,) = pipeline.root_transform_ids
+  return pipeline, [transforms[t].unique_name
+                    for t in transforms[root].subtransforms]
+
+
+def test_template_writes_job_graph_and_staged_package(simple_model, images,
+                                                      tmp_path):
+  template = tmp_path / "templates" / "embed.json"
+  done = launch(["--model", simple_model, "--input", str(images / "*"),
+                 "--output", str(tmp_path / "out"),
+                 "--template_location", str(template),
+                 "--machine_type", "n1-standard-8",
+                 "--experiments", "use_runner_v2",
+                 "--dataflow_service_options",
+                 "worker_accelerator=type:nvidia-tesla-t4;count:1;"
+                 "install-nvidia-driver",
+                 "--sdk_container_image",
+                 "us-docker.pkg.dev/p/r/hub-image-beam:1",
+                 *dataflow_flags(tmp_path)])
+  assert done.returncode == 0, done.stderr
+  assert f"template written: {template}" in done.stdout
+  assert "Traceback" not in done.stderr and "build dependencies" not in (
+      done.stderr)
+  job = json.loads(template.read_text())
+  env = job["environment"]
+  options = env["sdkPipelineOptions"]["options"]
+  assert options["model"] == simple_model and options["task"] == (
+      "feature_vector")
+  assert options["machine_type"] == "n1-standard-8"
+  assert env["serviceOptions"] == [
+      "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver"]
+  assert "use_runner_v2" in env["experiments"]
+  (pool,) = env["workerPools"]
+  assert [c["containerImage"] for c in pool["sdkHarnessContainerImages"]] == [
+      "us-docker.pkg.dev/p/r/hub-image-beam:1"]
+  staged = {p["name"]: p["location"] for p in pool["packages"]}
+  with tarfile.open(staged["workflow.tar.gz"]) as sdist:
+    names = sdist.getnames()
+  assert any(n.endswith("transforms/model/handler.py") for n in names)
+  assert any(n.endswith("pipelines/embed.py") for n in names)
+  _, steps = top_level_steps(tmp_path / "staging" / "pipeline.pb")
+  assert steps == TOP_LEVEL_STEPS
+  assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_dry_run_builds_and_returns(simple_model, images, tmp_path):
+  done = launch(["--model", simple_model, "--input", str(images / "*"),
+                 "--output", str(tmp_path / "out"), "--dry_run=True",
+                 *dataflow_flags(tmp_path)])
+  assert done.returncode == 0, done.stderr
+  assert "dry run: the job was built" in done.stdout
+  assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--dry_run", "False"],
+     "--dry_run: expected --dry_run=True (or no flag), found 'False'"),
+    (["--dataflow_service_options", "worker_accelerator=nvidia-t4"],
+     "worker_accelerator: expected 'type:TYPE;count:N"),
+    (["--project", ""], "expected --project"),
+])
+def test_bad_dataflow_flags_fail_before_anything_is_staged(
+    simple_model, images, tmp_path, extra, message):
+  argv = ["--model", simple_model, "--input", str(images / "*"),
+          "--output", str(tmp_path / "out"), *dataflow_flags(tmp_path)]
+  if extra[0] in argv:
+    i = argv.index(extra[0])
+    del argv[i:i + 2]
+  done = launch(argv + extra)
+  assert done.returncode == 2, done.stderr
+  assert message in done.stderr
+  assert not (tmp_path / "staging").exists()
+
+
+def test_missing_local_staging_folder_is_created(simple_model, images,
+                                                 tmp_path):
+  flags = dataflow_flags(tmp_path / "not" / "yet")
+  done = launch(["--model", simple_model, "--input", str(images / "*"),
+                 "--output", str(tmp_path / "out"), "--template_location",
+                 str(tmp_path / "t.json"), *flags], timeout=120)
+  assert done.returncode == 0, done.stderr
+  assert (tmp_path / "not" / "yet" / "staging" / "pipeline.pb").exists()
