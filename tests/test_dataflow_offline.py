@@ -17,6 +17,7 @@ import pytest
 from apache_beam.portability.api import beam_runner_api_pb2
 
 from tests import conftest
+from tests import dataflow_service
 from tests import image_corpus
 
 # Every top-level step, in order: Dataflow's update and monitoring key on
@@ -137,3 +138,48 @@ def test_missing_local_staging_folder_is_created(simple_model, images,
                  str(tmp_path / "t.json"), *flags], timeout=120)
   assert done.returncode == 0, done.stderr
   assert (tmp_path / "not" / "yet" / "staging" / "pipeline.pb").exists()
+
+
+def _submit_flags(tmp_path, service):
+  flags = dataflow_flags(tmp_path)
+  flags[flags.index("http://localhost:1")] = service.endpoint
+  return flags
+
+
+def test_no_wait_submits_prints_the_job_id_and_returns(simple_model, images,
+                                                       tmp_path):
+  with dataflow_service.FakeDataflowService() as service:
+    done = launch(["--model", simple_model, "--input", str(images / "*"),
+                   "--output", str(tmp_path / "out"), "--no_wait",
+                   "--labels", "team=vision",
+                   *_submit_flags(tmp_path, service)])
+  assert done.returncode == 0, done.stderr
+  # The line Airflow's Dataflow hooks parse, although Beam's logging is
+  # hidden; and ours on stdout.
+  assert f"Created job with id: [{service.job_id}]" in done.stderr
+  assert f"submitted job: {service.job_id}" in done.stdout
+  assert [(m, p.split("?")[0]) for m, p, _ in service.requests] == [
+      ("POST", "/v1b3/projects/test-project/locations/us-central1/jobs")]
+  job = service.requests[0][2]
+  assert job["labels"] == {"team": "vision"}
+  assert job["environment"]["sdkPipelineOptions"]["options"]["model"] == (
+      simple_model)
+
+
+def test_a_real_run_waits_and_summarizes_dataflows_metrics(simple_model,
+                                                           images, tmp_path):
+  counters = {"inputs": 40, "results": 30, "failures": 10,
+              "failures.decode.truncated": 10}
+  with dataflow_service.FakeDataflowService(counters=counters) as service:
+    done = launch(["--model", simple_model, "--input", str(images / "*"),
+                   "--output", str(tmp_path / "out"),
+                   "--max_failure_rate", "0.2",
+                   *_submit_flags(tmp_path, service)])
+  # Waited for the job (polled it) and read its metrics.
+  paths = [p.split("?")[0] for _, p, _ in service.requests]
+  assert any(p.endswith(f"/jobs/{service.job_id}") for p in paths)
+  assert any(p.endswith("/metrics") for p in paths)
+  assert "images read:       40" in done.stdout
+  assert "failures:          10 (25.0%)" in done.stdout
+  assert "decode.truncated" in done.stdout
+  assert done.returncode == 3, done.stderr
