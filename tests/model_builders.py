@@ -240,3 +240,34 @@ def save_serving_default_only(path: str, size=(32, 32)) -> str:
 
   tf.saved_model.save(model, path, signatures={"serving_default": serve})
   return path
+
+
+def save_load_counting(path: str, marker_dir: str, size=(32, 32)) -> str:
+  """A TF1 Hub module whose load writes one new file into ``marker_dir``.
+
+  Its main op (run by ``hub.load`` every time the module is loaded, in
+  whatever process) writes ``marker_dir/load-<random>``, so counting files
+  counts loads across processes. Same features as :func:`save_simple`.
+  """
+  v1 = tf.compat.v1
+  graph = tf.Graph()
+  with graph.as_default():
+    images = v1.placeholder(tf.float32, [None, size[0], size[1], 3],
+                            name="images")
+    head = v1.get_variable("head", initializer=head_weights())
+    features = _features(images, head)
+    marker = tf.io.write_file(tf.strings.join([
+        marker_dir, "/load-", tf.strings.as_string(tf.random.uniform(
+            [], maxval=2**62, dtype=tf.int64))]), "loaded")
+    sig = v1.saved_model.signature_def_utils.predict_signature_def
+    signatures = {"default": sig({"images": images}, {"default": features})}
+    with v1.Session(graph=graph) as session:
+      session.run(v1.global_variables_initializer())
+      builder = v1.saved_model.Builder(path)
+      builder.add_meta_graph_and_variables(
+          session, tags=[], signature_def_map=signatures,
+          main_op=tf.group(v1.tables_initializer(), marker))
+      builder.save()
+  with open(os.path.join(path, "tfhub_module.pb"), "wb") as f:
+    f.write(TFHUB_MODULE_PB)
+  return path

@@ -93,6 +93,12 @@ class HubImageModelHandler(ModelHandler[np.ndarray, PredictionResult,
     return (handoff.take(self._settings) or
             loading.load_for(self._settings))
 
+  def share_model_across_processes(self) -> bool:
+    return self._settings.model_copies > 0
+
+  def model_copies(self) -> int:
+    return max(1, self._settings.model_copies)
+
   def validate_inference_args(self,
                               inference_args: Optional[Dict[str, Any]]):
     # Beam calls this while the pipeline is built, before any input.

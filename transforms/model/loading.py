@@ -25,6 +25,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from transforms.core import tasks
+from transforms.model import devices
 from transforms.model import settings as model_settings
 
 FORMAT_TF2_CALL = "tf2_call"
@@ -235,7 +236,9 @@ def load_image_model(handle: str,
 
 
 def load_for(settings: model_settings.ModelSettings) -> ImageModel:
-  """:func:`load_image_model` for the pipeline's model settings."""
+  """:func:`load_image_model` for the pipeline's model settings, after the
+  GPU memory policy (``devices``) is applied."""
+  devices.configure_gpu_memory(settings.gpu_memory_limit_mb)
   return load_image_model(settings.handle, settings.task,
                           signature=settings.signature,
                           extra_outputs=settings.extra_outputs,

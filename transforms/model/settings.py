@@ -26,6 +26,10 @@ class ModelSettings:
     jit_compile: compile the call with XLA.
     min_batch_size: smallest batch Beam's BatchElements forms.
     max_batch_size: largest batch.
+    model_copies: 0 loads one model per SDK process (Beam's default); N >= 1
+      shares N copies among all processes of a machine (Beam's
+      ``share_model_across_processes`` / ``model_copies``), for large models.
+    gpu_memory_limit_mb: cap each process's GPU memory; None lets it grow.
   """
   handle: str
   task: str = tasks.TASK_FEATURE_VECTOR
@@ -35,6 +39,8 @@ class ModelSettings:
   jit_compile: bool = False
   min_batch_size: int = DEFAULT_BATCH_SIZE
   max_batch_size: int = DEFAULT_BATCH_SIZE
+  model_copies: int = 0
+  gpu_memory_limit_mb: Optional[int] = None
 
 
 def add_flags(parser) -> None:
@@ -58,18 +64,30 @@ def add_flags(parser) -> None:
       f"{DEFAULT_BATCH_SIZE}.")
   add("--min_batch_size", type=int, default=None)
   add("--max_batch_size", type=int, default=None)
+  add("--model_copies", type=int, default=0,
+      help="0: one model per worker process (default). N >= 1: N copies per "
+      "machine, shared by all its worker processes (large models).")
+  add("--gpu_memory_limit_mb", type=int, default=None,
+      help="Cap each worker process's GPU memory (default: grow as needed, "
+      "so several processes share a GPU).")
 
 
 def from_flags(o) -> ModelSettings:
   """Raises flags.ConfigError for a bad value."""
   min_batch, max_batch = _batch_sizes(o)
+  if o.model_copies < 0:
+    raise flags.ConfigError(f"--model_copies: expected 0 (one per process) "
+                            f"or a positive count, found {o.model_copies}")
+  if o.gpu_memory_limit_mb is not None:
+    flags.positive("gpu_memory_limit_mb", o.gpu_memory_limit_mb)
   return ModelSettings(
       handle=o.model, task=flags.choice("task", o.task, tasks.TASKS),
       signature=o.signature or None,
       extra_outputs=flags.csv_values(o.extra_outputs),
       image_size=flags.parse_image_size(o.image_size),
       jit_compile=o.jit_compile, min_batch_size=min_batch,
-      max_batch_size=max_batch)
+      max_batch_size=max_batch, model_copies=o.model_copies,
+      gpu_memory_limit_mb=o.gpu_memory_limit_mb)
 
 
 def _batch_sizes(o) -> Tuple[int, int]:
