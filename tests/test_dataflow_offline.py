@@ -64,14 +64,13 @@ def top_level_steps(pipeline_pb):
 def test_template_writes_job_graph_and_staged_package(simple_model, images,
                                                       tmp_path):
   template = tmp_path / "templates" / "embed.json"
-  done = launch(["--model", simple_model, "--input", str(images / "*"),
+  # The GPU config as shipped; the command line replaces its placeholders.
+  done = launch(["--config", os.path.join(conftest.ROOT, "configs",
+                                          "dataflow_gpu.yaml"),
+                 "--task", "feature_vector",
+                 "--model", simple_model, "--input", str(images / "*"),
                  "--output", str(tmp_path / "out"),
                  "--template_location", str(template),
-                 "--machine_type", "n1-standard-8",
-                 "--experiments", "use_runner_v2",
-                 "--dataflow_service_options",
-                 "worker_accelerator=type:nvidia-tesla-t4;count:1;"
-                 "install-nvidia-driver",
                  "--sdk_container_image",
                  "us-docker.pkg.dev/p/r/hub-image-beam:1",
                  *dataflow_flags(tmp_path)])
@@ -85,6 +84,7 @@ def test_template_writes_job_graph_and_staged_package(simple_model, images,
   assert options["model"] == simple_model and options["task"] == (
       "feature_vector")
   assert options["machine_type"] == "n1-standard-8"
+  assert (options["model_copies"], options["batch_size"]) == (1, 64)
   assert env["serviceOptions"] == [
       "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver"]
   assert "use_runner_v2" in env["experiments"]

@@ -43,3 +43,14 @@ def parse_image_size(value: Optional[str]) -> Optional[Tuple[int, int]]:
     raise ConfigError(f"--image_size: expected H,W (positive integers, e.g. "
                       f"224,224), found {value!r}")
   return dims[0], dims[1]
+
+
+def parse_bool(value: str) -> bool:
+  """``true``/``false`` (any case), ``1``/``0``, ``yes``/``no``: a switch's
+  value where a launcher can only pass ``--name=value`` (Flex Templates)."""
+  lowered = str(value).strip().lower()
+  if lowered in ("true", "1", "yes"):
+    return True
+  if lowered in ("false", "0", "no"):
+    return False
+  raise ValueError(f"expected true or false, found {value!r}")

@@ -12,6 +12,7 @@ and rejects contradictions between stages there, not deep inside a worker.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import List, Optional, Sequence
 
 from apache_beam.options.pipeline_options import DirectOptions
@@ -51,7 +52,10 @@ class EmbedOptions(PipelineOptions):
         "--max_failure_rate", type=float, default=None,
         help="Exit non-zero when failures / inputs exceed this fraction.")
     parser.add_argument(
-        "--no_wait", action="store_true",
+        "--no_wait", nargs="?", const=True, type=flags.parse_bool,
+        # A Flex Template launcher image sets HUB_IMAGE_BEAM_NO_WAIT=1.
+        default=flags.parse_bool(os.environ.get("HUB_IMAGE_BEAM_NO_WAIT",
+                                                "false")),
         help="DataflowRunner: print the job id once it is submitted and "
         "exit 0 without waiting (for Flex Template launchers and "
         "schedulers).")

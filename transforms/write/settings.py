@@ -43,8 +43,10 @@ def add_flags(parser) -> None:
       help="Result shards; 0 lets the runner choose.")
   add("--failures_format", default=_DEFAULTS.failures_format,
       help="jsonl, or 'results' for the results' format.")
-  add("--overwrite", action="store_true",
-      help="Delete earlier results and failures under --output first.")
+  add("--overwrite", nargs="?", const=True, default=False,
+      type=flags.parse_bool,
+      help="Delete earlier results and failures under --output first "
+      "(also --overwrite=true|false).")
   # Not --labels: that is Beam's (Dataflow job labels; Airflow's Beam
   # operator always passes it).
   add("--labels_file", default=None,
