@@ -27,7 +27,9 @@ setuptools.setup(
         "build>=1.2",
     ],
     extras_require={
-        "test": ["pytest>=9", "hypothesis>=6.170", "pandas>=3", "mypy>=2.4"],
+        "test": ["pytest>=9", "hypothesis>=6.170", "pandas>=3", "mypy>=2.4",
+                 # A local GCS (STORAGE_EMULATOR_HOST) for gs:// tests.
+                 "gcp-storage-emulator>=2026.7"],
         # Only benchmarks/ uses tfx-bsl (TFXIO and its Example encoder,
         # measured against ours); workers do not need it. See
         # benchmarks/README.md for why the job does not use it.

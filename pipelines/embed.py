@@ -27,7 +27,9 @@ def _start(argv: Optional[Sequence[str]], test_pipeline=None):
   # Imported here so that the quiet TF import in main() happens first.
   from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
   from transforms.job import pipeline as job_pipeline  # pylint: disable=g-import-not-at-top
+  from transforms.core import gcs_emulator  # pylint: disable=g-import-not-at-top
   from transforms.job import plan as job_plan  # pylint: disable=g-import-not-at-top
+  gcs_emulator.skip_credential_search()
   argv = options_lib.expand_config_file(
       list(sys.argv[1:] if argv is None else argv))
   options = PipelineOptions(argv)

@@ -26,6 +26,7 @@ import numpy as np
 
 from transforms.core import tasks
 from transforms.model import devices
+from transforms.model import fetch
 from transforms.model import settings as model_settings
 
 FORMAT_TF2_CALL = "tf2_call"
@@ -161,6 +162,13 @@ def resolve_model_path(handle: str) -> str:
       return hub.resolve(handle)
     except Exception as e:  # pylint: disable=broad-except
       raise ModelError(f"could not download model {handle!r}: {e}") from e
+  if fetch.is_beam_path(handle):
+    try:
+      handle = fetch.local_copy(handle)
+    except (OSError, ValueError) as e:
+      raise ModelError(
+          f"--model: expected a SavedModel directory, but {handle!r} cannot "
+          f"be read: {e}") from e
   if not tf.io.gfile.isdir(handle):
     raise ModelError(
         f"--model: expected a SavedModel directory, but {handle!r} does not "

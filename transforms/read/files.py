@@ -14,6 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.core import elements
 from transforms.core import failures
+from transforms.core import gcs_emulator
 
 
 def read_bytes(path: str) -> bytes:
@@ -25,6 +26,9 @@ def read_bytes(path: str) -> bytes:
 
 class ReadImageDoFn(beam.DoFn):
   """(ImageKey, uri) -> EncodedImage, or a read failure."""
+
+  def setup(self):
+    gcs_emulator.skip_credential_search()
 
   def process(self, element: Tuple[elements.ImageKey, str]):
     image_key, uri = element

@@ -19,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.core import elements
 from transforms.core import failures
+from transforms.core import gcs_emulator
 from transforms.read import files
 MANIFEST_FORMATS = {".csv": "csv", ".jsonl": "json", ".ndjson": "json",
                     ".json": "json", ".parquet": "parquet"}
@@ -81,6 +82,9 @@ class ListManifestDoFn(beam.DoFn):
                passthrough: Sequence[str]):
     self._uri, self._key = uri_column, key_column
     self._passthrough = tuple(passthrough)
+
+  def setup(self):
+    gcs_emulator.skip_credential_search()
 
   def process(self, path: str):
     for row in manifest_rows(path, self._uri, self._key, self._passthrough):

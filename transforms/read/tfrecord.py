@@ -20,6 +20,7 @@ from tensorflow.core.example import example_pb2
 
 from transforms.core import elements
 from transforms.core import failures
+from transforms.core import gcs_emulator
 from transforms.read import files
 
 
@@ -74,6 +75,9 @@ class ReadExamplesDoFn(beam.DoFn):
 
   def __init__(self, image_feature: str, key_feature: str):
     self._image_feature, self._key_feature = image_feature, key_feature
+
+  def setup(self):
+    gcs_emulator.skip_credential_search()
 
   def process(self, path: str):
     index = 0  # The index of the next record to read.

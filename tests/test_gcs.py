@@ -1,0 +1,117 @@
+"""gs:// end to end against a local GCS emulator (gcp-storage-emulator):
+file, TFRecord and manifest inputs, Parquet/TFRecord/failure outputs, and
+the model itself on gs://."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+
+from tests import conftest
+from tests import gcs_emulator
+
+pytestmark = conftest.needs_shared
+
+
+@pytest.fixture(scope="module")
+def gcs(tmp_path_factory):
+  with gcs_emulator.running_emulator(
+      str(tmp_path_factory.mktemp("gcs"))) as url:
+    storage = gcs_emulator.client(url)
+    bucket = storage.create_bucket("lake")
+    gcs_emulator.upload_dir(bucket, conftest.IMAGENET_DIR, "images")
+    yield url, storage, bucket
+
+
+def _run(url, argv, cwd=conftest.ROOT):
+  env = dict(os.environ, STORAGE_EMULATOR_HOST=url, PYTHONPATH=conftest.ROOT)
+  return subprocess.run([sys.executable, "-m", "pipelines.embed", *argv],
+                        cwd=cwd, env=env, capture_output=True, text=True,
+                        timeout=300, check=False)
+
+
+def _blobs(storage, prefix):
+  return sorted(b.name for b in storage.list_blobs("lake", prefix=prefix))
+
+
+def _parquet_rows(storage, prefix):
+  rows = []
+  for name in _blobs(storage, prefix):
+    if name.endswith(".parquet"):
+      data = storage.bucket("lake").blob(name).download_as_bytes()
+      rows += pq.read_table(io.BytesIO(data)).to_pylist()
+  return rows
+
+
+def test_files_in_parquet_out_with_the_model_on_gcs(gcs, simple_model):
+  url, storage, bucket = gcs
+  gcs_emulator.upload_dir(bucket, simple_model, "models/simple")
+  done = _run(url, ["--model", "gs://lake/models/simple", "--input",
+                    "gs://lake/images/*", "--output", "gs://lake/out/files"])
+  assert done.returncode == 0, done.stderr
+  assert "results written:   12" in done.stdout
+  rows = _parquet_rows(storage, "out/files/results-")
+  expected = {f"gs://lake/images/{name}"
+              for name in os.listdir(conftest.IMAGENET_DIR)}
+  failures = [json.loads(line) for name in _blobs(storage, "out/files/failures/")
+              for line in bucket.blob(name).download_as_text().splitlines()]
+  keys = [r["key"] for r in rows] + [f["key"] for f in failures]
+  assert sorted(keys) == sorted(expected)  # each exactly once
+  assert [f["reason"] for f in failures] == ["not_an_image"]  # the .json
+
+
+def test_tfrecord_and_manifest_inputs_tfrecord_out(gcs, tmp_path):
+  url, storage, bucket = gcs
+  photos = [p for p in conftest.photo_paths() if p.endswith(".jpg")][:3]
+  record = tmp_path / "images.tfrecord"
+  with tf.io.TFRecordWriter(str(record)) as writer:
+    for path in photos:
+      writer.write(tf.train.Example(features=tf.train.Features(feature={
+          "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(
+              value=[open(path, "rb").read()])),
+          "image/filename": tf.train.Feature(bytes_list=tf.train.BytesList(
+              value=[os.path.basename(path).encode()]))})).SerializeToString())
+  bucket.blob("records/images.tfrecord").upload_from_filename(str(record))
+  manifest = io.StringIO()
+  writer = csv.writer(manifest)
+  writer.writerow(["uri", "sku"])
+  for i, path in enumerate(photos):
+    writer.writerow([f"gs://lake/images/{os.path.basename(path)}", i])
+  writer.writerow(["gs://lake/images/missing.jpg", 9])
+  bucket.blob("manifests/m.csv").upload_from_string(manifest.getvalue())
+  base = ["--model", conftest.MOBILENET_CLS, "--task", "classification",
+          "--labels_file", conftest.IMAGENET_LABELS, "--top_k", "1"]
+  done = _run(url, base + ["--input_format", "tfrecord", "--input",
+                           "gs://lake/records/*.tfrecord", "--output",
+                           "gs://lake/out/tfr", "--output_format",
+                           "tfrecord", "--failures_format", "results"])
+  assert done.returncode == 0, done.stderr
+  (name,) = [n for n in _blobs(storage, "out/tfr/results-")]
+  data = bucket.blob(name).download_as_bytes()
+  path = tmp_path / "results.tfrecord"
+  path.write_bytes(data)
+  examples = [tf.train.Example.FromString(r.numpy())
+              for r in tf.data.TFRecordDataset([str(path)])]
+  labels = {e.features.feature["key"].bytes_list.value[0].decode():
+            e.features.feature["top_k_labels"].bytes_list.value[0].decode()
+            for e in examples}
+  assert sorted(labels) == sorted(os.path.basename(p) for p in photos)
+  assert "cat" in labels["cat_720p.jpg"].lower()
+  done = _run(url, base + ["--input_format", "manifest", "--input",
+                           "gs://lake/manifests/m.csv", "--passthrough_columns",
+                           "sku", "--output", "gs://lake/out/manifest"])
+  assert done.returncode == 0, done.stderr
+  rows = _parquet_rows(storage, "out/manifest/results-")
+  assert sorted(r["sku"] for r in rows) == ["0", "1", "2"]
+  failures = [json.loads(line)
+              for n in _blobs(storage, "out/manifest/failures/")
+              for line in bucket.blob(n).download_as_text().splitlines()]
+  assert [(f["key"], f["reason"]) for f in failures] == [
+      ("gs://lake/images/missing.jpg", "read_error")]
