@@ -15,6 +15,8 @@ DECODED = "images_decoded"
 RESULTS = "results"
 FAILURES = "failures"
 FAILURE_PREFIX = "failures."
+SKIPPED_DONE = "skipped_done"      # inputs with a result in --skip_existing
+DUPLICATES = "duplicate_keys"      # inputs whose key came earlier
 
 
 def counter(name: str):

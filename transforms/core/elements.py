@@ -10,9 +10,12 @@ class ImageKey(NamedTuple):
   Attributes:
     key: the user-visible key (full path, record id or manifest id).
     passthrough: (column, value) pairs copied from a manifest to the result.
+    origin: where the input was listed, sortable (``<file>\x00<index>``):
+      of several inputs with one key, the lowest origin is processed.
   """
   key: str
   passthrough: Tuple[Tuple[str, object], ...] = ()
+  origin: str = ""
 
 
 class EncodedImage(NamedTuple):

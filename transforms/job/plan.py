@@ -10,7 +10,8 @@ loaded model is offered to same-process workers (``model.handoff``).
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Tuple
+import os
+from typing import Optional, Sequence, Tuple
 
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
@@ -22,6 +23,7 @@ from transforms.model import contract
 from transforms.model import handoff
 from transforms.model import loading
 from transforms.model import settings as model_settings
+from transforms.read import incremental
 from transforms.read import manifest
 from transforms.read import settings as read_settings
 from transforms.write import columns
@@ -99,7 +101,10 @@ def plan_job(config: options_lib.JobConfig) -> JobPlan:
         f"--top_k {config.write.top_k} is more than the model's "
         f"{num_outputs} classes")
   check_inputs(config.read)
-  prepare_output(config.write)
+  done_files = incremental.result_files(config.read.skip_existing,
+                                        config.model.task) if (
+                                            config.read.skip_existing) else ()
+  prepare_output(config.write, done_files)
   layout = columns.RowLayout(
       task=config.model.task, num_outputs=num_outputs,
       top_k=config.write.top_k, score=config.write.score, labels=labels,
@@ -112,7 +117,7 @@ def plan_job(config: options_lib.JobConfig) -> JobPlan:
   # this process takes it instead of loading it again.
   handoff.offer(model_for_workers, model)
   return JobPlan(
-      read=config.read,
+      read=dataclasses.replace(config.read, done_files=done_files),
       decode=dataclasses.replace(config.decode, size=image_size),
       model=model_for_workers, write=config.write, model_info=info,
       layout=layout, results_schema=columns.results_schema(layout, metadata),
@@ -156,19 +161,57 @@ def check_inputs(settings: read_settings.ReadSettings) -> None:
         raise flags.ConfigError(f"--input: {e}") from None
 
 
-def prepare_output(settings: write_settings.WriteSettings) -> None:
-  """Refuses to mix a new run's shards with an old run's, unless told to."""
+def prepare_output(settings: write_settings.WriteSettings,
+                   done_files: Sequence[str] = ()) -> None:
+  """Refuses to mix a new run's shards with an old run's, unless told to.
+
+  With ``--overwrite`` or ``--skip_existing``, a killed run's ``beam-temp-*``
+  folders are removed (they are never results).
+  """
   patterns = [
       FileSystems.join(settings.output, RESULTS_DIR_PREFIX + "-*"),
       FileSystems.join(settings.output, FAILURES_DIR, "failures-*"),
   ]
   existing = [m.path for result in FileSystems.match(patterns)
               for m in result.metadata_list]
+  if settings.overwrite or done_files:
+    _remove_temporary(settings.output)
   if not existing:
     return
+  reused = sorted(set(existing) & set(done_files))
+  if reused and settings.overwrite:
+    raise flags.ConfigError(
+        f"--skip_existing reads {reused[0]}, which --overwrite would delete; "
+        "expected the earlier results outside --output (write this run to a "
+        "new --output)")
   if not settings.overwrite:
     raise flags.ConfigError(
         f"--output {settings.output!r} already holds {len(existing)} result "
         f"or failure files (e.g. {existing[0]}); expected an empty location. "
         "Pass --overwrite to replace them.")
   FileSystems.delete(existing)
+
+
+def _remove_temporary(output: str) -> None:
+  temporary = [m.path for result in FileSystems.match([
+      FileSystems.join(output, incremental.TEMP_PREFIX + "*"),
+      FileSystems.join(output, incremental.TEMP_PREFIX + "*", "*"),
+      FileSystems.join(output, FAILURES_DIR, incremental.TEMP_PREFIX + "*"),
+      FileSystems.join(output, FAILURES_DIR, incremental.TEMP_PREFIX + "*",
+                       "*")]) for m in result.metadata_list]
+  if temporary:
+    FileSystems.delete(temporary)
+  for folder in _temporary_folders(output):
+    try:
+      FileSystems.delete([folder])
+    except Exception:  # pylint: disable=broad-except
+      pass  # already gone with its files (object stores have no folders)
+
+
+def _temporary_folders(output: str):
+  import glob as glob_lib  # pylint: disable=g-import-not-at-top
+  if "://" in output:
+    return []
+  return (glob_lib.glob(os.path.join(output, incremental.TEMP_PREFIX + "*")) +
+          glob_lib.glob(os.path.join(output, FAILURES_DIR,
+                                     incremental.TEMP_PREFIX + "*")))

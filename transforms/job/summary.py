@@ -16,6 +16,8 @@ class JobSummary:
   failures: int
   failures_by_reason: Dict[str, int]
   seconds: float
+  skipped_done: int = 0
+  duplicate_keys: int = 0
 
   @property
   def images_per_second(self) -> float:
@@ -38,6 +40,12 @@ class JobSummary:
     ]
     for reason, count in sorted(self.failures_by_reason.items()):
       lines.append(f"  {reason:<24} {count}")
+    if self.skipped_done:
+      lines.append(f"skipped (done):    {self.skipped_done} (a result in "
+                   "--skip_existing; not read again)")
+    if self.duplicate_keys:
+      lines.append(f"repeated keys:     {self.duplicate_keys} (a key seen "
+                   "earlier in the inputs; first one kept)")
     lines.append(f"wall time:         {self.seconds:.1f} s "
                  f"({self.images_per_second:.1f} images/s)")
     return "\n".join(lines)
@@ -64,4 +72,6 @@ def summarize(pipeline_result, seconds: float) -> JobSummary:
       inputs=counts.get(metrics.INPUTS, 0),
       results=counts.get(metrics.RESULTS, 0),
       failures=counts.get(metrics.FAILURES, 0),
-      failures_by_reason=by_reason, seconds=seconds)
+      failures_by_reason=by_reason, seconds=seconds,
+      skipped_done=counts.get(metrics.SKIPPED_DONE, 0),
+      duplicate_keys=counts.get(metrics.DUPLICATES, 0))

@@ -1,11 +1,12 @@
 """Source: image files matched by globs on any Beam filesystem.
 
 Each image's key is its full path. A file matched by several patterns is read
-once. A file that cannot be read becomes a ``read`` failure.
+once, and a file whose path has a result in ``--skip_existing`` is not read
+at all. A file that cannot be read becomes a ``read`` failure.
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -15,6 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.core import elements
 from transforms.core import failures
 from transforms.core import gcs_emulator
+from transforms.read import incremental
 
 
 def read_bytes(path: str) -> bytes:
@@ -48,26 +50,30 @@ def read_images() -> beam.ParDo:
 
 
 def match_paths(pbegin, patterns: Sequence[str]):
-  """Globs -> unique file paths, spread across workers."""
-  paths = (pbegin
-           | "Patterns" >> beam.Create(list(patterns))
-           | "Match" >> fileio.MatchAll()
-           | "Paths" >> beam.Map(lambda metadata: metadata.path))
-  if len(patterns) > 1:
-    # Overlapping globs must not give one file two results.
-    return paths | "Dedupe" >> beam.Distinct()
-  # Break fusion so reading and decoding fan out across workers.
-  return paths | "Spread" >> beam.Reshuffle()
+  """Globs -> file paths (a file matched by several globs comes once per
+  glob; :class:`incremental.KeepNewOnce` keeps one)."""
+  return (pbegin
+          | "Patterns" >> beam.Create(list(patterns))
+          | "Match" >> fileio.MatchAll()
+          | "Paths" >> beam.Map(lambda metadata: metadata.path))
 
 
 class ReadImageFiles(beam.PTransform):
-  """Globs -> EncodedImage (main output) and Failure (``failures`` output)."""
+  """Globs -> EncodedImage (main output) and Failure (``failures`` output).
 
-  def __init__(self, patterns: Sequence[str]):
+  Paths whose key (the path) is in ``done`` are not read; the join by key
+  also spreads reading and decoding across workers.
+  """
+
+  def __init__(self, patterns: Sequence[str],
+               done: Optional[beam.PCollection] = None):
     super().__init__()
     self._patterns = list(patterns)
+    self._done = done
 
   def expand(self, pbegin):
     return (match_paths(pbegin, self._patterns)
-            | "Keys" >> beam.Map(lambda path: (elements.ImageKey(path), path))
+            | "Keys" >> beam.Map(
+                lambda path: (elements.ImageKey(path, origin=path), path))
+            | "KeepNewOnce" >> incremental.KeepNewOnce(self._done)
             | "Read" >> read_images())

@@ -21,6 +21,7 @@ from transforms.core import elements
 from transforms.core import failures
 from transforms.core import gcs_emulator
 from transforms.read import files
+from transforms.read import incremental
 MANIFEST_FORMATS = {".csv": "csv", ".jsonl": "json", ".ndjson": "json",
                     ".json": "json", ".parquet": "parquet"}
 
@@ -92,7 +93,8 @@ class ListManifestDoFn(beam.DoFn):
       key = row[self._key] if self._key else uri
       key = str(key) if key not in (None, "") else f"{path}:{row['__index__']}"
       image_key = elements.ImageKey(
-          key, tuple((c, row[c]) for c in self._passthrough))
+          key, tuple((c, row[c]) for c in self._passthrough),
+          origin=f"{path}\x00{row['__index__']:012d}")
       if uri in (None, ""):
         yield failures.failure_output(
             key, failures.STAGE_READ, failures.REASON_MISSING_URI,
@@ -105,18 +107,21 @@ class ReadManifestImages(beam.PTransform):
   """Manifest globs -> EncodedImage and Failure outputs."""
 
   def __init__(self, patterns: Sequence[str], uri_column: str,
-               key_column: Optional[str], passthrough: Sequence[str]):
+               key_column: Optional[str], passthrough: Sequence[str],
+               done: Optional[beam.PCollection] = None):
     super().__init__()
     self._patterns = list(patterns)
     self._args = (uri_column, key_column, tuple(passthrough))
+    self._done = done
 
   def expand(self, pbegin):
     listed = (files.match_paths(pbegin, self._patterns)
+              | "UniquePaths" >> beam.Distinct()
               | "ListRows" >> beam.ParDo(ListManifestDoFn(
                   *self._args)).with_outputs(failures.FAILURES_TAG,
                                              main="rows"))
     read = (listed.rows
-            | "SpreadRows" >> beam.Reshuffle()
+            | "KeepNewOnce" >> incremental.KeepNewOnce(self._done)
             | "Read" >> files.read_images())
     all_failures = ((read[failures.FAILURES_TAG],
                      listed[failures.FAILURES_TAG])

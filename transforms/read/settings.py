@@ -22,6 +22,8 @@ class ReadSettings:
   uri_column: str = "uri"
   key_column: Optional[str] = None
   passthrough_columns: Tuple[str, ...] = ()
+  skip_existing: Tuple[str, ...] = ()
+  done_files: Tuple[str, ...] = ()  # resolved from skip_existing by the plan
 
 
 _DEFAULTS = ReadSettings(patterns=())
@@ -44,6 +46,10 @@ def add_flags(parser) -> None:
       help="manifest: column used as key (default: the URI).")
   add("--passthrough_columns", default="",
       help="manifest: comma-separated columns copied to each result.")
+  add("--skip_existing", action="append", default=None,
+      help="GLOB[,GLOB...]: result files of earlier runs (Parquet or "
+      "TFRecord); inputs whose key has a result there are skipped. "
+      "Repeatable.")
 
 
 def from_flags(o) -> ReadSettings:
@@ -58,4 +64,6 @@ def from_flags(o) -> ReadSettings:
       patterns=tuple(o.input), input_format=input_format,
       image_feature=o.image_feature, key_feature=o.key_feature,
       uri_column=o.uri_column, key_column=o.key_column,
-      passthrough_columns=passthrough)
+      passthrough_columns=passthrough,
+      skip_existing=tuple(g for value in o.skip_existing or ()
+                          for g in flags.csv_values(value)))

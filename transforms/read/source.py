@@ -9,21 +9,42 @@ from __future__ import annotations
 import apache_beam as beam
 
 from transforms.read import files
+from transforms.read import incremental
 from transforms.read import manifest
 from transforms.read import settings as read_settings
 from transforms.read import tfrecord
 
 
+class ReadInputs(beam.PTransform):
+  """PBegin -> ``images`` (EncodedImage) and ``failures`` (Failure), for the
+  settings' input format; inputs done in earlier runs (``done_files``) and
+  repeated keys are dropped before they are read or decoded."""
+
+  def __init__(self, settings: read_settings.ReadSettings):
+    super().__init__()
+    self._settings = settings
+
+  def expand(self, pbegin):
+    settings = self._settings
+    done = None
+    if settings.done_files:
+      done = pbegin | "DoneKeys" >> incremental.DoneKeys(settings.done_files)
+    if settings.input_format == read_settings.FORMAT_FILES:
+      source: beam.PTransform = files.ReadImageFiles(settings.patterns, done)
+    elif settings.input_format == read_settings.FORMAT_TFRECORD:
+      source = tfrecord.ReadTFRecordImages(
+          settings.patterns, settings.image_feature, settings.key_feature,
+          done)
+    elif settings.input_format == read_settings.FORMAT_MANIFEST:
+      source = manifest.ReadManifestImages(
+          settings.patterns, settings.uri_column, settings.key_column,
+          settings.passthrough_columns, done)
+    else:
+      raise ValueError(
+          f"unknown input format {settings.input_format!r} (expected one of "
+          f"{', '.join(read_settings.INPUT_FORMATS)})")
+    return pbegin | "Source" >> source
+
+
 def make_source(settings: read_settings.ReadSettings) -> beam.PTransform:
-  if settings.input_format == read_settings.FORMAT_FILES:
-    return files.ReadImageFiles(settings.patterns)
-  if settings.input_format == read_settings.FORMAT_TFRECORD:
-    return tfrecord.ReadTFRecordImages(
-        settings.patterns, settings.image_feature, settings.key_feature)
-  if settings.input_format == read_settings.FORMAT_MANIFEST:
-    return manifest.ReadManifestImages(
-        settings.patterns, settings.uri_column, settings.key_column,
-        settings.passthrough_columns)
-  raise ValueError(
-      f"unknown input format {settings.input_format!r} (expected one of "
-      f"{', '.join(read_settings.INPUT_FORMATS)})")
+  return ReadInputs(settings)

@@ -10,7 +10,7 @@ exact; a damaged record fails itself and the rest of its file, with keys
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence, Union
+from typing import Iterator, Optional, Sequence, Union
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -22,6 +22,7 @@ from transforms.core import elements
 from transforms.core import failures
 from transforms.core import gcs_emulator
 from transforms.read import files
+from transforms.read import incremental
 
 
 def iter_records(path: str) -> Iterator[bytes]:
@@ -70,8 +71,10 @@ def parse_example(record: bytes, index_key: str, image_feature: str,
   return elements.ImageKey(key), features[image_feature].bytes_list.value[0]
 
 
-class ReadExamplesDoFn(beam.DoFn):
-  """TFRecord path -> EncodedImage per record, or failures."""
+class ListRecordsDoFn(beam.DoFn):
+  """TFRecord path -> (ImageKey, (path, index)) per usable record, or
+  failures. Pass one of two: only keys leave it, so the join by key moves
+  keys, not image bytes."""
 
   def __init__(self, image_feature: str, key_feature: str):
     self._image_feature, self._key_feature = image_feature, key_feature
@@ -86,13 +89,13 @@ class ReadExamplesDoFn(beam.DoFn):
         index_key = f"{path}:{index}"
         index += 1
         try:
-          image_key, data = parse_example(record, index_key,
-                                          self._image_feature,
-                                          self._key_feature)
+          image_key, _ = parse_example(record, index_key,
+                                       self._image_feature, self._key_feature)
         except failures.ImageFailure as e:
           yield failures.failure_from(index_key, failures.STAGE_READ, e)
           continue
-        yield elements.EncodedImage(image_key, data)
+        yield (image_key._replace(origin=f"{path}\x00{index - 1:012d}"),
+               (path, index - 1))
     except Exception as e:  # pylint: disable=broad-except
       # The framing is broken: nothing from here on can be trusted; the rest
       # of the file is one input, one failure.
@@ -102,17 +105,52 @@ class ReadExamplesDoFn(beam.DoFn):
           f"is unreadable: {e}")
 
 
+class ReadKeptRecordsDoFn(beam.DoFn):
+  """(path, [(index, ImageKey), ...]) -> EncodedImage for those records.
+  Pass two: reads the file again and keeps the records the join kept."""
+
+  def __init__(self, image_feature: str):
+    self._image_feature = image_feature
+
+  def setup(self):
+    gcs_emulator.skip_credential_search()
+
+  def process(self, element):
+    path, wanted = element
+    keys = dict(wanted)
+    for index, record in enumerate(iter_records(path)):
+      if index in keys:
+        example = example_pb2.Example.FromString(record)
+        data = example.features.feature[self._image_feature].bytes_list.value[0]
+        yield elements.EncodedImage(keys[index], data)
+
+
 class ReadTFRecordImages(beam.PTransform):
-  """TFRecord globs -> EncodedImage and Failure outputs."""
+  """TFRecord globs -> EncodedImage and Failure outputs.
+
+  Records whose key has a result in ``done`` are not decoded; of records
+  that share a key, the first (lowest file path, then index) is kept.
+  """
 
   def __init__(self, patterns: Sequence[str], image_feature: str,
-               key_feature: str):
+               key_feature: str, done: Optional[beam.PCollection] = None):
     super().__init__()
     self._patterns = list(patterns)
     self._image_feature, self._key_feature = image_feature, key_feature
+    self._done = done
 
   def expand(self, pbegin):
-    return (files.match_paths(pbegin, self._patterns)
-            | "ReadExamples" >> beam.ParDo(ReadExamplesDoFn(
-                self._image_feature, self._key_feature)).with_outputs(
-                    failures.FAILURES_TAG, main="images"))
+    listed = (files.match_paths(pbegin, self._patterns)
+              | "UniquePaths" >> beam.Distinct()
+              | "ListRecords" >> beam.ParDo(ListRecordsDoFn(
+                  self._image_feature, self._key_feature)).with_outputs(
+                      failures.FAILURES_TAG, main="records"))
+    images = (listed.records
+              | "KeepNewOnce" >> incremental.KeepNewOnce(self._done)
+              | "ByFile" >> beam.Map(
+                  lambda item: (item[1][0], (item[1][1], item[0])))
+              | "GroupByFile" >> beam.GroupByKey()
+              | "ReadKept" >> beam.ParDo(ReadKeptRecordsDoFn(
+                  self._image_feature)))
+    return {"images": images,
+            failures.FAILURES_TAG: listed[failures.FAILURES_TAG]}
