@@ -23,3 +23,7 @@ python -m pipelines.show_results out/classification
 echo
 echo "== Embedding the sample photos (1280 floats each, TFRecord)"
 python -m pipelines.embed --config configs/sample_embedding.yaml
+echo
+echo "== Reports (open in a browser; self-contained, work offline)"
+python -m pipelines.report out/classification
+python -m pipelines.report out/embeddings

@@ -13,6 +13,7 @@ setuptools.setup(
     python_requires=">=3.10,<3.13",
     packages=setuptools.find_packages(include=[
         "pipelines", "pipelines.*", "transforms", "transforms.*",
+        "report", "report.*",
         "sample_models", "sample_models.*"]),
     install_requires=[
         "apache-beam[gcp]>=2.77,<3",
@@ -29,7 +30,9 @@ setuptools.setup(
     extras_require={
         "test": ["pytest>=9", "hypothesis>=6.170", "pandas>=3", "mypy>=2.4",
                  # A local GCS (STORAGE_EMULATOR_HOST) for gs:// tests.
-                 "gcp-storage-emulator>=2026.7"],
+                 "gcp-storage-emulator>=2026.7",
+                 # Drives Debian's chromium (never downloads a browser).
+                 "playwright>=1.65"],
         # Only benchmarks/ uses tfx-bsl (TFXIO and its Example encoder,
         # measured against ours); workers do not need it. See
         # benchmarks/README.md for why the job does not use it.

@@ -28,7 +28,9 @@ def _start(argv: Optional[Sequence[str]], test_pipeline=None):
   from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
   from transforms.job import pipeline as job_pipeline  # pylint: disable=g-import-not-at-top
   from transforms.core import gcs_emulator  # pylint: disable=g-import-not-at-top
+  from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
   from transforms.job import plan as job_plan  # pylint: disable=g-import-not-at-top
+  from transforms.job import run_record  # pylint: disable=g-import-not-at-top
   gcs_emulator.skip_credential_search()
   argv = options_lib.expand_config_file(
       list(sys.argv[1:] if argv is None else argv))
@@ -38,6 +40,12 @@ def _start(argv: Optional[Sequence[str]], test_pipeline=None):
   options_lib.apply_local_runner_defaults(options)
   pipeline = test_pipeline or beam.Pipeline(options=options)
   job_pipeline.build(pipeline, plan)
+  if dataflow.outcome(options, plan.no_wait) in (dataflow.Outcome.WAIT,
+                                                 dataflow.Outcome.SUBMITTED):
+    run_record.write_run_record(
+        plan.write.output,
+        run_record.run_metadata(plan.results_schema.metadata),
+        plan.write.output_format)
   return plan, options, pipeline.run()
 
 
@@ -76,12 +84,15 @@ def main(argv: Optional[List[str]] = None) -> int:
   quiet.configure(quiet.wants_verbose(argv))
   from transforms.core import flags  # pylint: disable=g-import-not-at-top
   from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
+  from transforms.core import progress  # pylint: disable=g-import-not-at-top
+  from transforms.job import run_record  # pylint: disable=g-import-not-at-top
   from transforms.job import summary as summary_lib  # pylint: disable=g-import-not-at-top
   from transforms.model import loading  # pylint: disable=g-import-not-at-top
   started = time.monotonic()
   try:
-    with (contextlib.nullcontext() if quiet.wants_verbose(argv) else
-          quiet.stderr_filtered()):
+    with progress.reporting(), (
+        contextlib.nullcontext() if quiet.wants_verbose(argv) else
+        quiet.stderr_filtered()):
       plan, options, result = _start(argv)
       outcome = dataflow.outcome(options, plan.no_wait)
       if outcome is dataflow.Outcome.WAIT:
@@ -99,6 +110,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
   summary = summary_lib.summarize(result, time.monotonic() - started)
   print(summary.format())
+  run_record.write_run_record(
+      plan.write.output, run_record.run_metadata(plan.results_schema.metadata),
+      plan.write.output_format, summary)
   print(f"results:  {plan.results_prefix}-*")
   print(f"failures: {plan.failures_prefix}-*")
   if summary.exceeds(plan.max_failure_rate):

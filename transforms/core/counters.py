@@ -9,6 +9,8 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from transforms.core import progress
+
 NAMESPACE = "hub_image_beam"
 INPUTS = "inputs"
 DECODED = "images_decoded"
@@ -46,6 +48,7 @@ class CountFailureDoFn(beam.DoFn):
     self._failures = counter(FAILURES)
 
   def process(self, failure):
+    progress.add_failure()
     self._failures.inc()
     failure_counter(failure.stage, failure.reason).inc()
     yield failure.as_row()

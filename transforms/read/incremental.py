@@ -35,8 +35,13 @@ def is_temporary(path: str) -> bool:
   return any(part.startswith(TEMP_PREFIX) for part in path.split("/"))
 
 
+# What a run writes beside its results: never results themselves.
+RUN_ARTIFACTS = ("run.json", "report.html")
+
+
 def is_failures_file(path: str) -> bool:
-  return posixpath.basename(path).startswith("failures-")
+  name = posixpath.basename(path)
+  return name.startswith("failures-") or name in RUN_ARTIFACTS
 
 
 def result_files(globs: Sequence[str], task: str) -> Tuple[str, ...]:

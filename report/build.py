@@ -1,0 +1,77 @@
+"""Puts the report together: read the run, sample, thumbnails, neighbours,
+map, failures; returns the HTML."""
+from __future__ import annotations
+
+import posixpath
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from report import geometry
+from report import page
+from report import run_outputs
+from report import thumbnails
+from transforms.write import columns
+
+DEFAULT_MAX_IMAGES = 200
+NEIGHBOURS = 5
+MAX_MAP_POINTS = 5000
+
+
+def build_report(output_dir: str, max_images: int = DEFAULT_MAX_IMAGES,
+                 thumbnail=thumbnails.thumbnail_uri) -> str:
+  """The report of the run under ``output_dir`` as one HTML string.
+
+  Raises:
+    FileNotFoundError: no results or failures there.
+  """
+  run = run_outputs.read_run(output_dir)
+  counts = run_outputs.recorded_counts(run.counts, run)
+  shown = run_outputs.sample_rows(run.rows, max_images)
+  thumbs = page.Thumbs()
+  cache: Dict[str, Optional[str]] = {}
+
+  def image(key: str, css: str = "") -> str:
+    if key not in cache:
+      cache[key] = thumbnail(key)
+    return thumbs.img(key, cache[key], css)
+
+  sections = [page.run_section(run.metadata, counts, len(shown),
+                               len(run.rows))]
+  if run.rows and run.task == "classification":
+    kind = run.metadata.get("score", "logits")
+    cards = []
+    for i in shown:
+      row = run.rows[i]
+      labels = row.get(columns.TOP_K_LABELS) or [
+          str(c) for c in row[columns.TOP_K_INDICES]]
+      cards.append((row[columns.KEY], image(row[columns.KEY]),
+                    list(zip(labels, row[columns.TOP_K_SCORES])), kind))
+    sections.append(page.classification_section(cards))
+  elif run.rows:
+    vectors = run.embeddings()
+    index, sims = geometry.nearest_neighbours(vectors, shown, NEIGHBOURS)
+    entries = []
+    for q, i in enumerate(shown):
+      key = run.rows[i][columns.KEY]
+      entries.append((key, image(key), [
+          (run.rows[j][columns.KEY], image(run.rows[j][columns.KEY]),
+           float(s)) for j, s in zip(index[q], sims[q]) if j >= 0]))
+    sections.append(page.neighbours_section(entries))
+    sections.append(page.map_section(_map_points(run, vectors, shown, thumbs),
+                                     len(run.rows)))
+  sections.append(page.failures_section(run.failures))
+  title = f"Run report: {posixpath.basename(output_dir.rstrip('/'))}"
+  return page.document(title, sections, thumbs)
+
+
+def _map_points(run, vectors: np.ndarray, shown: List[int],
+                thumbs: page.Thumbs):
+  xy = geometry.pca_2d(vectors)
+  low, high = xy.min(axis=0), xy.max(axis=0)
+  scaled = (xy - low) / np.maximum(high - low, 1e-12)
+  drawn = sorted(set(shown) | set(
+      run_outputs.sample_rows(run.rows, MAX_MAP_POINTS)))
+  return [(float(scaled[i, 0]), float(scaled[i, 1]),
+           run.rows[i][columns.KEY], thumbs.id_of(run.rows[i][columns.KEY]))
+          for i in drawn]

@@ -1,0 +1,143 @@
+"""A finished run's outputs, read back: result rows, failures and metadata.
+
+Results are Parquet (metadata in the file's key-value metadata) or TFRecord
+``tf.train.Example``s (metadata in ``run.json``, which the launcher writes
+beside them); failures are JSON Lines or the results' format. Any Beam
+filesystem (local, ``gs://``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from typing import Dict, List, Optional
+
+import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.write import columns
+
+RUN_FILE = "run.json"
+_META = columns.METADATA_PREFIX.encode()
+
+
+@dataclasses.dataclass
+class RunOutputs:
+  """Attributes:
+    rows: result rows as dicts (column name -> Python value).
+    failures: failure rows (key, stage, reason, message).
+    metadata: model, task, image_size, score, entry, ... as strings.
+    counts: the run's summary counts when it recorded them.
+  """
+  rows: List[Dict]
+  failures: List[Dict]
+  metadata: Dict[str, str]
+  counts: Dict[str, int]
+
+  @property
+  def task(self) -> str:
+    if "task" in self.metadata:
+      return self.metadata["task"]
+    return ("classification" if self.rows and columns.TOP_K_INDICES in
+            self.rows[0] else "feature_vector")
+
+  def embeddings(self) -> np.ndarray:
+    """float32 [rows, N] (feature-vector runs)."""
+    return np.asarray([r[columns.EMBEDDING] for r in self.rows],
+                      dtype=np.float32)
+
+
+def _match(pattern: str) -> List[str]:
+  return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list
+                if "beam-temp-" not in m.path)
+
+
+def _read(path: str) -> bytes:
+  with FileSystems.open(path,
+                        compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    return f.read()
+
+
+def _parquet(path: str):
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  return pq.read_table(io.BytesIO(_read(path)))
+
+
+def _tfrecord_rows(path: str) -> List[Dict]:
+  from tensorflow.core.example import example_pb2  # pylint: disable=g-import-not-at-top
+  from transforms.read import tfrecord  # pylint: disable=g-import-not-at-top
+  rows = []
+  for record in tfrecord.iter_records(path):
+    features = example_pb2.Example.FromString(record).features.feature
+    row: Dict[str, object] = {}
+    for name, feature in features.items():
+      kind = feature.WhichOneof("kind")
+      values = list(getattr(feature, kind).value) if kind else []
+      if kind == "bytes_list":
+        values = [v.decode("utf-8", "replace") for v in values]
+      scalar = name in (columns.KEY, "stage", "reason", "message")
+      row[name] = (values[0] if values else None) if scalar else values
+    rows.append(row)
+  return rows
+
+
+def read_run(output_dir: str) -> RunOutputs:
+  """Reads everything a run wrote under ``output_dir``.
+
+  Raises:
+    FileNotFoundError: no result or failure files there.
+  """
+  output_dir = output_dir.rstrip("/")
+  metadata: Dict[str, str] = {}
+  counts: Dict[str, int] = {}
+  run_file = FileSystems.join(output_dir, RUN_FILE)
+  if FileSystems.exists(run_file):
+    recorded = json.loads(_read(run_file))
+    metadata.update({k: str(v) for k, v in recorded.get("metadata",
+                                                         {}).items()})
+    counts.update(recorded.get("counts", {}))
+  rows: List[Dict] = []
+  for path in _match(FileSystems.join(output_dir, "results-*")):
+    if path.endswith(".parquet"):
+      table = _parquet(path)
+      for key, value in (table.schema.metadata or {}).items():
+        if key.startswith(_META):
+          metadata.setdefault(key[len(_META):].decode(), value.decode())
+      rows += table.to_pylist()
+    else:
+      rows += _tfrecord_rows(path)
+  failures: List[Dict] = []
+  for path in _match(FileSystems.join(output_dir, "failures", "failures-*")):
+    if path.endswith(".parquet"):
+      failures += _parquet(path).to_pylist()
+    elif ".tfrecord" in path:
+      failures += _tfrecord_rows(path)
+    else:
+      text = _read(path)
+      if path.endswith(".gz"):
+        import gzip  # pylint: disable=g-import-not-at-top
+        text = gzip.decompress(text)
+      failures += [json.loads(line) for line in text.decode().splitlines()
+                   if line.strip()]
+  if not rows and not failures:
+    raise FileNotFoundError(
+        f"no results-* or failures/failures-* files under {output_dir!r}")
+  return RunOutputs(rows=rows, failures=failures, metadata=metadata,
+                    counts=counts)
+
+
+def sample_rows(rows: List[Dict], limit: int) -> List[int]:
+  """Indices of up to ``limit`` rows, the same for the same keys: rows with
+  the smallest hash of their key, shown in key order."""
+  import hashlib  # pylint: disable=g-import-not-at-top
+  ranked = sorted(range(len(rows)), key=lambda i: hashlib.sha1(
+      str(rows[i][columns.KEY]).encode()).hexdigest())[:limit]
+  return sorted(ranked, key=lambda i: rows[i][columns.KEY])
+
+
+def recorded_counts(counts: Optional[Dict[str, int]], outputs: "RunOutputs"
+                    ) -> Dict[str, int]:
+  result = {"results": len(outputs.rows), "failures": len(outputs.failures)}
+  result.update(counts or {})
+  return result
