@@ -68,14 +68,18 @@ with DAG(
       "max_failure_rate": "{{ params.max_failure_rate }}",
       "overwrite": "{{ params.overwrite }}",
   }
+  # python -m pipelines.embed in the job's own environment.
+  RUN_JOB = {
+      "py_file": "pipelines.embed",
+      "py_options": ["-m"],
+      "py_interpreter": ENV("HUB_IMAGE_BEAM_PYTHON",
+                            "/opt/hub-image-beam/.venv/bin/python"),
+  }
   BeamRunPythonPipelineOperator(
       task_id="classify_images",
-      py_file="pipelines.embed",
-      py_options=["-m"],
-      py_interpreter=ENV("HUB_IMAGE_BEAM_PYTHON", "/opt/hub-image-beam/.venv/"
-                         "bin/python"),
       runner="DirectRunner",
       pipeline_options=JOB_OPTIONS,
+      **RUN_JOB,
   )
 
   if ENV("HUB_IMAGE_BEAM_DATAFLOW_PROJECT"):
@@ -84,10 +88,6 @@ with DAG(
     # the job is done (exit 3), as locally.
     DATAFLOW_TASK = BeamRunPythonPipelineOperator(
         task_id="classify_images_on_dataflow",
-        py_file="pipelines.embed",
-        py_options=["-m"],
-        py_interpreter=ENV("HUB_IMAGE_BEAM_PYTHON", "/opt/hub-image-beam/"
-                           ".venv/bin/python"),
         runner="DataflowRunner",
         pipeline_options={
             **JOB_OPTIONS,
@@ -102,4 +102,5 @@ with DAG(
             "location": ENV("HUB_IMAGE_BEAM_DATAFLOW_REGION", "us-central1"),
             "wait_until_finished": True,
         },
+        **RUN_JOB,
     )

@@ -157,10 +157,12 @@ def classifier_weights(num_outputs: int = NUM_OUTPUTS) -> np.ndarray:
   return rng.normal(size=(num_outputs, NUM_CLASSES)).astype(np.float32)
 
 
-def _write_tf1_module(path: str, graph: tf.Graph, session, signatures) -> str:
+def _write_tf1_module(path: str, graph: tf.Graph, session, signatures,
+                      main_op=None) -> str:
   builder = tf.compat.v1.saved_model.Builder(path)
   builder.add_meta_graph_and_variables(session, tags=[],
-                                       signature_def_map=signatures)
+                                       signature_def_map=signatures,
+                                       main_op=main_op)
   builder.save()
   with open(os.path.join(path, "tfhub_module.pb"), "wb") as f:
     f.write(TFHUB_MODULE_PB)
@@ -263,11 +265,6 @@ def save_load_counting(path: str, marker_dir: str, size=(32, 32)) -> str:
     signatures = {"default": sig({"images": images}, {"default": features})}
     with v1.Session(graph=graph) as session:
       session.run(v1.global_variables_initializer())
-      builder = v1.saved_model.Builder(path)
-      builder.add_meta_graph_and_variables(
-          session, tags=[], signature_def_map=signatures,
+      return _write_tf1_module(
+          path, graph, session, signatures,
           main_op=tf.group(v1.tables_initializer(), marker))
-      builder.save()
-  with open(os.path.join(path, "tfhub_module.pb"), "wb") as f:
-    f.write(TFHUB_MODULE_PB)
-  return path

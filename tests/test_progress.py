@@ -4,47 +4,59 @@ from __future__ import annotations
 
 import io
 import os
-import threading
+import select
 import time
 
 from transforms.core import progress
 
 
-def _work(stop, results=40, failures=3):
-  for i in range(results):
-    progress.add_result()
-    if i < failures:
-      progress.add_failure()
-    time.sleep(0.005)
-  stop.set()
-
-
 def test_plain_lines_off_a_terminal():
   stream = io.StringIO()
   reporter = progress.Reporter(stream, interval=0.05).start()
-  stop = threading.Event()
-  _work(stop)
-  time.sleep(0.15)
+  progress.add_result(20)
+  time.sleep(0.3)
+  progress.add_result(20)
+  progress.add_failure(3)
+  time.sleep(0.3)
   reporter.stop()
-  lines = stream.getvalue().splitlines()
-  assert len(lines) >= 2 and "\r" not in stream.getvalue()
-  assert lines[-1].startswith("progress: 43 images done (")
+  text = stream.getvalue()
+  lines = text.splitlines()
+  assert "\r" not in text
+  # A line per change, not per tick: the counts changed twice.
+  assert [l.split(" images done")[0] for l in lines] == [
+      "progress: 20", "progress: 43"], lines
   assert lines[-1].endswith("images/s), 3 failures")
+
+
+def _read_all(fd) -> str:
+  chunks = []
+  while select.select([fd], [], [], 0.2)[0]:
+    try:
+      data = os.read(fd, 65536)
+    except OSError:
+      break
+    if not data:
+      break
+    chunks.append(data)
+  return b"".join(chunks).decode()
 
 
 def test_refreshed_in_place_on_a_terminal():
   leader, follower = os.openpty()
   with os.fdopen(follower, "w", buffering=1) as terminal:
     reporter = progress.Reporter(terminal, interval=0.05).start()
-    _work(threading.Event(), results=10, failures=0)
-    time.sleep(0.12)
+    progress.add_result(5)
+    time.sleep(0.3)  # several ticks see 5
+    progress.add_result(5)
+    time.sleep(0.3)  # several ticks see 10
     reporter.stop()
-  output = os.read(leader, 65536).decode()
+    output = _read_all(leader)
   os.close(leader)
-  assert output.count("\r") >= 2  # refreshed, not appended
-  assert output.rstrip().endswith("progress: 10 images done ("
-                                  + output.rstrip().split("(")[-1])
-  assert "10 images done" in output.splitlines()[-1]
+  # Rewritten in place ("\r" + clear line), not one line per update.
+  assert output.count("\r\x1b[K") >= 2, repr(output)
+  assert "progress: 5 images done" in output
+  final = output.rsplit("\r\x1b[K", 1)[-1]
+  assert final.startswith("progress: 10 images done ("), repr(output)
 
 
 def test_format_progress():
