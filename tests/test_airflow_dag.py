@@ -116,3 +116,30 @@ def test_failure_rate_above_the_limit_fails_the_task(airflow_env, tmp_path):
   day = tmp_path / "predictions" / "2026-11-21"
   assert len(conftest.read_parquet_rows(str(day))) == 1
   assert len(conftest.read_failures(str(day))) == 3
+
+
+def test_dataflow_variant_is_built_with_its_config(airflow_env):
+  code = (
+      "import importlib.util, json, sys\n"
+      "spec = importlib.util.spec_from_file_location('d', sys.argv[1])\n"
+      "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+      "t = m.dag.get_task('classify_images_on_dataflow')\n"
+      "print('TASK ' + json.dumps({'ids': sorted(m.dag.task_ids),\n"
+      "  'runner': t.runner, 'py_options': t.py_options,\n"
+      "  'py_file': t.py_file, 'options': sorted(t.pipeline_options),\n"
+      "  'config': {k: v for k, v in t.dataflow_config.items()\n"
+      "             if k in ('project_id', 'location', 'job_name')}}))\n")
+  env = dict(airflow_env, HUB_IMAGE_BEAM_DATAFLOW_PROJECT="my-project",
+             HUB_IMAGE_BEAM_DATAFLOW_REGION="europe-west4")
+  done = subprocess.run([AIRFLOW_PYTHON, "-c", code, DAG_FILE], env=env,
+                        capture_output=True, text=True, timeout=300,
+                        check=True)
+  (line,) = [l for l in done.stdout.splitlines() if l.startswith("TASK ")]
+  task = json.loads(line[len("TASK "):])
+  assert task["ids"] == ["classify_images", "classify_images_on_dataflow"]
+  assert (task["runner"], task["py_file"], task["py_options"]) == (
+      "DataflowRunner", "pipelines.embed", ["-m"])
+  assert {"model", "input", "output", "temp_location",
+          "setup_file"} <= set(task["options"])
+  assert task["config"]["project_id"] == "my-project"
+  assert task["config"]["location"] == "europe-west4"

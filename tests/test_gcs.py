@@ -115,3 +115,26 @@ def test_tfrecord_and_manifest_inputs_tfrecord_out(gcs, tmp_path):
               for line in bucket.blob(n).download_as_text().splitlines()]
   assert [(f["key"], f["reason"]) for f in failures] == [
       ("gs://lake/images/missing.jpg", "read_error")]
+
+
+def test_report_reads_and_writes_gcs(gcs, simple_model):
+  url, storage, bucket = gcs
+  gcs_emulator.upload_dir(bucket, simple_model, "models/report")
+  done = _run(url, ["--model", "gs://lake/models/report", "--input",
+                    "gs://lake/images/*.jpg", "--output",
+                    "gs://lake/out/report"])
+  assert done.returncode == 0, done.stderr
+  env = dict(os.environ, STORAGE_EMULATOR_HOST=url, PYTHONPATH=conftest.ROOT)
+  made = subprocess.run([sys.executable, "-m", "pipelines.report",
+                         "gs://lake/out/report"], cwd=conftest.ROOT, env=env,
+                        capture_output=True, text=True, timeout=300,
+                        check=False)
+  assert made.returncode == 0, made.stderr
+  assert made.stdout.strip() == "gs://lake/out/report/report.html"
+  page = bucket.blob("out/report/report.html").download_as_text()
+  jpgs = [n for n in os.listdir(conftest.IMAGENET_DIR) if n.endswith(".jpg")]
+  # Every photo's thumbnail was read from gs:// (no placeholders).
+  assert page.count('data-thumb="t') >= len(jpgs)
+  assert "no preview" not in page
+  for name in jpgs:
+    assert name in page
