@@ -23,7 +23,7 @@ _LOGGER = logging.getLogger("hub_image_beam")
 
 
 def _start(argv: Optional[Sequence[str]], test_pipeline=None):
-  """Returns (plan, options, result) of the started job."""
+  """Returns (plan, options, outcome, result) of the started job."""
   # Imported here so that the quiet TF import in main() happens first.
   from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
   from transforms.job import pipeline as job_pipeline  # pylint: disable=g-import-not-at-top
@@ -40,13 +40,10 @@ def _start(argv: Optional[Sequence[str]], test_pipeline=None):
   options_lib.apply_local_runner_defaults(options)
   pipeline = test_pipeline or beam.Pipeline(options=options)
   job_pipeline.build(pipeline, plan)
-  if dataflow.outcome(options, plan.no_wait) in (dataflow.Outcome.WAIT,
-                                                 dataflow.Outcome.SUBMITTED):
-    run_record.write_run_record(
-        plan.write.output,
-        run_record.run_metadata(plan.results_schema.metadata),
-        plan.write.output_format)
-  return plan, options, pipeline.run()
+  outcome = dataflow.outcome(options, plan.no_wait)
+  if outcome in (dataflow.Outcome.WAIT, dataflow.Outcome.SUBMITTED):
+    run_record.write_run_record(plan)
+  return plan, options, outcome, pipeline.run()
 
 
 def run(argv: Optional[Sequence[str]] = None,
@@ -58,7 +55,7 @@ def run(argv: Optional[Sequence[str]] = None,
     transforms.model.loading.ModelError: a bad model, before any input is
       read.
   """
-  return _start(argv, test_pipeline)[2]
+  return _start(argv, test_pipeline)[3]
 
 
 def _print_help() -> None:
@@ -93,8 +90,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with progress.reporting(), (
         contextlib.nullcontext() if quiet.wants_verbose(argv) else
         quiet.stderr_filtered()):
-      plan, options, result = _start(argv)
-      outcome = dataflow.outcome(options, plan.no_wait)
+      plan, options, outcome, result = _start(argv)
       if outcome is dataflow.Outcome.WAIT:
         result.wait_until_finish()
   except (flags.ConfigError, loading.ModelError) as e:
@@ -110,9 +106,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
   summary = summary_lib.summarize(result, time.monotonic() - started)
   print(summary.format())
-  run_record.write_run_record(
-      plan.write.output, run_record.run_metadata(plan.results_schema.metadata),
-      plan.write.output_format, summary)
+  run_record.write_run_record(plan, summary)
   print(f"results:  {plan.results_prefix}-*")
   print(f"failures: {plan.failures_prefix}-*")
   if summary.exceeds(plan.max_failure_rate):

@@ -34,13 +34,14 @@ def main(argv: Optional[List[str]] = None) -> int:
   quiet.configure(args.verbose)
   from apache_beam.io.filesystems import FileSystems  # pylint: disable=g-import-not-at-top
   from report import build  # pylint: disable=g-import-not-at-top
+  from transforms.write import output_files  # pylint: disable=g-import-not-at-top
   try:
     text = build.build_report(args.output_dir, args.max_images)
   except FileNotFoundError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   path = args.output or FileSystems.join(args.output_dir.rstrip("/"),
-                                         "report.html")
+                                         output_files.REPORT_FILE)
   with FileSystems.create(path, mime_type="text/html") as f:
     f.write(text.encode("utf-8"))
   print(path)

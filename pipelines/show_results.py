@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence
 import pyarrow.parquet as pq
 
 from transforms.write import columns
+from transforms.write import output_files
 
 
 def format_table(rows: Sequence[Dict]) -> str:
@@ -34,8 +35,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument("output_dir")
   args = parser.parse_args(argv)
   rows: List[Dict] = []
-  for path in sorted(glob.glob(os.path.join(args.output_dir,
-                                            "results-*.parquet"))):
+  for path in sorted(glob.glob(
+      output_files.results_glob(args.output_dir) + ".parquet")):
     rows += pq.read_table(path).to_pylist()
   if not rows:
     print(f"no Parquet results under {args.output_dir}", file=sys.stderr)

@@ -26,7 +26,7 @@ def build_report(output_dir: str, max_images: int = DEFAULT_MAX_IMAGES,
     FileNotFoundError: no results or failures there.
   """
   run = run_outputs.read_run(output_dir)
-  counts = run_outputs.recorded_counts(run.counts, run)
+  counts = run.summary_counts()
   shown = run_outputs.sample_rows(run.rows, max_images)
   thumbs = page.Thumbs()
   cache: Dict[str, Optional[str]] = {}

@@ -10,15 +10,15 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.write import columns
+from transforms.write import output_files
 
-RUN_FILE = "run.json"
 _META = columns.METADATA_PREFIX.encode()
 
 
@@ -42,6 +42,11 @@ class RunOutputs:
     return ("classification" if self.rows and columns.TOP_K_INDICES in
             self.rows[0] else "feature_vector")
 
+  def summary_counts(self) -> Dict[str, int]:
+    """What the run recorded, else what its files hold."""
+    return {"results": len(self.rows), "failures": len(self.failures),
+            **self.counts}
+
   def embeddings(self) -> np.ndarray:
     """float32 [rows, N] (feature-vector runs)."""
     return np.asarray([r[columns.EMBEDDING] for r in self.rows],
@@ -50,7 +55,7 @@ class RunOutputs:
 
 def _match(pattern: str) -> List[str]:
   return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list
-                if "beam-temp-" not in m.path)
+                if not output_files.is_temporary(m.path))
 
 
 def _read(path: str) -> bytes:
@@ -91,14 +96,14 @@ def read_run(output_dir: str) -> RunOutputs:
   output_dir = output_dir.rstrip("/")
   metadata: Dict[str, str] = {}
   counts: Dict[str, int] = {}
-  run_file = FileSystems.join(output_dir, RUN_FILE)
+  run_file = FileSystems.join(output_dir, output_files.RUN_FILE)
   if FileSystems.exists(run_file):
     recorded = json.loads(_read(run_file))
     metadata.update({k: str(v) for k, v in recorded.get("metadata",
                                                          {}).items()})
     counts.update(recorded.get("counts", {}))
   rows: List[Dict] = []
-  for path in _match(FileSystems.join(output_dir, "results-*")):
+  for path in _match(output_files.results_glob(output_dir)):
     if path.endswith(".parquet"):
       table = _parquet(path)
       for key, value in (table.schema.metadata or {}).items():
@@ -108,7 +113,7 @@ def read_run(output_dir: str) -> RunOutputs:
     else:
       rows += _tfrecord_rows(path)
   failures: List[Dict] = []
-  for path in _match(FileSystems.join(output_dir, "failures", "failures-*")):
+  for path in _match(output_files.failures_glob(output_dir)):
     if path.endswith(".parquet"):
       failures += _parquet(path).to_pylist()
     elif ".tfrecord" in path:
@@ -134,10 +139,3 @@ def sample_rows(rows: List[Dict], limit: int) -> List[int]:
   ranked = sorted(range(len(rows)), key=lambda i: hashlib.sha1(
       str(rows[i][columns.KEY]).encode()).hexdigest())[:limit]
   return sorted(ranked, key=lambda i: rows[i][columns.KEY])
-
-
-def recorded_counts(counts: Optional[Dict[str, int]], outputs: "RunOutputs"
-                    ) -> Dict[str, int]:
-  result = {"results": len(outputs.rows), "failures": len(outputs.failures)}
-  result.update(counts or {})
-  return result

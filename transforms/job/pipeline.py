@@ -23,7 +23,7 @@ from transforms.write import sinks
 
 def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan) -> None:
   """Adds the whole job to ``pipeline``."""
-  read = pipeline | "ReadInputs" >> source.make_source(plan.read)
+  read = pipeline | "ReadInputs" >> source.ReadInputs(plan.read)
   # Inputs are counted once, here, whatever the source: each element of
   # either output of the source is one input.
   images = read["images"] | "CountInputs" >> beam.ParDo(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
@@ -27,12 +27,10 @@ from transforms.read import incremental
 from transforms.read import manifest
 from transforms.read import settings as read_settings
 from transforms.write import columns
+from transforms.write import output_files
 from transforms.write import rows
 from transforms.write import settings as write_settings
 from transforms.job import options as options_lib
-
-RESULTS_DIR_PREFIX = "results"
-FAILURES_DIR = "failures"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +46,7 @@ class JobPlan:
   model_info: loading.ImageModelInfo
   layout: columns.RowLayout
   results_schema: pa.Schema
+  metadata: Dict[str, str]
   max_failure_rate: Optional[float]
   no_wait: bool = False
 
@@ -58,11 +57,11 @@ class JobPlan:
 
   @property
   def results_prefix(self) -> str:
-    return FileSystems.join(self.write.output, RESULTS_DIR_PREFIX)
+    return output_files.results_prefix(self.write.output)
 
   @property
   def failures_prefix(self) -> str:
-    return FileSystems.join(self.write.output, FAILURES_DIR, "failures")
+    return output_files.failures_prefix(self.write.output)
 
 
 def plan_job(config: options_lib.JobConfig) -> JobPlan:
@@ -121,7 +120,7 @@ def plan_job(config: options_lib.JobConfig) -> JobPlan:
       decode=dataclasses.replace(config.decode, size=image_size),
       model=model_for_workers, write=config.write, model_info=info,
       layout=layout, results_schema=columns.results_schema(layout, metadata),
-      max_failure_rate=config.max_failure_rate, no_wait=config.no_wait)
+      metadata=metadata, max_failure_rate=config.max_failure_rate, no_wait=config.no_wait)
 
 
 def _labels(settings: write_settings.WriteSettings,
@@ -168,10 +167,8 @@ def prepare_output(settings: write_settings.WriteSettings,
   With ``--overwrite`` or ``--skip_existing``, a killed run's ``beam-temp-*``
   folders are removed (they are never results).
   """
-  patterns = [
-      FileSystems.join(settings.output, RESULTS_DIR_PREFIX + "-*"),
-      FileSystems.join(settings.output, FAILURES_DIR, "failures-*"),
-  ]
+  patterns = [output_files.results_glob(settings.output),
+              output_files.failures_glob(settings.output)]
   existing = [m.path for result in FileSystems.match(patterns)
               for m in result.metadata_list]
   if settings.overwrite or done_files:
@@ -193,25 +190,16 @@ def prepare_output(settings: write_settings.WriteSettings,
 
 
 def _remove_temporary(output: str) -> None:
-  temporary = [m.path for result in FileSystems.match([
-      FileSystems.join(output, incremental.TEMP_PREFIX + "*"),
-      FileSystems.join(output, incremental.TEMP_PREFIX + "*", "*"),
-      FileSystems.join(output, FAILURES_DIR, incremental.TEMP_PREFIX + "*"),
-      FileSystems.join(output, FAILURES_DIR, incremental.TEMP_PREFIX + "*",
-                       "*")]) for m in result.metadata_list]
+  temp = output_files.TEMP_PREFIX + "*"
+  folders = [output, FileSystems.join(output, output_files.FAILURES_DIR)]
+  temporary = [m.path for result in FileSystems.match(
+      [FileSystems.join(f, temp) for f in folders] +
+      [FileSystems.join(f, temp, "*") for f in folders])
+               for m in result.metadata_list]
   if temporary:
     FileSystems.delete(temporary)
-  for folder in _temporary_folders(output):
-    try:
-      FileSystems.delete([folder])
-    except Exception:  # pylint: disable=broad-except
-      pass  # already gone with its files (object stores have no folders)
-
-
-def _temporary_folders(output: str):
-  import glob as glob_lib  # pylint: disable=g-import-not-at-top
-  if "://" in output:
-    return []
-  return (glob_lib.glob(os.path.join(output, incremental.TEMP_PREFIX + "*")) +
-          glob_lib.glob(os.path.join(output, FAILURES_DIR,
-                                     incremental.TEMP_PREFIX + "*")))
+  if "://" not in output:  # object stores have no folders left to remove
+    import glob as glob_lib  # pylint: disable=g-import-not-at-top
+    for folder in folders:
+      for path in glob_lib.glob(os.path.join(folder, temp)):
+        FileSystems.delete([path])

@@ -7,28 +7,21 @@ summary counts; ``pipelines.report`` reads it.
 from __future__ import annotations
 
 import json
-from typing import Mapping, Optional
+from typing import Optional
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.job import plan as plan_lib
 from transforms.job import summary as summary_lib
-from transforms.write import columns
-
-RUN_FILE = "run.json"
+from transforms.write import output_files
 
 
-def run_metadata(schema_metadata: Mapping[bytes, bytes]) -> dict:
-  prefix = columns.METADATA_PREFIX.encode()
-  return {k[len(prefix):].decode(): v.decode()
-          for k, v in (schema_metadata or {}).items() if k.startswith(prefix)}
-
-
-def write_run_record(output: str, metadata: Mapping[str, str],
-                     output_format: str,
+def write_run_record(plan: plan_lib.JobPlan,
                      summary: Optional[summary_lib.JobSummary] = None) -> str:
   """Written when the job starts (metadata) and again when the launcher has
   the summary (counts)."""
-  record: dict = {"metadata": dict(metadata, output_format=output_format)}
+  record: dict = {"metadata": dict(plan.metadata,
+                                   output_format=plan.write.output_format)}
   if summary is not None:
     record.update({
         "counts": {"inputs": summary.inputs, "results": summary.results,
@@ -38,7 +31,7 @@ def write_run_record(output: str, metadata: Mapping[str, str],
         "failures_by_reason": summary.failures_by_reason,
         "seconds": round(summary.seconds, 3),
     })
-  path = FileSystems.join(output, RUN_FILE)
+  path = FileSystems.join(plan.write.output, output_files.RUN_FILE)
   with FileSystems.create(path, mime_type="application/json") as f:
     f.write(json.dumps(record, indent=1, sort_keys=True).encode("utf-8"))
   return path

@@ -12,7 +12,6 @@ lowest row or record index (``ImageKey.origin``).
 """
 from __future__ import annotations
 
-import posixpath
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
@@ -22,26 +21,12 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.core import counters
 from transforms.core import flags
 from transforms.core import tasks
+from transforms.write import output_files
 
 PARQUET_SUFFIXES = (".parquet",)
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecord.gz")
-TEMP_PREFIX = "beam-temp-"
 _TASK_COLUMN = {tasks.TASK_FEATURE_VECTOR: "embedding",
                 tasks.TASK_CLASSIFICATION: "top_k_indices"}
-
-
-def is_temporary(path: str) -> bool:
-  """Inside a ``beam-temp-*`` folder: a killed run's unfinished shards."""
-  return any(part.startswith(TEMP_PREFIX) for part in path.split("/"))
-
-
-# What a run writes beside its results: never results themselves.
-RUN_ARTIFACTS = ("run.json", "report.html")
-
-
-def is_failures_file(path: str) -> bool:
-  name = posixpath.basename(path)
-  return name.startswith("failures-") or name in RUN_ARTIFACTS
 
 
 def result_files(globs: Sequence[str], task: str) -> Tuple[str, ...]:
@@ -55,8 +40,8 @@ def result_files(globs: Sequence[str], task: str) -> Tuple[str, ...]:
   files: List[str] = []
   for glob, match in zip(globs, FileSystems.match(list(globs))):
     paths = sorted(m.path for m in match.metadata_list
-                   if not is_temporary(m.path) and not is_failures_file(
-                       m.path))
+                   if not output_files.is_temporary(m.path) and
+                   not output_files.is_side_file(m.path))
     if not paths:
       raise flags.ConfigError(
           f"--skip_existing: expected result files, but {glob!r} matches "

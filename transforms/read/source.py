@@ -44,7 +44,3 @@ class ReadInputs(beam.PTransform):
           f"unknown input format {settings.input_format!r} (expected one of "
           f"{', '.join(read_settings.INPUT_FORMATS)})")
     return pbegin | "Source" >> source
-
-
-def make_source(settings: read_settings.ReadSettings) -> beam.PTransform:
-  return ReadInputs(settings)
