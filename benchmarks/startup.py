@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(os.path.dirname(ROOT), "shared", "models",
@@ -28,7 +29,7 @@ DEFAULT_IMAGE = os.path.join(os.path.dirname(ROOT), "shared", "images",
 
 _CHILD = r'''
 import json, sys, time
-phases = []
+phases = [("interpreter start", time.time() - float(sys.argv.pop(1)))]
 clock = [time.monotonic()]
 def mark(name):
   now = time.monotonic()
@@ -58,7 +59,7 @@ def timer(module, name, label):
     finally:
       timed[label] = timed.get(label, 0.0) + time.monotonic() - t
   setattr(module, name, wrapped)
-timer(loading, "load_saved_model", "plan: hub.load")
+timer(loading, "load_saved_model", "plan: load SavedModel")
 timer(contract, "probe_output", "plan: probe (traces the uint8 entry)")
 job_plan_start = time.monotonic()
 plan = job_plan.plan_job(config)
@@ -73,8 +74,15 @@ job_pipeline.build(pipeline, plan)
 mark("pipeline construction")
 pipeline.run().wait_until_finish()
 mark("run 1 image (runner, worker, sinks)")
-print("PHASES " + json.dumps(phases))
+print("PHASES " + json.dumps(phases), flush=True)
+print("EXIT_FROM " + repr(time.time()), flush=True)
+from transforms.job import process_exit
+process_exit.exit_now(0)
 '''
+
+
+def _tagged(lines, tag: str) -> str:
+  return [l for l in lines if l.startswith(tag)][-1][len(tag):]
 
 
 def main(argv=None) -> None:
@@ -87,12 +95,16 @@ def main(argv=None) -> None:
   with tempfile.TemporaryDirectory() as tmp:
     for i in range(args.repeats):
       done = subprocess.run(
-          [sys.executable, "-c", _CHILD, "--model", args.model, "--task",
+          [sys.executable, "-c", _CHILD, repr(time.time()), "--model", args.model, "--task",
            "classification", "--input", args.image, "--output",
            f"{tmp}/out{i}"], cwd=ROOT, capture_output=True, text=True,
           check=True, env=dict(os.environ, PYTHONPATH=ROOT))
-      line = [l for l in done.stdout.splitlines() if l.startswith("PHASES ")]
-      runs.append(json.loads(line[-1][len("PHASES "):]))
+      ended = time.time()
+      lines = done.stdout.splitlines()
+      phases = json.loads(_tagged(lines, "PHASES "))
+      phases.append(("interpreter exit", ended - float(_tagged(
+          lines, "EXIT_FROM "))))
+      runs.append(phases)
   print(f"{'phase':46s} median s  (runs)")
   total = 0.0
   for index, (name, _) in enumerate(runs[0]):

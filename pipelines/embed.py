@@ -118,4 +118,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  from transforms.job import process_exit  # pylint: disable=g-import-not-at-top
+  process_exit.exit_now(main())

@@ -18,6 +18,8 @@ import sys
 import threading
 import warnings
 
+from transforms.model import tf_import
+
 _NOISY_LOGGERS = ("apache_beam", "tensorflow", "absl", "h5py", "keras")
 # Beam's RunInference logs this on every batch when torch is not installed
 # (its model_manager imports torch, and the failed import also hides the
@@ -78,6 +80,9 @@ def is_cpp_noise(line: bytes) -> bool:
   return bool(_CPP_NOISE.match(line))
 
 
+_DRAIN_SECONDS = 1.0
+
+
 @contextlib.contextmanager
 def stderr_filtered():
   """Points fd 2 (this process's and the children it starts) at a pipe and
@@ -105,6 +110,9 @@ def stderr_filtered():
   finally:
     sys.stderr.flush()
     os.dup2(real, 2)  # Our own end of the pipe closes here.
+    # Pass on what is still in the pipe before the caller goes on (and
+    # perhaps ends the process); a child that outlives us keeps it open.
+    thread.join(timeout=_DRAIN_SECONDS)
 
 
 def configure(verbose: bool) -> None:
@@ -122,8 +130,7 @@ def configure(verbose: bool) -> None:
   client.setLevel(logging.INFO)
   client.addFilter(_KeepOnly(_KEPT_BEAM_MESSAGES))
   with stderr_silenced():
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    import tensorflow_hub  # noqa: F401  # pylint: disable=unused-import
+    tf = tf_import.import_tensorflow()
     # Device discovery logs (e.g. a failed cuInit) happen on first use.
     tf.config.list_logical_devices()
   logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -14,6 +14,8 @@ import logging
 import os
 from typing import Optional
 
+from transforms.model import tf_import
+
 _LOGGER = logging.getLogger("hub_image_beam")
 
 GROWTH = "memory_growth"
@@ -24,7 +26,7 @@ def configure_gpu_memory(limit_mb: Optional[int] = None) -> str:
   """Applies the policy; returns which one (``GROWTH`` or ``LIMIT``)."""
   if limit_mb is None:
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf = tf_import.import_tensorflow()
   for gpu in tf.config.list_physical_devices("GPU"):
     try:
       if limit_mb is None:

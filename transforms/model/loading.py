@@ -28,6 +28,7 @@ from transforms.core import tasks
 from transforms.model import devices
 from transforms.model import fetch
 from transforms.model import settings as model_settings
+from transforms.model import tf_import
 
 FORMAT_TF2_CALL = "tf2_call"
 FORMAT_TF1_HUB = "tf1_hub_signature"
@@ -155,7 +156,7 @@ def resolve_model_path(handle: str) -> str:
   Raises:
     ModelError: the directory is missing or holds no SavedModel.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf = tf_import.import_tensorflow()
   if is_remote_handle(handle):
     import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
     try:
@@ -183,15 +184,22 @@ def resolve_model_path(handle: str) -> str:
 
 
 def is_tf1_hub_module(path: str) -> bool:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf = tf_import.import_tensorflow()
   return tf.io.gfile.exists(os.path.join(path, "tfhub_module.pb"))
 
 
-def load_saved_model(path: str):
-  """Loads a SavedModel the way ``hub.load`` does (empty tags for TF1 Hub)."""
-  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+def load_saved_model(path: str, tf1_hub: bool):
+  """Loads a SavedModel the way ``hub.load`` does (empty tags for TF1 Hub).
+
+  ``tf.saved_model.load`` directly: importing ``tensorflow_hub`` (which
+  imports ``tf_keras``) costs about 0.7 s of start-up, and a resolved path
+  is all ``hub.load`` would add. ``tensorflow_hub`` is still what downloads
+  remote handles (:func:`resolve_model_path`).
+  """
+  tf = tf_import.import_tensorflow()
+  tags = [] if tf1_hub else None
   try:
-    return hub.load(path)
+    return tf.saved_model.load(path, tags=tags)
   except Exception as e:  # pylint: disable=broad-except
     raise ModelError(f"could not load SavedModel at {path!r}: "
                      f"{type(e).__name__}: {e}") from e
@@ -222,8 +230,8 @@ def load_image_model(handle: str,
     raise ModelError(f"unknown task {task!r} (expected one of "
                      f"{tasks.TASKS})")
   path = resolve_model_path(handle)
-  obj = load_saved_model(path)
   tf1_hub = is_tf1_hub_module(path)
+  obj = load_saved_model(path, tf1_hub)
   signatures = _describe_signatures(obj)
   use_call = signature is None and not tf1_hub and callable(obj)
   if use_call:
@@ -402,7 +410,7 @@ def _trace(raw_fn: Callable, info: ImageModelInfo,
   Returns the float entry (what the contract checks call) and the uint8
   entry (what the pipeline calls), which divides by 255 in-graph.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf = tf_import.import_tensorflow()
   shape = info.input.shape
   if shape is not None and len(shape) == 4:
     batch, channels = shape[0], shape[3]
