@@ -1,8 +1,14 @@
 """Arm (a): the model's own forward pass on ready float32 batches.
 
-    python -m benchmarks.model_bound --model DIR --images N --batch_size 32
+    python -m benchmarks.model_bound --model DIR --images N --batch_size 32 \
+        [--callers 2]
 
-Prints one JSON line: {"images": N, "seconds": S}.
+With ``--callers 2``, two threads call the model at once (each its share of
+the batches), which fills the gaps one caller leaves in TensorFlow's thread
+pool: on 2 cores about 10 % more images/s than one caller. The benchmark's
+bound is the best of one and two callers.
+
+Prints one JSON line: {"images": N, "seconds": S, "callers": C}.
 """
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -21,6 +28,7 @@ def main(argv=None) -> int:
   parser.add_argument("--images", type=int, default=2000)
   parser.add_argument("--batch_size", type=int, default=32)
   parser.add_argument("--size", type=int, default=224)
+  parser.add_argument("--callers", type=int, default=1)
   args = parser.parse_args(argv)
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -30,12 +38,21 @@ def main(argv=None) -> int:
                                  dtype=np.float32))
   for _ in range(3):
     model(batch).numpy()  # warm-up: tracing, oneDNN primitive caches
-  batches = -(-args.images // args.batch_size)
+  per_caller = -(-args.images // (args.batch_size * args.callers))
+
+  def call_model():
+    for _ in range(per_caller):
+      model(batch).numpy()
+
+  callers = [threading.Thread(target=call_model) for _ in range(args.callers)]
   start = time.perf_counter()
-  for _ in range(batches):
-    model(batch).numpy()
+  for caller in callers:
+    caller.start()
+  for caller in callers:
+    caller.join()
   seconds = time.perf_counter() - start
-  print(json.dumps({"images": batches * args.batch_size, "seconds": seconds}))
+  print(json.dumps({"images": per_caller * args.callers * args.batch_size,
+                    "seconds": seconds, "callers": args.callers}))
   return 0
 
 
