@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from transforms.job import quiet
 
@@ -57,4 +56,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  from transforms.job import process_exit  # pylint: disable=g-import-not-at-top
+  process_exit.exit_now(main())

@@ -10,13 +10,13 @@
     model/    the TF Hub model: loading and calling (loading), the contract
               rules (contract), the inspector's report (report), Beam's
               ModelHandler (handler), the launcher-to-worker hand-off
-              (handoff)
+              (handoff), TensorFlow without its eager Keras (tf_import)
     write/    outputs to files: result columns declared once (columns), row
               building (rows), tf.train.Example encoding (examples), sinks
               (sinks), the row DoFn (dofn)
     job/      the whole run: options and JobConfig (options), pre-run checks
               (plan), wiring (pipeline), end-of-run summary (summary), quiet
-              start-up (quiet)
+              start-up (quiet), exit without teardown (process_exit)
 
 Each stage folder has a ``settings`` module: its frozen settings dataclass
 and its flags. Only that stage reads them.
