@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
-from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -197,7 +197,7 @@ def load_saved_model(path: str, tf1_hub: bool):
   remote handles (:func:`resolve_model_path`).
   """
   tf = tf_import.import_tensorflow()
-  tags = [] if tf1_hub else None
+  tags: Optional[List[str]] = [] if tf1_hub else None
   try:
     return tf.saved_model.load(path, tags=tags)
   except Exception as e:  # pylint: disable=broad-except
