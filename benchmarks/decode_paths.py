@@ -140,14 +140,14 @@ def main(argv=None) -> None:
 
   top_ours = np.argmax(classifier(batch(lambda d: resize.prepare_image(
       d, size), jpegs)).numpy(), axis=1)
+  chunks = [blobs[start:start + 32] for start in range(0, len(blobs), 32)]
+  today = [features(batch(lambda d: resize.prepare_image(d, size),
+                          chunk)).numpy() for chunk in chunks]
   for name, other in others.items():
     top = np.argmax(classifier(batch(lambda d, f=other: f(d, size),
                                      jpegs)).numpy(), axis=1)
     cosines = []
-    for start in range(0, len(blobs), 32):
-      chunk = blobs[start:start + 32]
-      a = features(batch(lambda d: resize.prepare_image(d, size),
-                         chunk)).numpy()
+    for a, chunk in zip(today, chunks):
       b = features(batch(lambda d, f=other: f(d, size), chunk)).numpy()
       cosines += list(np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1) /
                       np.linalg.norm(b, axis=1))

@@ -7,7 +7,8 @@ Every arm runs as its own child process, one after another, on the same
 generated corpus and the same model (all in one run, since these machines
 are noisy); ours and stock Beam alternate at each size, and with
 ``--repeats`` each (arm, size) keeps its best run. The model bound is the
-best of one and two callers, measured before and after the other arms. Steady-state throughput is the inverse slope of wall time over
+best of one and two callers, measured before and after the other arms.
+Steady-state throughput is the inverse slope of wall time over
 corpus size (a least-squares line through the runs), so fixed start-up cost
 (imports, model load, pipeline start) is separated out as the intercept.
 Peak memory is each child's maximum resident set size (``wait4``).
@@ -135,7 +136,8 @@ def main(argv=None) -> int:
                      env=dict(os.environ, TF_USE_LEGACY_KERAS="1"))
 
   # Measured before and after the other arms; the machine drifts.
-  bound_runs = [model_bound(1), model_bound(2)]
+  callers = (1, 2)
+  before = {c: model_bound(c) for c in callers}
   arms = {"ours": (ours, sizes)}
   if not args.skip_stock:
     arms["stock"] = (stock, stock_sizes)
@@ -157,14 +159,13 @@ def main(argv=None) -> int:
     fixed, rate = fit_line([(r["images"], r["seconds"]) for r in runs])
     results[name] = {"runs": runs, "fixed_s": fixed,
                      "steady_images_per_s": rate}
-  bound_runs += [model_bound(1), model_bound(2)]
-  first = max(bound_runs[0][0], bound_runs[1][0])
-  last = max(bound_runs[2][0], bound_runs[3][0])
+  after = {c: model_bound(c) for c in callers}
+  first = max(rate for rate, _ in before.values())
+  last = max(rate for rate, _ in after.values())
   results["model_bound"] = {
       "images_per_s": (first + last) / 2, "first_and_last": [first, last],
-      "by_callers": {"1": [bound_runs[0][0], bound_runs[2][0]],
-                     "2": [bound_runs[1][0], bound_runs[3][0]]},
-      "peak_mb": max(r[1] for r in bound_runs)}
+      "by_callers": {str(c): [before[c][0], after[c][0]] for c in callers},
+      "peak_mb": max(mb for _, mb in [*before.values(), *after.values()])}
   results["compare_at"] = args.images
   print()
   print(format_table(results))

@@ -145,8 +145,8 @@ def exists(path: str) -> bool:
 
 
 # ModuleDef{format: FORMAT_V3}, the marker file of the TF1 Hub format
-# (tensorflow_hub 0.16 no longer ships the proto; hub.load only checks that
-# the file exists).
+# (tensorflow_hub 0.16 no longer ships the proto; hub.load, and our loader
+# after it, only check that the file exists).
 TFHUB_MODULE_PB = b"\x08\x03"
 EXTRA_OUTPUT = "TestNet/pooled_2x2"
 NUM_CLASSES = 4
@@ -247,9 +247,10 @@ def save_serving_default_only(path: str, size=(32, 32)) -> str:
 def save_load_counting(path: str, marker_dir: str, size=(32, 32)) -> str:
   """A TF1 Hub module whose load writes one new file into ``marker_dir``.
 
-  Its main op (run by ``hub.load`` every time the module is loaded, in
-  whatever process) writes ``marker_dir/load-<random>``, so counting files
-  counts loads across processes. Same features as :func:`save_simple`.
+  Its main op (run by ``tf.saved_model.load`` every time the module is
+  loaded, in whatever process) writes ``marker_dir/load-<random>``, so
+  counting files counts loads across processes. Same features as
+  :func:`save_simple`.
   """
   v1 = tf.compat.v1
   graph = tf.Graph()
