@@ -22,6 +22,7 @@ from transforms.decode import settings as decode_settings
 from transforms.model import contract
 from transforms.model import handoff
 from transforms.model import loading
+from transforms.model import precision
 from transforms.model import settings as model_settings
 from transforms.read import incremental
 from transforms.read import manifest
@@ -64,14 +65,25 @@ class JobPlan:
     return output_files.failures_prefix(self.write.output)
 
 
-def plan_job(config: options_lib.JobConfig) -> JobPlan:
+def plan_job(config: options_lib.JobConfig,
+             workers_here: bool = True) -> JobPlan:
   """Validates model, flags, inputs and output; see the module docstring.
+
+  Args:
+    config: the job's settings.
+    workers_here: the workers run in this process or on this machine (the
+      local runners). When they do not (Dataflow), the launcher's own copy
+      of the model, which only answers the contract checks, runs in float32:
+      the workers' CPUs, not this one, must support ``--precision``.
 
   Raises:
     loading.ModelError: the model breaks the contract.
-    flags.ConfigError: a flag does not fit the model or the inputs.
+    flags.ConfigError: a flag does not fit the model, the inputs or (workers
+      here) this CPU.
   """
-  model = loading.load_for(config.model)
+  model = loading.load_for(config.model if workers_here else
+                           dataclasses.replace(config.model,
+                                               precision=precision.FLOAT32))
   info = model.info
   bad = contract.failed(contract.static_rules(info))
   if bad:
@@ -110,11 +122,13 @@ def plan_job(config: options_lib.JobConfig) -> JobPlan:
       extra_shapes=extra_shapes,
       passthrough_columns=config.read.passthrough_columns)
   metadata = columns.job_metadata(config.model.handle, config.model.task,
-                                  image_size, info.entry, config.write.score)
+                                  image_size, info.entry, config.write.score,
+                                  config.model.precision)
   model_for_workers = dataclasses.replace(config.model, image_size=image_size)
-  # Traced and probed for the input shape the workers use, so a worker in
-  # this process takes it instead of loading it again.
-  handoff.offer(model_for_workers, model)
+  if workers_here:
+    # Traced and probed for the input shape the workers use, so a worker in
+    # this process takes it instead of loading it again.
+    handoff.offer(model_for_workers, model)
   return JobPlan(
       read=dataclasses.replace(config.read, done_files=done_files),
       decode=dataclasses.replace(config.decode, size=image_size),

@@ -27,6 +27,7 @@ import numpy as np
 from transforms.core import tasks
 from transforms.model import devices
 from transforms.model import fetch
+from transforms.model import precision
 from transforms.model import settings as model_settings
 from transforms.model import tf_import
 
@@ -253,8 +254,14 @@ def load_image_model(handle: str,
 
 def load_for(settings: model_settings.ModelSettings) -> ImageModel:
   """:func:`load_image_model` for the pipeline's model settings, after the
-  GPU memory policy (``devices``) is applied."""
+  GPU memory policy (``devices``) and the precision (``precision``) are
+  applied.
+
+  Raises:
+    flags.ConfigError: ``--precision bfloat16`` on a CPU without it.
+  """
   devices.configure_gpu_memory(settings.gpu_memory_limit_mb)
+  precision.apply(settings.precision)
   return load_image_model(settings.handle, settings.task,
                           signature=settings.signature,
                           extra_outputs=settings.extra_outputs,

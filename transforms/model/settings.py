@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 
 from transforms.core import flags
 from transforms.core import tasks
+from transforms.model import precision as precision_lib
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -24,6 +25,8 @@ class ModelSettings:
     image_size: (height, width) fed to the model; None until the plan
       resolves it from the model when ``--image_size`` is not given.
     jit_compile: compile the call with XLA.
+    precision: float32, or bfloat16 on CPUs that compute it natively
+      (``precision``).
     min_batch_size: smallest batch Beam's BatchElements forms.
     max_batch_size: largest batch.
     model_copies: 0 loads one model per SDK process (Beam's default); N >= 1
@@ -37,6 +40,7 @@ class ModelSettings:
   extra_outputs: Tuple[str, ...] = ()
   image_size: Optional[Tuple[int, int]] = None
   jit_compile: bool = False
+  precision: str = precision_lib.FLOAT32
   min_batch_size: int = DEFAULT_BATCH_SIZE
   max_batch_size: int = DEFAULT_BATCH_SIZE
   model_copies: int = 0
@@ -59,6 +63,10 @@ def add_flags(parser) -> None:
       "model accepts any size.")
   add("--jit_compile", action="store_true",
       help="Compile the model call with XLA.")
+  add("--precision", default=precision_lib.FLOAT32,
+      help=f"{precision_lib.FLOAT32} (default) or {precision_lib.BFLOAT16}: "
+      "convolutions and matrix products in bfloat16 through oneDNN, for "
+      "CPUs with avx512_bf16 or amx_bf16 (refused elsewhere).")
   add("--batch_size", type=int, default=None,
       help=f"Fixed batch size (sets min and max); default "
       f"{DEFAULT_BATCH_SIZE}.")
@@ -85,7 +93,10 @@ def from_flags(o) -> ModelSettings:
       signature=o.signature or None,
       extra_outputs=flags.csv_values(o.extra_outputs),
       image_size=flags.parse_image_size(o.image_size),
-      jit_compile=o.jit_compile, min_batch_size=min_batch,
+      jit_compile=o.jit_compile,
+      precision=flags.choice("precision", o.precision,
+                             precision_lib.PRECISIONS),
+      min_batch_size=min_batch,
       max_batch_size=max_batch, model_copies=o.model_copies,
       gpu_memory_limit_mb=o.gpu_memory_limit_mb)
 

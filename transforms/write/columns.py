@@ -133,9 +133,11 @@ def results_schema(layout: RowLayout,
 
 
 def job_metadata(handle: str, task: str, image_size: Tuple[int, int],
-                 entry: str, score: Optional[str]) -> Dict[str, str]:
+                 entry: str, score: Optional[str],
+                 precision: str) -> Dict[str, str]:
   meta = {"model": handle, "task": task,
-          "image_size": f"{image_size[0]},{image_size[1]}", "entry": entry}
+          "image_size": f"{image_size[0]},{image_size[1]}", "entry": entry,
+          "precision": precision}
   if task == tasks.TASK_CLASSIFICATION and score:
     meta["score"] = score
   return meta
