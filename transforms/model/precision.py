@@ -17,13 +17,18 @@ float32's speed; with AVX2 only, the convolutions fail. So the rewrite is
 applied only after the CPU's flags are checked, and a CPU without them is
 refused with the flags it has.
 
-The setting is process-wide and is read when a traced function first runs,
-so :func:`apply` comes before the model loads (``loading.load_for``); it
-also turns the rewrite off for float32, so one process can run both.
+The setting is process-wide and is read when a function is first
+instantiated; TensorFlow then keeps that compiled form for every later call,
+and a model loaded again in the same process can reuse it (measured: a
+bfloat16 job after a float32 one on the same model, in one process, gave
+float32 scores). So :func:`apply` comes before the model loads
+(``loading.load_for``), and a process holds one precision: a job asking for
+the other one in the same process is refused rather than run in the wrong
+one. Workers and the command line are one job per process.
 """
 from __future__ import annotations
 
-from typing import FrozenSet
+from typing import FrozenSet, Optional
 
 from transforms.core import flags
 from transforms.model import tf_import
@@ -37,6 +42,8 @@ NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 _REWRITE = "auto_mixed_precision_onednn_bfloat16"
 _CPUINFO = "/proc/cpuinfo"
+
+_process_precision: Optional[str] = None
 
 
 def cpu_flags(cpuinfo: str) -> FrozenSet[str]:
@@ -75,13 +82,23 @@ def read_cpuinfo() -> str:
 
 
 def apply(precision: str) -> None:
-  """Checks this CPU, then sets TensorFlow's bfloat16 rewrite on or off.
+  """Checks this CPU and process, then sets TensorFlow's bfloat16 rewrite.
 
   Raises:
-    flags.ConfigError: bfloat16 on a CPU without native bfloat16.
+    flags.ConfigError: bfloat16 on a CPU without native bfloat16, or a
+      precision other than the one this process already runs models in.
   """
+  global _process_precision
   check_supported(precision, read_cpuinfo())
-  tf = tf_import.import_tensorflow()
-  tf.config.optimizer.set_experimental_options(
-      {_REWRITE: precision == BFLOAT16})
+  if _process_precision not in (None, precision):
+    raise flags.ConfigError(
+        f"--precision {precision}: expected {_process_precision}, the "
+        "precision this process already runs models in (TensorFlow keeps "
+        "each model function's first compiled form); run this job in a new "
+        "process")
+  if _process_precision is None:
+    tf = tf_import.import_tensorflow()
+    tf.config.optimizer.set_experimental_options(
+        {_REWRITE: precision == BFLOAT16})
+    _process_precision = precision
 
