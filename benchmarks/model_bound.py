@@ -1,7 +1,7 @@
 """Arm (a): the model's own forward pass on ready float32 batches.
 
     python -m benchmarks.model_bound --model DIR --images N --batch_size 32 \
-        [--callers 2]
+        [--callers 2] [--precision bfloat16]
 
 With ``--callers 2``, two threads call the model at once (each its share of
 the batches), which fills the gaps one caller leaves in TensorFlow's thread
@@ -29,9 +29,13 @@ def main(argv=None) -> int:
   parser.add_argument("--batch_size", type=int, default=32)
   parser.add_argument("--size", type=int, default=224)
   parser.add_argument("--callers", type=int, default=1)
+  parser.add_argument("--precision", default="float32",
+                      help="float32 or bfloat16 (transforms.model.precision)")
   args = parser.parse_args(argv)
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from transforms.model import precision  # pylint: disable=g-import-not-at-top
+  precision.apply(args.precision)
   model = tf.saved_model.load(args.model)
   rng = np.random.default_rng(0)
   batch = tf.constant(rng.random((args.batch_size, args.size, args.size, 3),

@@ -1,7 +1,8 @@
 """Throughput benchmark: model bound vs ours vs stock Beam RunInference.
 
     python -m benchmarks.run_benchmark [--images 2048] \
-        [--sizes 500,2048,8000] [--stock_sizes 500,2048,8000] [--repeats 2]
+        [--sizes 500,2048,8000] [--stock_sizes 500,2048,8000] [--repeats 2] \
+        [--precision bfloat16]
 
 Every arm runs as its own child process, one after another, on the same
 generated corpus and the same model (all in one run, since these machines
@@ -88,6 +89,9 @@ def main(argv=None) -> int:
   parser.add_argument("--work_dir", default="/tmp/hub_image_beam_bench")
   parser.add_argument("--ours_args", default="",
                       help="extra flags for pipelines.embed (quoted)")
+  parser.add_argument("--precision", default="float32",
+                      help="the model bound's and ours (stock Beam runs "
+                      "the SavedModel as saved, float32)")
   parser.add_argument("--skip_stock", action="store_true")
   parser.add_argument("--json_out", default=None)
   args = parser.parse_args(argv)
@@ -106,14 +110,14 @@ def main(argv=None) -> int:
   py = sys.executable
   results = {"machine": f"{platform.node()} {platform.machine()}, "
                         f"{os.cpu_count()} CPUs", "model": args.model,
-             "batch_size": args.batch_size}
+             "batch_size": args.batch_size, "precision": args.precision}
 
   def model_bound(callers: int):
     print(f"(a) model bound, {callers} caller(s) ...", flush=True)
     run = run_child([py, "-m", "benchmarks.model_bound", "--model",
                      args.model, "--images", str(args.images),
                      "--batch_size", str(args.batch_size), "--callers",
-                     str(callers)])
+                     str(callers), "--precision", args.precision])
     measured = json.loads(run["stdout"].strip().splitlines()[-1])
     return measured["images"] / measured["seconds"], run["peak_mb"]
 
@@ -123,7 +127,8 @@ def main(argv=None) -> int:
                       "--task", "classification", "--input",
                       os.path.join(folder, "*"), "--output",
                       os.path.join(args.work_dir, "out_ours"), "--overwrite",
-                      "--batch_size", str(args.batch_size)] +
+                      "--batch_size", str(args.batch_size),
+                      "--precision", args.precision] +
                      shlex.split(args.ours_args))
 
   def stock(size: int) -> Dict:
@@ -179,7 +184,8 @@ def format_table(results: Dict) -> str:
   bound = results["model_bound"]["images_per_s"]
   lines = [f"machine: {results['machine']}; model: "
            f"{os.path.relpath(results['model'], ROOT)}; batch "
-           f"{results['batch_size']}", "",
+           f"{results['batch_size']}; precision of (a) and (b) "
+           f"{results.get('precision', 'float32')}", "",
            f"{'arm':<28}{'images':>8}{'wall s':>9}{'img/s':>9}"
            f"{'peak MB':>9}"]
   first, last = results["model_bound"]["first_and_last"]
