@@ -105,6 +105,7 @@ def test_flex_template_metadata_parses_and_every_parameter_is_a_flag():
       ("top_k", ["1", "25"], ["0", "-3", "five"]),
       ("output_format", ["parquet", "tfrecord"], ["csv"]),
       ("resize", ["squash", "center_crop", "pad"], ["zoom"]),
+      ("precision", ["float32", "bfloat16"], ["float16", "bf16"]),
       ("image_size", ["224", "224,160"], ["224x", "0,5"]),
       ("max_failure_rate", ["0", "0.05", "1"], ["2", "-0.1"]),
       ("overwrite", ["true", "false"], ["maybe"]),
