@@ -19,9 +19,9 @@ refused with the flags it has.
 
 The setting is process-wide and is read when a function is first
 instantiated; TensorFlow then keeps that compiled form for every later call,
-and a model loaded again in the same process can reuse it (measured: a
+and a model loaded again in the same process can reuse it (seen here: a
 bfloat16 job after a float32 one on the same model, in one process, gave
-float32 scores). So :func:`apply` comes before the model loads
+float32 scores in one of two tries). So :func:`apply` comes before the model loads
 (``loading.load_for``), and a process holds one precision: a job asking for
 the other one in the same process is refused rather than run in the wrong
 one. Workers and the command line are one job per process.
@@ -101,4 +101,3 @@ def apply(precision: str) -> None:
     tf.config.optimizer.set_experimental_options(
         {_REWRITE: precision == BFLOAT16})
     _process_precision = precision
-
