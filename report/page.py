@@ -87,6 +87,8 @@ def run_section(metadata: Mapping[str, str], counts: Mapping[str, int],
   rows = [("model", metadata.get("model", "?")),
           ("task", metadata.get("task", "?")),
           ("image size", metadata.get("image_size", "?")),
+          # Runs from before the field existed were all float32.
+          ("precision", metadata.get("precision", "float32")),
           ("score", metadata.get("score", "-")),
           ("results", counts.get("results", 0)),
           ("failures", counts.get("failures", 0))]
