@@ -87,14 +87,18 @@ def _run(task, model, out, *extra, own_process=False):
   return rows, meta
 
 
+def _float32_and_bfloat16(task, model, tmp_path):
+  """The job in this (float32) process, then in bfloat16 in its own."""
+  return (_run(task, model, str(tmp_path / "f32")),
+          _run(task, model, str(tmp_path / "bf16"), "--precision",
+               "bfloat16", own_process=True))
+
+
 @needs_shared
 @needs_native_bfloat16
 def test_bfloat16_keeps_every_top1_of_float32(tmp_path):
-  exact, exact_meta = _run("classification", conftest.MOBILENET_CLS,
-                           str(tmp_path / "f32"))
-  fast, fast_meta = _run("classification", conftest.MOBILENET_CLS,
-                         str(tmp_path / "bf16"), "--precision", "bfloat16",
-                         own_process=True)
+  (exact, exact_meta), (fast, fast_meta) = _float32_and_bfloat16(
+      "classification", conftest.MOBILENET_CLS, tmp_path)
   assert (exact_meta, fast_meta) == ("float32", "bfloat16")
   assert set(fast) == set(exact) == set(conftest.expected_top5())
   assert {k: r["top_k_labels"] for k, r in fast.items()} == {
@@ -108,11 +112,8 @@ def test_bfloat16_keeps_every_top1_of_float32(tmp_path):
 @needs_shared
 @needs_native_bfloat16
 def test_bfloat16_embeddings_stay_within_cosine_0_99(tmp_path):
-  exact, _ = _run("feature_vector", conftest.MOBILENET_FV,
-                  str(tmp_path / "f32"))
-  fast, _ = _run("feature_vector", conftest.MOBILENET_FV,
-                 str(tmp_path / "bf16"), "--precision", "bfloat16",
-                 own_process=True)
+  (exact, _), (fast, _) = _float32_and_bfloat16(
+      "feature_vector", conftest.MOBILENET_FV, tmp_path)
   assert set(fast) == set(exact) and len(exact) == 12
   for key in exact:
     a = np.asarray(exact[key][columns.EMBEDDING], np.float64)
