@@ -62,8 +62,9 @@ def test_model_with_training_argument_runs_in_inference_mode(
                         str(small_corpus / "*.png"), "--output", out])
     outputs.append({r["key"]: r["embedding"]
                     for r in conftest.read_parquet_rows(out)})
-  # training=True would drop half the features at random.
-  assert outputs[0] == outputs[1]
+  # training=True would zero half the features at random (and double the
+  # rest): far outside the tolerance for batching order.
+  conftest.assert_same_vectors(outputs[0], outputs[1])
   green = np.zeros((1, 32, 32, 3), np.float32)
   green[..., 1] = 1.0
   key = str(small_corpus / "green.png")

@@ -51,9 +51,7 @@ def test_inline_decoding_gives_the_same_results(simple_model, mixed_dir,
     keys = [r["key"] for r in rows] + [f["key"] for f in failures]
     assert sorted(keys) == _inputs(mixed_dir)  # each exactly once
     by_threads[threads] = {r["key"]: r["embedding"] for r in rows}
-  assert by_threads["0"].keys() == by_threads["1"].keys()
-  for key, vector in by_threads["0"].items():
-    np.testing.assert_array_equal(vector, by_threads["1"][key])
+  conftest.assert_same_vectors(by_threads["0"], by_threads["1"])
 
 
 def test_failures_in_the_results_format(simple_model, mixed_dir, tmp_path):
