@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_venv.sh
-python -m mypy -p transforms -p pipelines -p report -p sample_models -p benchmarks
+python -m mypy -p transforms -p pipelines -p benchmarks
 exec python -m pytest tests "$@"

@@ -11,10 +11,11 @@ setuptools.setup(
         "Batch image embeddings and top-k predictions with TF Hub image models "
         "on Apache Beam"),
     python_requires=">=3.10,<3.13",
+    # Only the two top-level packages the layout fixes: everything else is
+    # nested under them, so nothing with a generic name (report, ...) lands
+    # at the top of a worker image's site-packages.
     packages=setuptools.find_packages(include=[
-        "pipelines", "pipelines.*", "transforms", "transforms.*",
-        "report", "report.*",
-        "sample_models", "sample_models.*"]),
+        "pipelines", "pipelines.*", "transforms", "transforms.*"]),
     install_requires=[
         "apache-beam[gcp]>=2.77,<3",
         "tensorflow>=2.21,<2.22",

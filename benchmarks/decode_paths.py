@@ -121,7 +121,7 @@ def main(argv=None) -> None:
   for name, other in others.items():
     ms = _best_ms(lambda d, f=other: f(d, size), blobs)
     print(f"  {name:40s} {ms:5.2f} ms ({ours / ms:.2f} x faster)")
-  from transforms.job import quiet  # pylint: disable=g-import-not-at-top
+  from pipelines.cli import quiet  # pylint: disable=g-import-not-at-top
   quiet.configure(False)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top

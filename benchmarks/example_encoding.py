@@ -16,7 +16,9 @@ import time
 import numpy as np
 import pyarrow as pa
 
+from transforms.core import tasks
 from transforms.write import columns
+from transforms.write import top_k
 from transforms.write import examples
 from transforms.write import rows as rows_lib
 
@@ -57,9 +59,10 @@ def main(argv=None) -> None:
   from tfx_bsl.coders import example_coder  # pylint: disable=g-import-not-at-top
   layouts = {
       "feature_vector (1280 floats)": columns.RowLayout(
-          task="feature_vector", num_outputs=1280),
+          task=tasks.TASK_FEATURE_VECTOR, num_outputs=1280),
       "classification (top-5 + labels)": columns.RowLayout(
-          task="classification", num_outputs=1000, top_k=5,
+          task=tasks.TASK_CLASSIFICATION, num_outputs=1000,
+          top_k=top_k.TopKSettings(k=5),
           labels=tuple(f"class {i}" for i in range(1000))),
   }
   for name, layout in layouts.items():

@@ -34,7 +34,7 @@ def main(argv=None) -> None:
   parser.add_argument("--repeats", type=int, default=2)
   args = parser.parse_args(argv)
   sys.path.insert(0, ROOT)
-  from tests import gcs_emulator  # pylint: disable=g-import-not-at-top
+  from tests import gcs_emulator_server as gcs_emulator  # pylint: disable=g-import-not-at-top
   with tempfile.TemporaryDirectory() as tmp, \
       gcs_emulator.running_emulator(tmp) as url:
     bucket = gcs_emulator.client(url).create_bucket("lake")

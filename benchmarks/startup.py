@@ -35,7 +35,7 @@ def mark(name):
   now = time.monotonic()
   phases.append((name, now - clock[0]))
   clock[0] = now
-from transforms.job import quiet
+from pipelines.cli import quiet
 quiet.configure(False)
 mark("import TensorFlow (quiet)")
 import apache_beam as beam
@@ -43,7 +43,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from transforms.job import options as options_lib
 from transforms.job import pipeline as job_pipeline
 from transforms.job import plan as job_plan
-from transforms.model import contract, loading
+from transforms.model import contract, tf_savedmodel
 mark("import Beam and the job")
 argv = options_lib.expand_config_file(sys.argv[1:])
 options = PipelineOptions(argv)
@@ -59,7 +59,7 @@ def timer(module, name, label):
     finally:
       timed[label] = timed.get(label, 0.0) + time.monotonic() - t
   setattr(module, name, wrapped)
-timer(loading, "load_saved_model", "plan: load SavedModel")
+timer(tf_savedmodel, "load_saved_model", "plan: load SavedModel")
 timer(contract, "probe_output", "plan: probe (traces the uint8 entry)")
 job_plan_start = time.monotonic()
 plan = job_plan.plan_job(config)
@@ -76,7 +76,7 @@ pipeline.run().wait_until_finish()
 mark("run 1 image (runner, worker, sinks)")
 print("PHASES " + json.dumps(phases), flush=True)
 print("EXIT_FROM " + repr(time.time()), flush=True)
-from transforms.job import process_exit
+from pipelines.cli import process_exit
 process_exit.exit_now(0)
 '''
 

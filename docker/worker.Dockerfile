@@ -13,7 +13,6 @@ WORKDIR /opt/hub-image-beam
 COPY setup.py constraints.txt README.md ./
 COPY pipelines ./pipelines
 COPY transforms ./transforms
-COPY sample_models ./sample_models
 RUN pip install --no-cache-dir -c constraints.txt .
 
 # Optional: bake a SavedModel into the image (then --model /opt/models/default)

@@ -17,21 +17,22 @@ from typing import List, Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.job import quiet
+from pipelines.cli import quiet
 
 _LOGGER = logging.getLogger("hub_image_beam")
 
 
-def _start(argv: Optional[Sequence[str]], test_pipeline=None):
+def _start(argv: Optional[Sequence[str]], test_pipeline=None,
+           live_job: Optional[str] = None):
   """Returns (plan, options, outcome, result) of the started job."""
   # Imported here so that the quiet TF import in main() happens first.
   from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
   from transforms.job import pipeline as job_pipeline  # pylint: disable=g-import-not-at-top
-  from transforms.core import gcs_emulator  # pylint: disable=g-import-not-at-top
+  from transforms.core import storage_emulator  # pylint: disable=g-import-not-at-top
   from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
   from transforms.job import plan as job_plan  # pylint: disable=g-import-not-at-top
   from transforms.job import run_record  # pylint: disable=g-import-not-at-top
-  gcs_emulator.skip_credential_search()
+  storage_emulator.skip_credential_search()
   argv = options_lib.expand_config_file(
       list(sys.argv[1:] if argv is None else argv))
   options = PipelineOptions(argv)
@@ -40,8 +41,8 @@ def _start(argv: Optional[Sequence[str]], test_pipeline=None):
                           workers_here=not dataflow.is_dataflow(options))
   options_lib.apply_local_runner_defaults(options)
   pipeline = test_pipeline or beam.Pipeline(options=options)
-  job_pipeline.build(pipeline, plan)
-  outcome = dataflow.outcome(options, plan.no_wait)
+  job_pipeline.build(pipeline, plan, live_job)
+  outcome = dataflow.outcome(options, plan.config.no_wait)
   if outcome in (dataflow.Outcome.WAIT, dataflow.Outcome.SUBMITTED):
     run_record.write_run_record(plan)
   return plan, options, outcome, pipeline.run()
@@ -53,8 +54,8 @@ def run(argv: Optional[Sequence[str]] = None,
 
   Raises:
     transforms.core.flags.ConfigError: a bad flag, before any input is read.
-    transforms.model.loading.ModelError: a bad model, before any input is
-      read.
+    transforms.model.description.ModelError: a bad model, before any input
+      is read.
   """
   return _start(argv, test_pipeline)[3]
 
@@ -79,22 +80,22 @@ def main(argv: Optional[List[str]] = None) -> int:
   if "-h" in argv or "--help" in argv:
     _print_help()
     return 0
-  quiet.configure(quiet.wants_verbose(argv))
+  verbose = quiet.wants_verbose(argv)
+  quiet.configure(verbose)
   from transforms.core import flags  # pylint: disable=g-import-not-at-top
   from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
-  from transforms.core import progress  # pylint: disable=g-import-not-at-top
+  from pipelines.cli import progress  # pylint: disable=g-import-not-at-top
   from transforms.job import run_record  # pylint: disable=g-import-not-at-top
   from transforms.job import summary as summary_lib  # pylint: disable=g-import-not-at-top
-  from transforms.model import loading  # pylint: disable=g-import-not-at-top
+  from transforms.model import description  # pylint: disable=g-import-not-at-top
   started = time.monotonic()
   try:
-    with progress.reporting(), (
-        contextlib.nullcontext() if quiet.wants_verbose(argv) else
-        quiet.stderr_filtered()):
-      plan, options, outcome, result = _start(argv)
+    with progress.reporting() as (live_job, _), (
+        contextlib.nullcontext() if verbose else quiet.stderr_filtered()):
+      plan, options, outcome, result = _start(argv, live_job=live_job)
       if outcome is dataflow.Outcome.WAIT:
         result.wait_until_finish()
-  except (flags.ConfigError, loading.ModelError) as e:
+  except (flags.ConfigError, description.ModelError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   except Exception as e:  # pylint: disable=broad-except
@@ -110,14 +111,14 @@ def main(argv: Optional[List[str]] = None) -> int:
   run_record.write_run_record(plan, summary)
   print(f"results:  {plan.results_prefix}-*")
   print(f"failures: {plan.failures_prefix}-*")
-  if summary.exceeds(plan.max_failure_rate):
+  if summary.exceeds(plan.config.max_failure_rate):
     print(f"error: failure rate {summary.failure_rate:.3f} is above "
-          f"--max_failure_rate {plan.max_failure_rate}",
+          f"--max_failure_rate {plan.config.max_failure_rate}",
           file=sys.stderr)
     return 3
   return 0
 
 
 if __name__ == "__main__":
-  from transforms.job import process_exit  # pylint: disable=g-import-not-at-top
+  from pipelines.cli import process_exit  # pylint: disable=g-import-not-at-top
   process_exit.exit_now(main())

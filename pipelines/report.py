@@ -30,10 +30,10 @@ def main(argv: Optional[List[str]] = None) -> int:
   if args.max_images < 1:
     parser.error(f"--max_images: expected a positive integer, found "
                  f"{args.max_images}")
-  from transforms.job import quiet  # pylint: disable=g-import-not-at-top
+  from pipelines.cli import quiet  # pylint: disable=g-import-not-at-top
   quiet.configure(args.verbose)
   from apache_beam.io.filesystems import FileSystems  # pylint: disable=g-import-not-at-top
-  from report import build  # pylint: disable=g-import-not-at-top
+  from transforms.report import build  # pylint: disable=g-import-not-at-top
   from transforms.write import output_files  # pylint: disable=g-import-not-at-top
   try:
     text = build.build_report(args.output_dir, args.max_images)

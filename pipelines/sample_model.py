@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from transforms.job import quiet
+from pipelines.cli import quiet
 
 
 def main(argv=None) -> int:
@@ -22,10 +22,11 @@ def main(argv=None) -> int:
   parser.add_argument("--verbose", action="store_true")
   args = parser.parse_args(argv)
   quiet.configure(args.verbose)
-  from sample_models import builder  # pylint: disable=g-import-not-at-top
-  from sample_models import photos  # pylint: disable=g-import-not-at-top
+  from pipelines.sample_models import builder  # pylint: disable=g-import-not-at-top
+  from pipelines.sample_models import photos  # pylint: disable=g-import-not-at-top
   paths = builder.build_sample_models(args.cache_dir, force=args.force)
-  for name in ("classification", "feature_vector", "labels"):
+  from transforms.core import tasks  # pylint: disable=g-import-not-at-top
+  for name in tasks.TASKS + ("labels",):
     print(f"{name}={paths[name]}")
   if args.photos_dir:
     photos.write_sample_photos(args.photos_dir)

@@ -11,7 +11,7 @@ DOCKERFILE="$ROOT/docker/worker.Dockerfile"
 VENV="$ROOT/.venv-worker"
 PY="${PYTHON:-python3}"
 KEY="$(cat "$DOCKERFILE" "$ROOT/setup.py" "$ROOT/constraints.txt" "$0" \
-       $(find "$ROOT/pipelines" "$ROOT/transforms" "$ROOT/sample_models" -name '*.py' | sort) \
+       $(find "$ROOT/pipelines" "$ROOT/transforms" -name '*.py' | sort) \
        | sha1sum | cut -c1-12)"
 STAMP="$VENV/.installed-$KEY"
 if [ ! -f "$STAMP" ]; then

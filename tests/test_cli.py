@@ -10,7 +10,7 @@ import pytest
 
 from tests import conftest
 from tests import image_corpus
-from transforms.job import quiet
+from pipelines.cli import quiet
 
 
 @pytest.mark.parametrize("line, noise", [

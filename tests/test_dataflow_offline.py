@@ -24,7 +24,8 @@ from tests import image_corpus
 # these labels, so changing one is a breaking change.
 TOP_LEVEL_STEPS = ["ReadInputs", "CountInputs", "CountReadFailures",
                    "DecodeImages", "RunInference", "BuildRows",
-                   "WriteResults", "CollectFailures", "CountFailures",
+                   "WriteResults", "CountFailedReads", "CountFailedDecodes",
+                   "CountFailedInference", "CollectFailures", "FailureRows",
                    "WriteFailures"]
 
 

@@ -12,7 +12,8 @@ from PIL import Image
 from tests import conftest
 from tests import model_builders
 from transforms.core import flags as options_lib
-from transforms.model import loading as model_loading
+from transforms.model import description
+from transforms.model import tf_engine
 
 
 def _png(color, size=(40, 30)):
@@ -91,7 +92,7 @@ def test_wrong_output_rank_is_rejected_before_reading(models_dir,
   model = model_builders.save_broken(os.path.join(models_dir, "rank3"),
                                      "rank3_output")
   out = tmp_path / "out"
-  with pytest.raises(model_loading.ModelError,
+  with pytest.raises(description.ModelError,
                      match=r"\[batch, N\].*rank 3"):
     conftest.run_embed(["--model", model, "--input",
                         str(small_corpus / "*"), "--output", str(out)])
@@ -118,7 +119,7 @@ def test_bad_flags_fail_before_any_work(simple_model, small_corpus, tmp_path,
   for flag, value in zip(argv[::2], argv[1::2]):
     base[flag] = value
   full = [x for pair in base.items() for x in pair]
-  with pytest.raises((options_lib.ConfigError, model_loading.ModelError),
+  with pytest.raises((options_lib.ConfigError, description.ModelError),
                      match=message):
     conftest.run_embed(full)
   assert not (tmp_path / "out").exists()

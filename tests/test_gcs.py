@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from tests import conftest
-from tests import gcs_emulator
+from tests import gcs_emulator_server as gcs_emulator
 
 pytestmark = conftest.needs_shared
 

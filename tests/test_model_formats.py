@@ -15,7 +15,8 @@ from tests import conftest
 from tests import model_builders
 from transforms.core import tasks
 from transforms.decode import resize
-from transforms.model import loading as model_loading
+from transforms.model import description
+from transforms.model import tf_engine
 
 
 @pytest.fixture(scope="module")
@@ -79,32 +80,32 @@ def test_tf1_module_falls_back_to_default_signature(models_dir):
       os.path.join(models_dir, "tf1_default_only"), size=(24, 24),
       with_task_signatures=False)
   for task in tasks.TASKS:
-    model = model_loading.load_image_model(path, task)
+    model = tf_engine.load_image_model(path, task)
     assert (model.info.format, model.info.entry) == (
-        model_loading.FORMAT_TF1_HUB, "default")
+        description.FORMAT_TF1_HUB, "default")
     assert model.info.expected_image_size == (24, 24)
 
 
 def test_signature_override_and_unknown_names(tf1_module):
-  model = model_loading.load_image_model(tf1_module, "classification",
+  model = tf_engine.load_image_model(tf1_module, "classification",
                                          signature="image_feature_vector")
   assert model.info.entry == "image_feature_vector"
   assert model.info.output.shape == (None, model_builders.NUM_OUTPUTS)
-  with pytest.raises(model_loading.ModelError,
+  with pytest.raises(description.ModelError,
                      match=r"unknown signature 'nope' \(available: default, "
                      r"image_classification, image_feature_vector\)"):
-    model_loading.load_image_model(tf1_module, "classification",
+    tf_engine.load_image_model(tf1_module, "classification",
                                    signature="nope")
-  with pytest.raises(model_loading.ModelError,
+  with pytest.raises(description.ModelError,
                      match=r"unknown extra output.*'InceptionV3/Mixed_5c'.*"
                      r"available: TestNet/pooled_2x2, default"):
-    model_loading.load_image_model(tf1_module, "classification",
+    tf_engine.load_image_model(tf1_module, "classification",
                                    extra_outputs=("InceptionV3/Mixed_5c",))
 
 
 def test_unknown_signature_fails_the_job_before_reading(tf1_module,
                                                         photos_dir, tmp_path):
-  with pytest.raises(model_loading.ModelError, match="available"):
+  with pytest.raises(description.ModelError, match="available"):
     conftest.run_embed(["--model", tf1_module, "--signature", "nope",
                         "--input", str(photos_dir / "*"),
                         "--output", str(tmp_path / "out")])
@@ -112,7 +113,7 @@ def test_unknown_signature_fails_the_job_before_reading(tf1_module,
 
 
 def test_image_size_override_for_tf1_module(tf1_module):
-  model = model_loading.load_image_model(tf1_module, "feature_vector",
+  model = tf_engine.load_image_model(tf1_module, "feature_vector",
                                          image_size=(32, 32))
   assert model(np.zeros((1, 32, 32, 3), np.float32))["default"].shape == (
       1, model_builders.NUM_OUTPUTS)
@@ -121,9 +122,9 @@ def test_image_size_override_for_tf1_module(tf1_module):
 def test_serving_default_only_savedmodel(models_dir, photos_dir, tmp_path):
   path = model_builders.save_serving_default_only(
       os.path.join(models_dir, "serving"))
-  model = model_loading.load_image_model(path, "feature_vector")
+  model = tf_engine.load_image_model(path, "feature_vector")
   assert (model.info.format, model.info.entry) == (
-      model_loading.FORMAT_SIGNATURE, "serving_default")
+      description.FORMAT_SIGNATURE, "serving_default")
   out = str(tmp_path / "out")
   conftest.run_embed(["--model", path, "--input", str(photos_dir / "*"),
                       "--output", out])
@@ -138,8 +139,8 @@ def test_serving_default_only_savedmodel(models_dir, photos_dir, tmp_path):
 
 
 def test_extra_outputs_need_a_signature(simple_model):
-  with pytest.raises(model_loading.ModelError, match="--signature"):
-    model_loading.load_image_model(simple_model, "feature_vector",
+  with pytest.raises(description.ModelError, match="--signature"):
+    tf_engine.load_image_model(simple_model, "feature_vector",
                                    extra_outputs=("x",))
 
 

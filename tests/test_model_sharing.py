@@ -10,7 +10,7 @@ from tests import conftest
 from tests import image_corpus
 from tests import model_builders
 from transforms.model import devices
-from transforms.model import loading
+from transforms.model import process_policy
 from transforms.model import settings as model_settings
 
 
@@ -52,7 +52,8 @@ def test_model_copies_loads_one_model_for_two_worker_processes(
 def test_gpu_memory_policy_is_set_before_the_model_loads(simple_model,
                                                          monkeypatch):
   monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
-  model = loading.load_for(model_settings.ModelSettings(handle=simple_model))
+  model = process_policy.load_for(
+      model_settings.ModelSettings(handle=simple_model), None)
   assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
   assert model.info.output_width == model_builders.NUM_OUTPUTS
   monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH")

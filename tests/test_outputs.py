@@ -17,7 +17,7 @@ from tests import conftest
 from tests import image_corpus
 from transforms.model import handler as model_handler
 from transforms.model import handoff
-from transforms.model import loading
+from transforms.model import process_policy
 from transforms.model import settings as model_settings
 
 
@@ -129,7 +129,7 @@ def test_handoff_is_keyed_on_the_settings_the_worker_unpickles(
     simple_model):
   settings = model_settings.ModelSettings(handle=simple_model,
                                           image_size=(32, 32))
-  model = loading.load_for(settings)
+  model = process_policy.load_for(settings, None)
   handoff.offer(settings, model)
   # The worker's handler arrives pickled; its settings are equal, not same.
   worker = pickle.loads(pickle.dumps(

@@ -1,31 +1,43 @@
 """Live progress of a local run: plain lines off a terminal, one line
-refreshed in place on a terminal (a real pseudo-terminal here)."""
+refreshed in place on a terminal (a real pseudo-terminal here). Ticks are
+driven by the test with a fake clock: no sleeps, nothing timing-dependent."""
 from __future__ import annotations
 
 import io
 import os
 import select
-import time
 
-from transforms.core import progress
+from pipelines.cli import progress
+from transforms.core import live_counts
+
+
+class _Clock:
+
+  def __init__(self):
+    self.now = 100.0
+
+  def __call__(self):
+    return self.now
 
 
 def test_plain_lines_off_a_terminal():
-  stream = io.StringIO()
-  reporter = progress.Reporter(stream, interval=0.05).start()
-  progress.add_result(20)
-  time.sleep(0.3)
-  progress.add_result(20)
-  progress.add_failure(3)
-  time.sleep(0.3)
+  stream, counts, clock = io.StringIO(), live_counts.LiveCounts(), _Clock()
+  reporter = progress.Reporter(stream, counts, clock=clock)
+  counts.add_result(20)
+  clock.now += 2
+  reporter.tick()
+  reporter.tick()  # no change: no line
+  counts.add_result(20)
+  counts.add_failure(3)
+  clock.now += 2
+  reporter.tick()
   reporter.stop()
   text = stream.getvalue()
-  lines = text.splitlines()
   assert "\r" not in text
-  # A line per change, not per tick: the counts changed twice.
-  assert [l.split(" images done")[0] for l in lines] == [
-      "progress: 20", "progress: 43"], lines
-  assert lines[-1].endswith("images/s), 3 failures")
+  # A line per change, not per tick.
+  assert text.splitlines() == [
+      "progress: 20 images done (10.0 images/s), 0 failures",
+      "progress: 43 images done (10.8 images/s), 3 failures"]
 
 
 def _read_all(fd) -> str:
@@ -43,20 +55,23 @@ def _read_all(fd) -> str:
 
 def test_refreshed_in_place_on_a_terminal():
   leader, follower = os.openpty()
+  counts, clock = live_counts.LiveCounts(), _Clock()
   with os.fdopen(follower, "w", buffering=1) as terminal:
-    reporter = progress.Reporter(terminal, interval=0.05).start()
-    progress.add_result(5)
-    time.sleep(0.3)  # several ticks see 5
-    progress.add_result(5)
-    time.sleep(0.3)  # several ticks see 10
+    reporter = progress.Reporter(terminal, counts, clock=clock)
+    counts.add_result(5)
+    clock.now += 1
+    reporter.tick()
+    counts.add_result(5)
+    clock.now += 1
+    reporter.tick()
     reporter.stop()
     output = _read_all(leader)
   os.close(leader)
   # Rewritten in place ("\r" + clear line), not one line per update.
-  assert output.count("\r\x1b[K") >= 2, repr(output)
-  assert "progress: 5 images done" in output
+  assert output.count("\r\x1b[K") == 3, repr(output)
+  assert "progress: 5 images done (5.0 images/s)" in output
   final = output.rsplit("\r\x1b[K", 1)[-1]
-  assert final.startswith("progress: 10 images done ("), repr(output)
+  assert final == "progress: 10 images done (5.0 images/s), 0 failures\r\n"
 
 
 def test_format_progress():

@@ -17,6 +17,10 @@ from transforms.model import handler as model_handler
 from transforms.write import columns
 from transforms.write import examples
 from transforms.write import rows as predictions
+from transforms.write import top_k as top_k_lib
+from pipelines.cli import quiet
+from transforms.core.elements import InferenceFailure
+from transforms.model import outputs as model_outputs
 
 BASE = ["--model", "m", "--input", "a/*", "--output", "out"]
 
@@ -96,9 +100,37 @@ def test_yaml_values_and_command_line_override(tmp_path):
                     "extra_outputs: [a, b]\nimage_size: 160,128\n")
   job = _config(["--config", str(config), "--top_k", "7"])
   assert job.read.patterns == ("x/*.jpg", "y/*.png")
-  assert (job.write.top_k, job.verbose, job.model.image_size) == (
-      7, True, (160, 128))
+  assert (job.write.top_k.k, job.model.image_size) == (7, (160, 128))
   assert job.model.extra_outputs == ("a", "b")
+  # verbose is the command line's: read from the same file before anything
+  # is imported.
+  assert quiet.wants_verbose(["--config", str(config)])
+  assert not quiet.wants_verbose(["--config", str(config), "--verbose=false"])
+
+
+@pytest.mark.parametrize("argv, verbose", [
+    ([], False),
+    (["--verbose"], True),
+    (["--verbose", "--model", "m"], True),
+    (["--verbose=true"], True),
+    (["--verbose=false"], False),
+    (["--verbose", "false"], False),
+    (["--verbose=true", "--verbose=false"], False),  # the last one wins
+])
+def test_verbose_from_the_command_line(argv, verbose):
+  assert quiet.wants_verbose(argv) is verbose
+
+
+@pytest.mark.parametrize("text, verbose", [
+    ("verbose: true\n", True), ("verbose: false\n", False),
+    ("verbose: 'yes'\n", True), ("model: m\n", False)])
+def test_verbose_from_the_config_file(tmp_path, text, verbose):
+  config = tmp_path / "job.yaml"
+  config.write_text(text)
+  assert quiet.wants_verbose([f"--config={config}"]) is verbose
+  # A verbose=false in the file (or none) and --verbose on the command line:
+  # the command line wins.
+  assert quiet.wants_verbose(["--config", str(config), "--verbose"])
 
 
 def test_yaml_must_be_a_mapping(tmp_path):
@@ -144,10 +176,10 @@ def test_local_runner_defaults_yield_to_flags(argv, runner, workers, mode):
   assert options.view_as(DirectOptions).direct_running_mode == mode
 
 
-@pytest.mark.parametrize("score", predictions.SCORES)
+@pytest.mark.parametrize("score", top_k_lib.SCORES)
 def test_top_k_orders_by_logit_and_scores_match(score):
   logits = np.array([0.5, 3.0, -1.0, 3.0, 2.0], np.float32)
-  indices, scores = predictions.top_k(logits, 3, score)
+  indices, scores = top_k_lib.top_k(logits, 3, score)
   assert indices.tolist() == [1, 3, 4]  # tie: lower index first
   assert indices.dtype == np.int32 and scores.dtype == np.float32
   expected = {"logits": logits,
@@ -156,15 +188,32 @@ def test_top_k_orders_by_logit_and_scores_match(score):
   np.testing.assert_allclose(scores, expected[[1, 3, 4]], rtol=1e-6)
 
 
-def test_build_row_rejects_non_finite_outputs():
-  layout = columns.RowLayout(task="feature_vector", num_outputs=2)
-  with pytest.raises(failures.ImageFailure) as raised:
-    predictions.build_row("k", {"default": np.array([1.0, np.nan])}, layout)
+@pytest.mark.parametrize("main, found", [
+    (np.array([1.0, np.nan]), "1 non-finite"),
+    (np.array([np.inf, -np.inf, 0.0]), "2 non-finite"),
+    (np.zeros((2, 2)), r"shape \[2, 2\], expected \[N\]"),
+])
+def test_the_model_stage_rejects_unusable_outputs(main, found):
+  with pytest.raises(failures.ImageFailure, match=found) as raised:
+    model_outputs.check_image_outputs({"default": main})
   assert raised.value.reason == failures.REASON_BAD_OUTPUT
 
 
+def test_an_unusable_output_fails_only_its_own_element():
+  def model(images):
+    out = images.reshape(len(images), -1).copy()
+    out[2] = np.nan
+    return {"default": out}
+
+  results = model_handler.infer_isolating_failures(
+      model, np.ones((4, 3), np.float32))
+  assert [type(r).__name__ for r in results] == [
+      "dict", "dict", "InferenceFailure", "dict"]
+  assert results[2].reason == failures.REASON_BAD_OUTPUT
+
+
 CLASSIFY_LAYOUT = columns.RowLayout(
-    task="classification", num_outputs=3, top_k=2,
+    task="classification", num_outputs=3, top_k=top_k_lib.TopKSettings(k=2),
     labels=("cat", "dog", "owl"), extra_shapes=(("hidden", (2, 2)),),
     passthrough_columns=("sku",))
 FEATURE_LAYOUT = columns.RowLayout(task="feature_vector", num_outputs=3)
@@ -203,6 +252,12 @@ def test_row_to_example_round_trip():
   assert list(feature["top_k_labels"].bytes_list.value) == [b"dog", b"owl"]
   assert list(feature["hidden"].float_list.value) == [0, 1, 2, 3]
   assert feature["sku"].bytes_list.value == [b"42"]
+  # The one reader of our Examples gives the row back (lists stay lists,
+  # the key a scalar).
+  back = examples.example_to_row(example.SerializeToString())
+  assert back["key"] == "img.jpg" and back["top_k_labels"] == ["dog", "owl"]
+  assert back["top_k_indices"] == [1, 2] and back["sku"] == ["42"]
+  assert columns.task_from_columns(back) == "classification"
 
 
 def test_failure_isolation_bisects_to_the_bad_elements():
@@ -219,8 +274,9 @@ def test_failure_isolation_bisects_to_the_bad_elements():
   results = model_handler.infer_isolating_failures(model, images)
   assert len(results) == 16
   bad = [i for i, r in enumerate(results)
-         if isinstance(r, model_handler.InferenceFailure)]
+         if isinstance(r, InferenceFailure)]
   assert bad == [5, 11]
+  assert results[5].reason == failures.REASON_INFERENCE_ERROR
   assert "negative pixel" in results[5].message
   assert results[6]["default"].tolist() == [12.0]
   assert len(calls) < 16  # bisection, not one call per element

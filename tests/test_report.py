@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from pipelines import report as report_cli
-from report import geometry
+from transforms.report import geometry
 from tests import browser
 from tests import conftest
 

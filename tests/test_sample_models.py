@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from tests import conftest
-from sample_models import builder
-from sample_models import photos
-from sample_models import torch_legacy
+from pipelines.sample_models import builder
+from pipelines.sample_models import photos
+from pipelines.sample_models import torch_legacy
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ WORKDIR ${WORKDIR}
 COPY setup.py constraints.txt README.md ./
 COPY pipelines ./pipelines
 COPY transforms ./transforms
-COPY sample_models ./sample_models
 RUN pip install --no-cache-dir -c constraints.txt .
 
 # The launcher runs this file with the template's parameters as flags; the

@@ -2,14 +2,19 @@
 
 Inputs are counted in one place, :class:`CountInputDoFn`, which the job
 applies to both outputs of whichever source it reads from: sources never
-count, so the failure rate is right for every source.
+count, so the failure rate is right for every source. Failures are counted
+by :class:`CountFailureDoFn` on each stage's failures output, before they
+are merged, so each is counted as it happens (fused with the step that
+found it), for the live display (``live_counts``) as for Beam's counters.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.core import progress
+from transforms.core import live_counts
 
 NAMESPACE = "hub_image_beam"
 INPUTS = "inputs"
@@ -40,15 +45,33 @@ class CountInputDoFn(beam.DoFn):
     yield element
 
 
-class CountFailureDoFn(beam.DoFn):
-  """Moves the failure counters (total and per stage.reason); emits the
-  failure as a row dict for the failures sink."""
+class CountResult:
+  """Counts one result: Beam's counter and, in the launching process, the
+  job's live counts. Built in a DoFn's ``__init__``; pickles with it."""
 
-  def __init__(self):
+  def __init__(self, live_job: Optional[str] = None):
+    self._results = counter(RESULTS)
+    self._live_job = live_job
+
+  def __call__(self) -> None:
+    self._results.inc()
+    live = live_counts.lookup(self._live_job)
+    if live is not None:
+      live.add_result()
+
+
+class CountFailureDoFn(beam.DoFn):
+  """Moves the failure counters (total and per stage.reason) and the job's
+  live counts; passes the Failure on."""
+
+  def __init__(self, live_job: Optional[str] = None):
     self._failures = counter(FAILURES)
+    self._live_job = live_job
 
   def process(self, failure):
-    progress.add_failure()
     self._failures.inc()
     failure_counter(failure.stage, failure.reason).inc()
-    yield failure.as_row()
+    live = live_counts.lookup(self._live_job)
+    if live is not None:
+      live.add_failure()
+    yield failure

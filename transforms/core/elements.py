@@ -22,3 +22,15 @@ class EncodedImage(NamedTuple):
   """An input's encoded bytes, as read from its source."""
   image_key: ImageKey
   data: bytes
+
+
+class InferenceFailure(NamedTuple):
+  """Stands in for the model outputs of an element that has none.
+
+  Attributes:
+    reason: a ``failures`` reason code (``inference_error`` when the model
+      raised, ``bad_model_output`` when what it returned is unusable).
+    message: what happened.
+  """
+  reason: str
+  message: str

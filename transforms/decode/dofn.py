@@ -29,12 +29,14 @@ class DecodeImageDoFn(beam.DoFn):
 
   PREFETCH_PER_THREAD = 32
 
-  def __init__(self, settings: decode_settings.DecodeSettings):
-    if settings.size is None:
-      raise ValueError("DecodeSettings.size must be resolved (the plan sets "
-                       "it from the model) before decoding")
+  def __init__(self, settings: decode_settings.DecodeSettings,
+               size: Tuple[int, int]):
+    """Args:
+      settings: the decode stage's settings.
+      size: (height, width) the model takes (``resolve.ModelFacts``).
+    """
     self._settings = settings
-    self._size: Tuple[int, int] = settings.size
+    self._size: Tuple[int, int] = tuple(size)  # type: ignore[assignment]
     self._decoded = counters.counter(counters.DECODED)
     self._pool = None
     self._pending: Deque[Tuple[elements.ImageKey, futures.Future]] = (
@@ -90,7 +92,8 @@ def _global(value):
                                       [window.GlobalWindow()])
 
 
-def decode_images(settings: decode_settings.DecodeSettings) -> beam.ParDo:
+def decode_images(settings: decode_settings.DecodeSettings,
+                  size: Tuple[int, int]) -> beam.ParDo:
   """The decode step with its ``images`` and ``failures`` outputs."""
-  return beam.ParDo(DecodeImageDoFn(settings)).with_outputs(
+  return beam.ParDo(DecodeImageDoFn(settings, size)).with_outputs(
       failures.FAILURES_TAG, main="images")

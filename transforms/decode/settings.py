@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import Optional
 
 from transforms.core import flags
 from transforms.decode import image
@@ -11,12 +11,9 @@ from transforms.decode import resize
 
 @dataclasses.dataclass(frozen=True)
 class DecodeSettings:
-  """Attributes mirror the flags of :func:`add_flags`.
-
-  ``size`` is (height, width); None until the plan resolves it from the
-  model when ``--image_size`` is not given.
-  """
-  size: Optional[Tuple[int, int]] = None
+  """Attributes mirror the flags of :func:`add_flags`. The size images are
+  resized to is the model's (``--image_size`` is a model flag): the decode
+  step takes it as a constructor argument."""
   resize: str = resize.SQUASH
   max_pixels: int = image.DEFAULT_MAX_PIXELS
   jpeg_draft: Optional[float] = 1.0
@@ -27,7 +24,6 @@ _DEFAULTS = DecodeSettings()
 
 
 def add_flags(parser) -> None:
-  # The size is the model's (--image_size, a model flag); the plan fills it.
   add = parser.add_argument
   add("--resize", default=_DEFAULTS.resize,
       help=f"One of {', '.join(resize.RESIZE_MODES)}.")

@@ -59,9 +59,14 @@ class EmbedOptions(PipelineOptions):
         help="DataflowRunner: print the job id once it is submitted and "
         "exit 0 without waiting (for Flex Template launchers and "
         "schedulers).")
+    # Read by the command line before anything else (pipelines.cli.quiet),
+    # from the flags and the --config file alike; declared here so that
+    # Beam and the argv check know it.
     parser.add_argument(
-        "--verbose", action="store_true",
-        help="Show TensorFlow's and Beam's own logging.")
+        "--verbose", nargs="?", const=True, default=False,
+        type=flags.parse_bool,
+        help="Show TensorFlow's and Beam's own logging (also "
+        "--verbose=true|false, or verbose: true in --config).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +81,6 @@ class JobConfig:
   write: write_settings.WriteSettings
   max_failure_rate: Optional[float] = None
   no_wait: bool = False
-  verbose: bool = False
 
 
 def expand_config_file(argv: Sequence[str]) -> List[str]:
@@ -117,8 +121,7 @@ def build_config(options: PipelineOptions) -> JobConfig:
                       f"found {o.max_failure_rate}")
   dataflow.check_options(options, o.no_wait)
   return JobConfig(read=read, decode=decode, model=model, write=write,
-                   max_failure_rate=o.max_failure_rate, no_wait=o.no_wait,
-                   verbose=o.verbose)
+                   max_failure_rate=o.max_failure_rate, no_wait=o.no_wait)
 
 
 def apply_local_runner_defaults(options: PipelineOptions) -> None:

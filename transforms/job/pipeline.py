@@ -2,9 +2,12 @@
 write; failures from every stage to one failures output.
 
 Every step has a stable label; Dataflow's UI, metrics and job updates key on
-them. Each stage is given only its own settings.
+them. Each stage is given only its own settings, plus the facts the model
+stage resolved (the image size) as constructor arguments.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
@@ -17,32 +20,56 @@ from transforms.model import handler
 from transforms.read import source
 from transforms.write import columns
 from transforms.write import dofn as write_dofn
+from transforms.write import earlier_results
 from transforms.write import settings as write_settings
 from transforms.write import sinks
 
 
-def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan) -> None:
-  """Adds the whole job to ``pipeline``."""
-  read = pipeline | "ReadInputs" >> source.ReadInputs(plan.read)
+def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
+          live_job: Optional[str] = None) -> None:
+  """Adds the whole job to ``pipeline``.
+
+  Args:
+    pipeline: where to add it.
+    plan: the planned job.
+    live_job: a ``core.live_counts`` job id whose counts the counting steps
+      add to, for a live display in the launching process.
+  """
+  config = plan.config
+  done = None
+  if plan.earlier_results:
+    done = pipeline | "DoneKeys" >> earlier_results.DoneKeys(
+        plan.earlier_results)
+  read = pipeline | "ReadInputs" >> source.ReadInputs(config.read, done)
   # Inputs are counted once, here, whatever the source: each element of
   # either output of the source is one input.
   images = read["images"] | "CountInputs" >> beam.ParDo(
       counters.CountInputDoFn())
   read_failures = read[failures.FAILURES_TAG] | "CountReadFailures" >> (
       beam.ParDo(counters.CountInputDoFn()))
-  decoded = images | "DecodeImages" >> decode_dofn.decode_images(plan.decode)
+  decoded = images | "DecodeImages" >> decode_dofn.decode_images(
+      config.decode, plan.model.image_size)
   keyed_handler: KeyedModelHandler = KeyedModelHandler(
-      handler.HubImageModelHandler(plan.model))
+      handler.HubImageModelHandler(config.model, plan.model.image_size))
   predicted = decoded.images | "RunInference" >> RunInference(keyed_handler)
-  built = predicted | "BuildRows" >> write_dofn.build_rows(plan.layout)
-  write = plan.write
+  built = predicted | "BuildRows" >> write_dofn.build_rows(plan.layout,
+                                                           live_job)
+  write = config.write
   _ = built.rows | "WriteResults" >> sinks.make_sink(
       write.output_format, plan.results_prefix, plan.results_schema,
       write.compression, write.num_shards)
-  all_failures = ((read_failures, decoded[failures.FAILURES_TAG],
-                   built[failures.FAILURES_TAG])
+  # Each stage's failures are counted before they are merged, so they are
+  # counted as they happen (the step fuses with the one that found them).
+  stage_failures = [
+      stage | label >> beam.ParDo(counters.CountFailureDoFn(live_job))
+      for label, stage in (("CountFailedReads", read_failures),
+                           ("CountFailedDecodes",
+                            decoded[failures.FAILURES_TAG]),
+                           ("CountFailedInference",
+                            built[failures.FAILURES_TAG]))]
+  all_failures = (tuple(stage_failures)
                   | "CollectFailures" >> beam.Flatten()
-                  | "CountFailures" >> beam.ParDo(counters.CountFailureDoFn()))
+                  | "FailureRows" >> beam.Map(failures.Failure.as_row))
   if write.failures_format == write_settings.FAILURES_AS_RESULTS:
     failure_sink = sinks.make_sink(write.output_format, plan.failures_prefix,
                                    columns.FAILURE_SCHEMA, write.compression)

@@ -21,7 +21,7 @@ def write_run_record(plan: plan_lib.JobPlan,
   """Written when the job starts (metadata) and again when the launcher has
   the summary (counts)."""
   record: dict = {"metadata": dict(plan.metadata,
-                                   output_format=plan.write.output_format)}
+                                   output_format=plan.config.write.output_format)}
   if summary is not None:
     record.update({
         "counts": {"inputs": summary.inputs, "results": summary.results,
@@ -31,7 +31,7 @@ def write_run_record(plan: plan_lib.JobPlan,
         "failures_by_reason": summary.failures_by_reason,
         "seconds": round(summary.seconds, 3),
     })
-  path = FileSystems.join(plan.write.output, output_files.RUN_FILE)
+  path = FileSystems.join(plan.output, output_files.RUN_FILE)
   with FileSystems.create(path, mime_type="application/json") as f:
     f.write(json.dumps(record, indent=1, sort_keys=True).encode("utf-8"))
   return path

@@ -1,9 +1,11 @@
 """The TF Hub image-model contract as checkable rules.
 
 Each rule returns a :class:`RuleResult` (PASS/FAIL and the values found). The
-pipeline runs the static rules plus a tiny probe call while it is built, so a
-bad model fails before any input is read; ``pipelines.inspect_model`` runs
-all of them and prints the report.
+static rules read the model's description; the others call the loaded model
+through its engine's wrapper. The job plan (``resolve``) runs the static
+rules plus a tiny probe call while the pipeline is built, so a bad model
+fails before any input is read; ``pipelines.inspect_model`` runs all of them
+and prints the report.
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from transforms.core import tasks
-from transforms.model import loading as model_loading
+from transforms.model import description
+from transforms.model import tf_engine
 
 RULE_INPUT = "input is float32 [batch, height, width, 3] with a free batch"
 RULE_OUTPUT = "output is float32 [batch, N] with N fixed"
@@ -37,7 +40,7 @@ class RuleResult:
     return f"{'PASS' if self.passed else 'FAIL'}  {self.rule}: {self.detail}"
 
 
-def _static_result(rule: str, spec: model_loading.TensorInfo,
+def _static_result(rule: str, spec: description.TensorInfo,
                    problems: List[str]) -> RuleResult:
   detail = f"found {spec.name}: {spec}"
   if problems:
@@ -45,7 +48,7 @@ def _static_result(rule: str, spec: model_loading.TensorInfo,
   return RuleResult(rule, not problems, detail)
 
 
-def check_input(info: model_loading.ImageModelInfo) -> RuleResult:
+def check_input(info: description.ImageModelInfo) -> RuleResult:
   spec = info.input
   shape = spec.shape
   problems = []
@@ -61,7 +64,7 @@ def check_input(info: model_loading.ImageModelInfo) -> RuleResult:
   return _static_result(RULE_INPUT, spec, problems)
 
 
-def check_output_static(info: model_loading.ImageModelInfo) -> RuleResult:
+def check_output_static(info: description.ImageModelInfo) -> RuleResult:
   spec = info.output
   shape = spec.shape
   problems = []
@@ -74,7 +77,7 @@ def check_output_static(info: model_loading.ImageModelInfo) -> RuleResult:
   return _static_result(RULE_OUTPUT, spec, problems)
 
 
-def static_rules(info: model_loading.ImageModelInfo) -> List[RuleResult]:
+def static_rules(info: description.ImageModelInfo) -> List[RuleResult]:
   return [check_input(info), check_output_static(info)]
 
 
@@ -103,7 +106,7 @@ def _first_line(e: Exception) -> str:
 
 
 def probe_output(
-    model: model_loading.ImageModel, size: Tuple[int, int],
+    model: tf_engine.ImageModel, size: Tuple[int, int],
     pipeline_entry: bool = False
 ) -> Tuple[RuleResult, Optional[Dict[str, np.ndarray]]]:
   """Calls the model on a small batch and checks the output is [B, N] float32.
@@ -136,7 +139,7 @@ def probe_output(
   return RuleResult(RULE_OUTPUT, ok, detail), outputs
 
 
-def check_any_batch(model: model_loading.ImageModel,
+def check_any_batch(model: tf_engine.ImageModel,
                     size: Tuple[int, int]) -> RuleResult:
   images = _images(model, size, 3, 1)
   try:
@@ -155,7 +158,7 @@ def check_any_batch(model: model_loading.ImageModel,
   return RuleResult(RULE_ANY_BATCH, ok, f"max |difference| {diff:.3g}")
 
 
-def check_deterministic(model: model_loading.ImageModel,
+def check_deterministic(model: tf_engine.ImageModel,
                         size: Tuple[int, int]) -> RuleResult:
   batch = (model.info.input.shape or (None,))[0] or 3
   images = _images(model, size, batch, 2)

@@ -17,7 +17,7 @@ from typing import Optional
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.core import gcs_emulator
+from transforms.core import storage_emulator
 
 _COMPLETE = ".complete"
 
@@ -34,7 +34,7 @@ def local_copy(handle: str, cache_root: Optional[str] = None) -> str:
   Raises:
     FileNotFoundError: ``handle`` holds no files.
   """
-  gcs_emulator.skip_credential_search()
+  storage_emulator.skip_credential_search()
   root = cache_root or os.path.join(tempfile.gettempdir(),
                                     "hub_image_beam_models")
   dest = os.path.join(root, hashlib.sha1(handle.encode()).hexdigest()[:16])

@@ -4,32 +4,31 @@ Elements are uint8 [height, width, 3] arrays (already resized); the handler
 stacks a batch and hands it to the model's uint8 entry point, whose traced
 call converts it to float32 in [0, 1] (``x / 255``) in-graph,
 and yields one ``PredictionResult`` per element whose ``inference`` is either
-a dict of numpy rows or an :class:`InferenceFailure`. A batch that raises is
-split in halves until the failing element is found, so one bad element never
-costs its neighbours.
+a dict of numpy rows or a ``core.elements.InferenceFailure``. A batch that
+raises is split in halves until the failing element is found, so one bad
+element never costs its neighbours; an element whose output is unusable
+(NaN, wrong shape: ``outputs``) fails alone.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple, Union)
 
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from transforms.core import failures
+from transforms.core.elements import InferenceFailure
 from transforms.model import handoff
-from transforms.model import loading
+from transforms.model import outputs as outputs_lib
+from transforms.model import process_policy
 from transforms.model import settings as model_settings
+from transforms.model import tf_engine
 
 METRICS_NAMESPACE = "hub_image_inference"
 
 RowOutputs = Dict[str, np.ndarray]
-RowResult = Union[RowOutputs, "InferenceFailure"]
-
-
-@dataclasses.dataclass(frozen=True)
-class InferenceFailure:
-  """Stands in for the outputs of an element the model could not process."""
-  message: str
+RowResult = Union[RowOutputs, InferenceFailure]
 
 
 def infer_isolating_failures(
@@ -50,7 +49,8 @@ def infer_isolating_failures(
     rows = _split_rows(outputs, len(images))
   except Exception as e:  # pylint: disable=broad-except
     if len(images) == 1:
-      return [InferenceFailure(describe_error(e))]
+      return [InferenceFailure(failures.REASON_INFERENCE_ERROR,
+                               describe_error(e))]
     middle = len(images) // 2
     return (infer_isolating_failures(fn, images[:middle]) +
             infer_isolating_failures(fn, images[middle:]))
@@ -70,28 +70,41 @@ def _split_rows(outputs: RowOutputs, batch: int) -> List[RowResult]:
     if value.ndim < 1 or value.shape[0] != batch:
       raise ValueError(f"model output {name!r} has shape {list(value.shape)}; "
                        f"expected leading dimension {batch} (the batch)")
-  return [{name: value[i] for name, value in outputs.items()}
+  return [_checked({name: value[i] for name, value in outputs.items()})
           for i in range(batch)]
 
 
+def _checked(row: RowOutputs) -> RowResult:
+  try:
+    outputs_lib.check_image_outputs(row)
+  except failures.ImageFailure as e:
+    return InferenceFailure(e.reason, e.message)
+  return row
+
+
 class HubImageModelHandler(ModelHandler[np.ndarray, PredictionResult,
-                                        loading.ImageModel]):
+                                        tf_engine.ImageModel]):
   """Runs a TF Hub image model (TF2 ``obj(images)`` or TF1 signatures)."""
 
-  def __init__(self, settings: model_settings.ModelSettings):
+  def __init__(self, settings: model_settings.ModelSettings,
+               image_size: Tuple[int, int]):
     """Creates the handler.
 
     Args:
       settings: what to load, how to call it and the batch bounds.
+      image_size: (height, width) of the elements, as the model stage
+        resolved it (``resolve.ModelFacts.image_size``).
     """
     super().__init__(min_batch_size=settings.min_batch_size,
                      max_batch_size=settings.max_batch_size)
     self._settings = settings
+    self._image_size: Tuple[int, int] = (int(image_size[0]),
+                                          int(image_size[1]))
 
-  def load_model(self) -> loading.ImageModel:
+  def load_model(self) -> tf_engine.ImageModel:
     # The launcher's model when this process planned the job; else load.
-    return (handoff.take(self._settings) or
-            loading.load_for(self._settings))
+    return (handoff.take(self._settings, self._image_size) or
+            process_policy.load_for(self._settings, self._image_size))
 
   def share_model_across_processes(self) -> bool:
     return self._settings.model_copies > 0
@@ -109,7 +122,7 @@ class HubImageModelHandler(ModelHandler[np.ndarray, PredictionResult,
   def run_inference(
       self,
       batch: Sequence[np.ndarray],
-      model: loading.ImageModel,
+      model: tf_engine.ImageModel,
       inference_args: Optional[Dict[str, Any]] = None
   ) -> Iterable[PredictionResult]:
     # uint8 all the way into the graph: the float conversion runs there, on

@@ -6,23 +6,25 @@ from typing import Dict, List, Optional, Tuple
 
 from transforms.core import tasks
 from transforms.model import contract as model_contract
-from transforms.model import loading as model_loading
-from transforms.write import rows
+from transforms.core import labels as labels_lib
+from transforms.model import description
+from transforms.model import process_policy
+from transforms.model import settings as model_settings
 
 # Probe size for models that accept any size, when --image_size is not given.
 DEFAULT_PROBE_SIZE = (224, 224)
 
 _FORMAT_NAMES = {
-    model_loading.FORMAT_TF2_CALL: "TF2 SavedModel, obj(images)",
-    model_loading.FORMAT_TF1_HUB: "TF1 Hub format, named signatures",
-    model_loading.FORMAT_SIGNATURE: "SavedModel signature (no usable "
+    description.FORMAT_TF2_CALL: "TF2 SavedModel, obj(images)",
+    description.FORMAT_TF1_HUB: "TF1 Hub format, named signatures",
+    description.FORMAT_SIGNATURE: "SavedModel signature (no usable "
                                     "__call__)",
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelReport:
-  info: model_loading.ImageModelInfo
+  info: description.ImageModelInfo
   task: str
   probe_size: Tuple[int, int]
   output_width: Optional[int]
@@ -60,7 +62,7 @@ class ModelReport:
     info = self.info
     lines = [f"model:   {info.handle}",
              f"format:  {_FORMAT_NAMES[info.format]}"]
-    if info.format == model_loading.FORMAT_TF2_CALL:
+    if info.format == description.FORMAT_TF2_CALL:
       lines.append(f"         training argument: "
                    f"{'yes (called with training=False)' if info.accepts_training else 'no'}")
     lines.append("signatures:" if info.signatures else "signatures: none")
@@ -88,20 +90,21 @@ class ModelReport:
     return "\n".join(lines)
 
 
-def inspect_model(handle: str, task: str, signature: Optional[str] = None,
-                  labels: Optional[str] = None,
-                  image_size: Optional[Tuple[int, int]] = None
-                  ) -> ModelReport:
-  """Loads a model and checks every rule of the contract.
+def inspect_model(settings: model_settings.ModelSettings,
+                  labels_file: Optional[str] = None) -> ModelReport:
+  """Loads a model as a job would and checks every rule of the contract.
+
+  Args:
+    settings: the model stage's settings, from the same flags as a job's.
+    labels_file: class names to count against the output width.
 
   Raises:
-    model_loading.ModelError: the model cannot be loaded or has no entry
+    description.ModelError: the model cannot be loaded or has no entry
       point for the task (nothing to check).
   """
-  model = model_loading.load_image_model(handle, task, signature=signature,
-                                         image_size=image_size)
+  model = process_policy.load_for(settings, settings.image_size)
   info = model.info
-  size = image_size or info.expected_image_size or DEFAULT_PROBE_SIZE
+  size = settings.image_size or info.expected_image_size or DEFAULT_PROBE_SIZE
   input_rule, static_output = model_contract.static_rules(info)
   probe, outputs = model_contract.probe_output(model, size)
   width = None
@@ -114,8 +117,8 @@ def inspect_model(handle: str, task: str, signature: Optional[str] = None,
       input_rule, output_rule,
       model_contract.check_any_batch(model, size),
       model_contract.check_deterministic(model, size)]
-  if labels:
+  if labels_file:
     rules.append(model_contract.check_labels(
-        len(rows.read_labels(labels)), width))
-  return ModelReport(info=info, task=task, probe_size=size,
+        len(labels_lib.read_labels(labels_file)), width))
+  return ModelReport(info=info, task=settings.task, probe_size=size,
                      output_width=width, rules=tuple(rules))

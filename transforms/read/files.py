@@ -9,33 +9,20 @@ from __future__ import annotations
 from typing import Optional, Sequence, Tuple
 
 import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from transforms.core import elements
 from transforms.core import failures
-from transforms.core import gcs_emulator
-from transforms.read import incremental
-
-
-def read_bytes(path: str) -> bytes:
-  """Reads a whole file as stored (no transparent decompression)."""
-  with FileSystems.open(path,
-                        compression_type=CompressionTypes.UNCOMPRESSED) as f:
-    return f.read()
+from transforms.read import keep_new
+from transforms.read import storage
 
 
 class ReadImageDoFn(beam.DoFn):
   """(ImageKey, uri) -> EncodedImage, or a read failure."""
 
-  def setup(self):
-    gcs_emulator.skip_credential_search()
-
   def process(self, element: Tuple[elements.ImageKey, str]):
     image_key, uri = element
     try:
-      data = read_bytes(uri)
+      data = storage.read_bytes(uri)
     except Exception as e:  # pylint: disable=broad-except
       yield failures.failure_output(
           image_key.key, failures.STAGE_READ, failures.REASON_READ_ERROR,
@@ -47,15 +34,6 @@ class ReadImageDoFn(beam.DoFn):
 def read_images() -> beam.ParDo:
   return beam.ParDo(ReadImageDoFn()).with_outputs(failures.FAILURES_TAG,
                                                   main="images")
-
-
-def match_paths(pbegin, patterns: Sequence[str]):
-  """Globs -> file paths (a file matched by several globs comes once per
-  glob; :class:`incremental.KeepNewOnce` keeps one)."""
-  return (pbegin
-          | "Patterns" >> beam.Create(list(patterns))
-          | "Match" >> fileio.MatchAll()
-          | "Paths" >> beam.Map(lambda metadata: metadata.path))
 
 
 class ReadImageFiles(beam.PTransform):
@@ -72,8 +50,8 @@ class ReadImageFiles(beam.PTransform):
     self._done = done
 
   def expand(self, pbegin):
-    return (match_paths(pbegin, self._patterns)
+    return (storage.match_paths(pbegin, self._patterns)
             | "Keys" >> beam.Map(
                 lambda path: (elements.ImageKey(path, origin=path), path))
-            | "KeepNewOnce" >> incremental.KeepNewOnce(self._done)
+            | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done)
             | "Read" >> read_images())

@@ -15,13 +15,12 @@ from typing import Dict, Iterator, Optional, Sequence
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from transforms.core import elements
 from transforms.core import failures
-from transforms.core import gcs_emulator
 from transforms.read import files
-from transforms.read import incremental
+from transforms.read import keep_new
+from transforms.read import storage
 MANIFEST_FORMATS = {".csv": "csv", ".jsonl": "json", ".ndjson": "json",
                     ".json": "json", ".parquet": "parquet"}
 
@@ -38,7 +37,7 @@ def manifest_format(path: str) -> str:
 
 def read_manifest(path: str) -> pa.Table:
   kind = manifest_format(path)
-  with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as f:
+  with storage.open_file(path, CompressionTypes.AUTO) as f:
     data = f.read()
   if kind == "csv":
     # Python's csv keeps every value a string: ids such as 00123 must not
@@ -84,9 +83,6 @@ class ListManifestDoFn(beam.DoFn):
     self._uri, self._key = uri_column, key_column
     self._passthrough = tuple(passthrough)
 
-  def setup(self):
-    gcs_emulator.skip_credential_search()
-
   def process(self, path: str):
     for row in manifest_rows(path, self._uri, self._key, self._passthrough):
       uri = row[self._uri]
@@ -115,13 +111,13 @@ class ReadManifestImages(beam.PTransform):
     self._done = done
 
   def expand(self, pbegin):
-    listed = (files.match_paths(pbegin, self._patterns)
+    listed = (storage.match_paths(pbegin, self._patterns)
               | "UniquePaths" >> beam.Distinct()
               | "ListRows" >> beam.ParDo(ListManifestDoFn(
                   *self._args)).with_outputs(failures.FAILURES_TAG,
                                              main="rows"))
     read = (listed.rows
-            | "KeepNewOnce" >> incremental.KeepNewOnce(self._done)
+            | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done)
             | "Read" >> files.read_images())
     all_failures = ((read[failures.FAILURES_TAG],
                      listed[failures.FAILURES_TAG])

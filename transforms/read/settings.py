@@ -23,7 +23,6 @@ class ReadSettings:
   key_column: Optional[str] = None
   passthrough_columns: Tuple[str, ...] = ()
   skip_existing: Tuple[str, ...] = ()
-  done_files: Tuple[str, ...] = ()  # resolved from skip_existing by the plan
 
 
 _DEFAULTS = ReadSettings(patterns=())

@@ -6,10 +6,11 @@ does, once, on both outputs).
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import apache_beam as beam
 
 from transforms.read import files
-from transforms.read import incremental
 from transforms.read import manifest
 from transforms.read import settings as read_settings
 from transforms.read import tfrecord
@@ -17,18 +18,19 @@ from transforms.read import tfrecord
 
 class ReadInputs(beam.PTransform):
   """PBegin -> ``images`` (EncodedImage) and ``failures`` (Failure), for the
-  settings' input format; inputs done in earlier runs (``done_files``) and
-  repeated keys are dropped before they are read or decoded."""
+  settings' input format; inputs whose key is in ``done`` (keys with a
+  result from an earlier run) and repeated keys are dropped before they are
+  read or decoded."""
 
-  def __init__(self, settings: read_settings.ReadSettings):
+  def __init__(self, settings: read_settings.ReadSettings,
+               done: Optional[beam.PCollection] = None):
     super().__init__()
     self._settings = settings
+    self._done = done
 
   def expand(self, pbegin):
     settings = self._settings
-    done = None
-    if settings.done_files:
-      done = pbegin | "DoneKeys" >> incremental.DoneKeys(settings.done_files)
+    done = self._done
     if settings.input_format == read_settings.FORMAT_FILES:
       source: beam.PTransform = files.ReadImageFiles(settings.patterns, done)
     elif settings.input_format == read_settings.FORMAT_TFRECORD:

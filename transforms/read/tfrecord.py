@@ -10,28 +10,15 @@ exact; a damaged record fails itself and the rest of its file, with keys
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.tfrecordio import _TFRecordUtil
 from tensorflow.core.example import example_pb2
 
 from transforms.core import elements
 from transforms.core import failures
-from transforms.core import gcs_emulator
-from transforms.read import files
-from transforms.read import incremental
-
-
-def iter_records(path: str) -> Iterator[bytes]:
-  with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as f:
-    while True:
-      record = _TFRecordUtil.read_record(f)
-      if record is None:
-        return
-      yield record
+from transforms.read import keep_new
+from transforms.read import storage
 
 
 def _first_value(feature) -> Union[str, bytes, None]:
@@ -79,13 +66,10 @@ class ListRecordsDoFn(beam.DoFn):
   def __init__(self, image_feature: str, key_feature: str):
     self._image_feature, self._key_feature = image_feature, key_feature
 
-  def setup(self):
-    gcs_emulator.skip_credential_search()
-
   def process(self, path: str):
     index = 0  # The index of the next record to read.
     try:
-      for record in iter_records(path):
+      for record in storage.iter_records(path):
         index_key = f"{path}:{index}"
         index += 1
         try:
@@ -112,13 +96,10 @@ class ReadKeptRecordsDoFn(beam.DoFn):
   def __init__(self, image_feature: str):
     self._image_feature = image_feature
 
-  def setup(self):
-    gcs_emulator.skip_credential_search()
-
   def process(self, element):
     path, wanted = element
     keys = dict(wanted)
-    for index, record in enumerate(iter_records(path)):
+    for index, record in enumerate(storage.iter_records(path)):
       if index in keys:
         example = example_pb2.Example.FromString(record)
         data = example.features.feature[self._image_feature].bytes_list.value[0]
@@ -140,13 +121,13 @@ class ReadTFRecordImages(beam.PTransform):
     self._done = done
 
   def expand(self, pbegin):
-    listed = (files.match_paths(pbegin, self._patterns)
+    listed = (storage.match_paths(pbegin, self._patterns)
               | "UniquePaths" >> beam.Distinct()
               | "ListRecords" >> beam.ParDo(ListRecordsDoFn(
                   self._image_feature, self._key_feature)).with_outputs(
                       failures.FAILURES_TAG, main="records"))
     images = (listed.records
-              | "KeepNewOnce" >> incremental.KeepNewOnce(self._done)
+              | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done)
               | "ByFile" >> beam.Map(
                   lambda item: (item[1][0], (item[1][1], item[0])))
               | "GroupByFile" >> beam.GroupByKey()

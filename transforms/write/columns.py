@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from transforms.core import failures
 from transforms.core import tasks
+from transforms.write import top_k as top_k_lib
 
 KEY = "key"
 EMBEDDING = "embedding"
@@ -29,6 +30,19 @@ TOP_K_LABELS = "top_k_labels"
 RESERVED_COLUMNS = (KEY, EMBEDDING, TOP_K_INDICES, TOP_K_SCORES, TOP_K_LABELS)
 
 METADATA_PREFIX = "hub_image_beam."
+# The metadata entry naming the results' task (``job_metadata``'s "task").
+TASK_METADATA = METADATA_PREFIX + "task"
+# The column that only one task's results have: how a file's task is told
+# when its metadata does not say (TFRecord results).
+TASK_COLUMNS = {tasks.TASK_FEATURE_VECTOR: EMBEDDING,
+                tasks.TASK_CLASSIFICATION: TOP_K_INDICES}
+
+
+def task_from_columns(names) -> Optional[str]:
+  """The task whose results have these column names, None if neither."""
+  present = set(names)
+  return next((task for task, column in TASK_COLUMNS.items()
+               if column in present), None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +52,7 @@ class RowLayout:
   Attributes:
     task: feature_vector or classification.
     num_outputs: N, the model's output width.
-    top_k: classes per row (classification).
-    score: logits, softmax or sigmoid (classification).
+    top_k: classes per row and their score (classification).
     labels: class names by index, or None.
     extra_shapes: (name, shape without batch) per extra model output,
       written flattened.
@@ -47,8 +60,7 @@ class RowLayout:
   """
   task: str
   num_outputs: int
-  top_k: int = 5
-  score: str = "logits"
+  top_k: top_k_lib.TopKSettings = top_k_lib.TopKSettings()
   labels: Optional[Tuple[str, ...]] = None
   extra_shapes: Tuple[Tuple[str, Tuple[int, ...]], ...] = ()
   passthrough_columns: Tuple[str, ...] = ()
@@ -105,7 +117,7 @@ def result_columns(layout: RowLayout) -> Tuple[Column, ...]:
         "class indices, best first", lambda r: r.top_k_indices))
     columns.append(Column(
         TOP_K_SCORES, pa.list_(pa.float32()), False,
-        f"their scores ({layout.score})", lambda r: r.top_k_scores))
+        f"their scores ({layout.top_k.score})", lambda r: r.top_k_scores))
     if layout.labels is not None:
       columns.append(Column(
           TOP_K_LABELS, pa.list_(pa.string()), False,

@@ -1,12 +1,13 @@
 """The row-building step: a thin DoFn around :class:`rows.RowBuilder`."""
 from __future__ import annotations
 
+from typing import Optional
+
 import apache_beam as beam
 
 from transforms.core import counters
 from transforms.core import failures
-from transforms.core import progress
-from transforms.model import handler
+from transforms.core.elements import InferenceFailure
 from transforms.write import columns
 from transforms.write import rows
 
@@ -14,10 +15,11 @@ from transforms.write import rows
 class BuildRowDoFn(beam.DoFn):
   """(ImageKey, PredictionResult) -> result row, or an inference failure."""
 
-  def __init__(self, layout: columns.RowLayout):
+  def __init__(self, layout: columns.RowLayout,
+               live_job: Optional[str] = None):
     self._layout = layout
-    self._results = counters.counter(counters.RESULTS)
-    self._builder = None
+    self._count_result = counters.CountResult(live_job)
+    self._builder: Optional[rows.RowBuilder] = None
 
   def setup(self):
     self._builder = rows.RowBuilder(self._layout)
@@ -25,23 +27,19 @@ class BuildRowDoFn(beam.DoFn):
   def process(self, element):
     image_key, result = element
     outputs = result.inference
-    if isinstance(outputs, handler.InferenceFailure):
-      yield failures.failure_output(
-          image_key.key, failures.STAGE_INFERENCE,
-          failures.REASON_INFERENCE_ERROR, outputs.message)
+    if isinstance(outputs, InferenceFailure):
+      yield failures.failure_output(image_key.key, failures.STAGE_INFERENCE,
+                                    outputs.reason, outputs.message)
       return
-    try:
-      row = self._builder.build(image_key.key, outputs,
-                                dict(image_key.passthrough))
-    except failures.ImageFailure as e:
-      yield failures.failure_from(image_key.key, failures.STAGE_INFERENCE, e)
-      return
-    self._results.inc()
-    progress.add_result()
+    assert self._builder is not None
+    row = self._builder.build(image_key.key, outputs,
+                              dict(image_key.passthrough))
+    self._count_result()
     yield row
 
 
-def build_rows(layout: columns.RowLayout) -> beam.ParDo:
+def build_rows(layout: columns.RowLayout,
+               live_job: Optional[str] = None) -> beam.ParDo:
   """The row step with its ``rows`` and ``failures`` outputs."""
-  return beam.ParDo(BuildRowDoFn(layout)).with_outputs(
+  return beam.ParDo(BuildRowDoFn(layout, live_job)).with_outputs(
       failures.FAILURES_TAG, main="rows")

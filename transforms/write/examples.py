@@ -1,11 +1,24 @@
-"""Result rows as ``tf.train.Example``s, following the results' Arrow
-schema (so the Example features are the Parquet columns, by name)."""
+"""Result and failure rows as ``tf.train.Example``s, and back.
+
+Rows are written following the results' Arrow schema (so the Example
+features are the Parquet columns, by name); :func:`example_to_row` is the one
+reader of our own Examples (the check of earlier results, their keys in an
+incremental run, and the report all read through it).
+"""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import dataclasses
+from typing import Any, Dict, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
+
+from transforms.core import failures
+from transforms.write import columns
+
+# Columns written as one value, read back as a scalar (the rest are lists).
+SCALAR_COLUMNS = frozenset(
+    [columns.KEY] + [f.name for f in dataclasses.fields(failures.Failure)])
 
 
 def row_to_example(row: Mapping[str, object], schema: pa.Schema) -> bytes:
@@ -38,3 +51,27 @@ def row_to_example(row: Mapping[str, object], schema: pa.Schema) -> bytes:
       raise ValueError(f"no Example encoding for column {field.name!r} of "
                        f"type {field.type}")
   return example.SerializeToString()
+
+
+def example_to_row(record: bytes) -> Dict[str, object]:
+  """Parses one of our Examples back to a row dict.
+
+  Scalar columns (the key and the failure fields) come back as one value,
+  the rest as lists; strings are decoded as UTF-8.
+
+  Raises:
+    google.protobuf.message.DecodeError: not a serialized Example.
+  """
+  from tensorflow.core.example import example_pb2  # pylint: disable=g-import-not-at-top
+  features = example_pb2.Example.FromString(record).features.feature
+  row: Dict[str, object] = {}
+  for name, feature in features.items():
+    kind = feature.WhichOneof("kind")
+    values = list(getattr(feature, kind).value) if kind else []
+    if kind == "bytes_list":
+      values = [v.decode("utf-8", "replace") for v in values]
+    if name in SCALAR_COLUMNS:
+      row[name] = values[0] if values else None
+    else:
+      row[name] = values
+  return row

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Optional
 
 from transforms.core import flags
-from transforms.write import rows
+from transforms.write import top_k as top_k_lib
 from transforms.write import sinks
 
 FAILURES_JSONL = "jsonl"
@@ -23,8 +23,7 @@ class WriteSettings:
   num_shards: int = 0
   failures_format: str = FAILURES_JSONL
   overwrite: bool = False
-  top_k: int = 5
-  score: str = "logits"
+  top_k: top_k_lib.TopKSettings = top_k_lib.TopKSettings()
   labels_file: Optional[str] = None
 
 
@@ -51,9 +50,10 @@ def add_flags(parser) -> None:
   # operator always passes it).
   add("--labels_file", default=None,
       help="Class names, one per line, line i = class i (classification).")
-  add("--top_k", type=int, default=_DEFAULTS.top_k)
-  add("--score", default=_DEFAULTS.score,
-      help=f"Classification scores: {', '.join(rows.SCORES)}.")
+  add("--top_k", type=int, default=_DEFAULTS.top_k.k,
+      help="Classification: classes per row, best first.")
+  add("--score", default=_DEFAULTS.top_k.score,
+      help=f"Classification scores: {', '.join(top_k_lib.SCORES)}.")
 
 
 def from_flags(o) -> WriteSettings:
@@ -70,6 +70,8 @@ def from_flags(o) -> WriteSettings:
       compression=compression, num_shards=o.num_shards,
       failures_format=flags.choice("failures_format", o.failures_format,
                                    FAILURE_FORMATS),
-      overwrite=o.overwrite, top_k=flags.positive("top_k", o.top_k),
-      score=flags.choice("score", o.score, rows.SCORES),
+      overwrite=o.overwrite,
+      top_k=top_k_lib.TopKSettings(
+          k=flags.positive("top_k", o.top_k),
+          score=flags.choice("score", o.score, top_k_lib.SCORES)),
       labels_file=o.labels_file)

@@ -7,10 +7,11 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from report import geometry
-from report import page
-from report import run_outputs
-from report import thumbnails
+from transforms.core import tasks
+from transforms.report import geometry
+from transforms.report import page
+from transforms.report import run_outputs
+from transforms.report import thumbnails
 from transforms.write import columns
 
 DEFAULT_MAX_IMAGES = 200
@@ -38,7 +39,7 @@ def build_report(output_dir: str, max_images: int = DEFAULT_MAX_IMAGES,
 
   sections = [page.run_section(run.metadata, counts, len(shown),
                                len(run.rows))]
-  if run.rows and run.task == "classification":
+  if run.rows and run.task == tasks.TASK_CLASSIFICATION:
     kind = run.metadata.get("score", "logits")
     cards = []
     for i in shown:

@@ -11,11 +11,9 @@ import base64
 import io
 from typing import Optional
 
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-
 from transforms.core import failures
 from transforms.decode import image as decode_image
+from transforms.read import storage
 
 THUMBNAIL_SIZE = 160
 MAX_PIXELS = 50_000_000
@@ -25,8 +23,7 @@ _MAX_BYTES = 64 * 2**20
 def thumbnail_uri(key: str, size: int = THUMBNAIL_SIZE) -> Optional[str]:
   """``data:image/jpeg;base64,...`` for the image at ``key``, or None."""
   try:
-    with FileSystems.open(key,
-                          compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    with storage.open_file(key) as f:
       data = f.read(_MAX_BYTES)
   except Exception:  # pylint: disable=broad-except
     return None  # not a path we can read: a placeholder

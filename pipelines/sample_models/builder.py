@@ -19,8 +19,9 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from sample_models import efficientnet_lite
-from sample_models import torch_legacy
+from pipelines.sample_models import efficientnet_lite
+from transforms.core import tasks
+from pipelines.sample_models import torch_legacy
 
 MODEL_NAME = "efficientnet_lite0"
 BUILD_VERSION = "1"
@@ -56,8 +57,10 @@ def read_labels() -> Tuple[str, ...]:
 
 def model_paths(cache_dir: str) -> Dict[str, str]:
   root = os.path.join(cache_dir, MODEL_NAME)
-  return {"classification": os.path.join(root, "classification"),
-          "feature_vector": os.path.join(root, "feature_vector"),
+  return {tasks.TASK_CLASSIFICATION: os.path.join(
+      root, tasks.TASK_CLASSIFICATION),
+          tasks.TASK_FEATURE_VECTOR: os.path.join(
+              root, tasks.TASK_FEATURE_VECTOR),
           "labels": os.path.join(root, "labels.txt"),
           "stamp": os.path.join(root, f"BUILT-v{BUILD_VERSION}")}
 
@@ -77,8 +80,8 @@ def build_sample_models(cache_dir: Optional[str] = None,
   spec = tf.TensorSpec([None, efficientnet_lite.IMAGE_SIZE,
                         efficientnet_lite.IMAGE_SIZE, 3], tf.float32,
                        name="images")
-  for task, method in (("classification", network.logits),
-                       ("feature_vector", network.features)):
+  for task, method in ((tasks.TASK_CLASSIFICATION, network.logits),
+                       (tasks.TASK_FEATURE_VECTOR, network.features)):
     module = tf.Module()
     module.network = network
     module.__call__ = tf.function(method, input_signature=[spec])
@@ -96,12 +99,12 @@ def _verify(folder: str, network) -> None:
   """The saved models reproduce the in-memory network on a real photo."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  from sample_models import photos  # pylint: disable=g-import-not-at-top
+  from pipelines.sample_models import photos  # pylint: disable=g-import-not-at-top
   size = efficientnet_lite.IMAGE_SIZE
   cat = Image.open(os.path.join(photos.skimage_data_dir(), "chelsea.png"))
   images = tf.constant(np.asarray(cat.convert("RGB").resize(
       (size, size), Image.Resampling.BILINEAR), np.float32)[None] / 255.0)
-  logits = tf.saved_model.load(os.path.join(folder, "classification"))(images)
+  logits = tf.saved_model.load(os.path.join(folder, tasks.TASK_CLASSIFICATION))(images)
   np.testing.assert_allclose(logits.numpy(), network.logits(images).numpy(),
                              rtol=1e-4, atol=1e-4)
   top = int(np.argmax(logits.numpy()[0]))

@@ -5,8 +5,11 @@ Beam's GCS client looks for Google credentials with four retries and
 exponential back-off (about 25 s) before it falls back to an anonymous
 client, once per process. An emulator takes no credentials, so when
 ``STORAGE_EMULATOR_HOST`` is set the fall-back is taken at once; against real
-GCS nothing changes. Called by the launcher and by the DoFns that read
-inputs, so worker processes skip the search too.
+GCS nothing changes.
+
+The one hook: ``read.storage`` calls it before it opens a file (so worker
+processes skip the search too), the launcher before it plans, and the model
+fetch before it copies a gs:// model.
 """
 from __future__ import annotations
 

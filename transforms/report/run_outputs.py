@@ -13,10 +13,12 @@ import json
 from typing import Dict, List
 
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.core import tasks
+from transforms.read import storage
 from transforms.write import columns
+from transforms.write import examples
 from transforms.write import output_files
 
 _META = columns.METADATA_PREFIX.encode()
@@ -39,8 +41,8 @@ class RunOutputs:
   def task(self) -> str:
     if "task" in self.metadata:
       return self.metadata["task"]
-    return ("classification" if self.rows and columns.TOP_K_INDICES in
-            self.rows[0] else "feature_vector")
+    found = columns.task_from_columns(self.rows[0]) if self.rows else None
+    return found or tasks.TASK_FEATURE_VECTOR
 
   def summary_counts(self) -> Dict[str, int]:
     """What the run recorded, else what its files hold."""
@@ -58,33 +60,14 @@ def _match(pattern: str) -> List[str]:
                 if not output_files.is_temporary(m.path))
 
 
-def _read(path: str) -> bytes:
-  with FileSystems.open(path,
-                        compression_type=CompressionTypes.UNCOMPRESSED) as f:
-    return f.read()
-
-
 def _parquet(path: str):
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-  return pq.read_table(io.BytesIO(_read(path)))
+  return pq.read_table(io.BytesIO(storage.read_bytes(path)))
 
 
 def _tfrecord_rows(path: str) -> List[Dict]:
-  from tensorflow.core.example import example_pb2  # pylint: disable=g-import-not-at-top
-  from transforms.read import tfrecord  # pylint: disable=g-import-not-at-top
-  rows = []
-  for record in tfrecord.iter_records(path):
-    features = example_pb2.Example.FromString(record).features.feature
-    row: Dict[str, object] = {}
-    for name, feature in features.items():
-      kind = feature.WhichOneof("kind")
-      values = list(getattr(feature, kind).value) if kind else []
-      if kind == "bytes_list":
-        values = [v.decode("utf-8", "replace") for v in values]
-      scalar = name in (columns.KEY, "stage", "reason", "message")
-      row[name] = (values[0] if values else None) if scalar else values
-    rows.append(row)
-  return rows
+  return [examples.example_to_row(record)
+          for record in storage.iter_records(path)]
 
 
 def read_run(output_dir: str) -> RunOutputs:
@@ -98,7 +81,7 @@ def read_run(output_dir: str) -> RunOutputs:
   counts: Dict[str, int] = {}
   run_file = FileSystems.join(output_dir, output_files.RUN_FILE)
   if FileSystems.exists(run_file):
-    recorded = json.loads(_read(run_file))
+    recorded = json.loads(storage.read_bytes(run_file))
     metadata.update({k: str(v) for k, v in recorded.get("metadata",
                                                          {}).items()})
     counts.update(recorded.get("counts", {}))
@@ -119,7 +102,7 @@ def read_run(output_dir: str) -> RunOutputs:
     elif ".tfrecord" in path:
       failures += _tfrecord_rows(path)
     else:
-      text = _read(path)
+      text = storage.read_bytes(path)
       if path.endswith(".gz"):
         import gzip  # pylint: disable=g-import-not-at-top
         text = gzip.decompress(text)

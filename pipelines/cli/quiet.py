@@ -6,7 +6,8 @@ with file descriptor 2 pointed at /dev/null. Worker processes that the local
 runner starts (``--direct_running_mode multi_processing``) inherit file
 descriptor 2 and import TensorFlow themselves, so while the job runs, fd 2 is
 a pipe whose lines are passed on except TensorFlow's C++ info and warning
-lines (:func:`stderr_filtered`). ``--verbose`` skips all of this.
+lines (:func:`stderr_filtered`). ``--verbose`` (on the command line or in
+the ``--config`` file, :func:`wants_verbose`) skips all of this.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import re
 import sys
 import threading
 import warnings
+from typing import Optional
 
 from transforms.model import tf_import
 
@@ -136,5 +138,39 @@ def configure(verbose: bool) -> None:
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+_BOOL_WORDS = {"true": True, "1": True, "yes": True,
+               "false": False, "0": False, "no": False}
+
+
 def wants_verbose(argv) -> bool:
-  return "--verbose" in list(argv or [])
+  """Whether the command line asks for verbose output, read before anything
+  is imported: ``--verbose``, ``--verbose=true|false``, ``--verbose
+  true|false`` (the last one given wins), else ``verbose:`` in the
+  ``--config`` file. A bad value or file is left for the full check of the
+  flags to report; here it counts as not verbose."""
+  args = [str(a) for a in argv or []]
+  found: Optional[bool] = None
+  config: Optional[str] = None
+  for i, arg in enumerate(args):
+    following = args[i + 1] if i + 1 < len(args) else ""
+    if arg == "--verbose":
+      found = _BOOL_WORDS.get(following.lower(), True)
+    elif arg.startswith("--verbose="):
+      found = _BOOL_WORDS.get(arg.split("=", 1)[1].lower(), False)
+    elif arg == "--config":
+      config = following
+    elif arg.startswith("--config="):
+      config = arg.split("=", 1)[1]
+  if found is not None:
+    return found
+  if config:
+    import yaml  # pylint: disable=g-import-not-at-top
+    try:
+      with open(config, encoding="utf-8") as f:
+        values = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError):
+      return False
+    if isinstance(values, dict):
+      value = values.get("verbose", False)
+      return value is True or _BOOL_WORDS.get(str(value).lower(), False)
+  return False

@@ -1,0 +1,54 @@
+"""Model handles: a local or gs:// SavedModel directory, or a TF Hub /
+Kaggle Models handle, resolved to a local directory.
+
+Remote handles (``https://tfhub.dev/...``, ``https://www.kaggle.com/models/
+...``) go through ``tensorflow_hub``'s resolver, which reads
+``TFHUB_CACHE_DIR`` first, so a pre-filled cache works offline.
+"""
+from __future__ import annotations
+
+import os
+
+from transforms.model import description
+from transforms.model import fetch
+from transforms.model import tf_import
+
+ModelError = description.ModelError
+
+
+def is_remote_handle(handle: str) -> bool:
+  return handle.startswith(("http://", "https://")) or handle.startswith(
+      ("tfhub.dev/", "kaggle.com/", "www.kaggle.com/"))
+
+
+def resolve_model_path(handle: str) -> str:
+  """Checks a local or gs:// model directory, or downloads a TF Hub handle.
+
+  Raises:
+    ModelError: the directory is missing or holds no SavedModel.
+  """
+  tf = tf_import.import_tensorflow()
+  if is_remote_handle(handle):
+    import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+    try:
+      return hub.resolve(handle)
+    except Exception as e:  # pylint: disable=broad-except
+      raise ModelError(f"could not download model {handle!r}: {e}") from e
+  if fetch.is_beam_path(handle):
+    try:
+      handle = fetch.local_copy(handle)
+    except (OSError, ValueError) as e:
+      raise ModelError(
+          f"--model: expected a SavedModel directory, but {handle!r} cannot "
+          f"be read: {e}") from e
+  if not tf.io.gfile.isdir(handle):
+    raise ModelError(
+        f"--model: expected a SavedModel directory, but {handle!r} does not "
+        "exist or is not a directory")
+  if not any(tf.io.gfile.exists(os.path.join(handle, name))
+             for name in ("saved_model.pb", "saved_model.pbtxt")):
+    found = sorted(tf.io.gfile.listdir(handle))[:10]
+    raise ModelError(
+        f"--model: expected a SavedModel (saved_model.pb) in {handle!r}, "
+        f"found {found}")
+  return handle

@@ -1,0 +1,105 @@
+"""The model stage's part of planning a job: load the model once in the
+launcher, check it against the contract, and return what was learned.
+
+:func:`resolve_model` runs the static contract rules and a probe through the
+same uint8 entry point the workers call, so a bad model fails in seconds
+with a clear message instead of on a worker. What it learned (image size,
+output width, entry point, extra output shapes) comes back as
+:class:`ModelFacts` for the other stages to take as constructor arguments.
+The loaded model is offered to same-process workers (``handoff``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Tuple
+
+from transforms.core import flags
+from transforms.core import tasks
+from transforms.model import contract
+from transforms.model import handoff
+from transforms.model import precision
+from transforms.model import process_policy
+from transforms.model import settings as model_settings
+from transforms.model.description import ImageModelInfo, ModelError
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFacts:
+  """What the model stage learned about the job's model.
+
+  Attributes:
+    image_size: (height, width) the workers feed: ``--image_size`` or the
+      model's own.
+    num_outputs: N of the main output [batch, N].
+    extra_shapes: (name, shape without batch) per ``--extra_outputs``.
+    info: the model's description (format, entry point, tensors).
+  """
+  image_size: Tuple[int, int]
+  num_outputs: int
+  extra_shapes: Tuple[Tuple[str, Tuple[int, ...]], ...]
+  info: ImageModelInfo
+
+  @property
+  def entry(self) -> str:
+    return self.info.entry
+
+
+def image_size_for(settings: model_settings.ModelSettings,
+                   info: ImageModelInfo) -> Tuple[int, int]:
+  """``--image_size``, else the model's fixed input size.
+
+  Raises:
+    flags.ConfigError: neither is known.
+  """
+  size = settings.image_size or info.expected_image_size
+  if size is None:
+    raise flags.ConfigError(
+        f"the model accepts any image size (input {info.input}); "
+        "--image_size H,W is required")
+  return size
+
+
+def resolve_model(settings: model_settings.ModelSettings,
+                  workers_here: bool = True) -> ModelFacts:
+  """Loads, checks and probes the model; see the module docstring.
+
+  Args:
+    settings: the model stage's settings.
+    workers_here: the workers run in this process or on this machine (the
+      local runners). When they do not (Dataflow), the launcher's own copy
+      of the model, which only answers the contract checks, runs in float32:
+      the workers' CPUs, not this one, must support ``--precision``.
+
+  Raises:
+    ModelError: the model breaks the contract.
+    flags.ConfigError: a flag does not fit the model or (workers here) this
+      CPU.
+  """
+  here = settings if workers_here else dataclasses.replace(
+      settings, precision=precision.FLOAT32)
+  # The first load learns the size; a model with a fixed size (or a given
+  # --image_size) is traced for it at once, so no second load is needed.
+  model = process_policy.load_for(here, settings.image_size)
+  info = model.info
+  bad = contract.failed(contract.static_rules(info))
+  if bad:
+    raise ModelError(
+        f"model {settings.handle!r} ({info.format}, {info.entry}) does "
+        "not follow the TF Hub image contract: " + "; ".join(
+            f"expected {r.rule}, {r.detail}" for r in bad))
+  image_size = image_size_for(settings, info)
+  probe, outputs = contract.probe_output(model, image_size,
+                                         pipeline_entry=True)
+  if not probe.passed or outputs is None:
+    raise ModelError(
+        f"model {settings.handle!r}: expected {probe.rule}; {probe.detail}")
+  if workers_here:
+    # Traced and probed for the input shape the workers use, so a worker in
+    # this process takes it instead of loading it again.
+    handoff.offer(settings, image_size, model)
+  return ModelFacts(
+      image_size=image_size,
+      num_outputs=int(outputs[tasks.DEFAULT_OUTPUT].shape[1]),
+      extra_shapes=tuple((k, tuple(int(d) for d in outputs[k].shape[1:]))
+                         for k in settings.extra_outputs),
+      info=info)

@@ -1,0 +1,57 @@
+"""Incremental runs, in the pipeline: drop inputs whose key already has a
+result, and keep one input per key.
+
+The keys of earlier results arrive as a PCollection (the write stage's
+``earlier_results.DoneKeys`` reads them) and are anti-joined against the
+listed inputs by key, so it scales with the number of keys instead of
+loading a set into the launcher. Of several inputs with one key (repeated in
+a manifest or TFRecord), the one listed first wins: lowest file path, then
+lowest row or record index (``ImageKey.origin``).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import apache_beam as beam
+
+from transforms.core import counters
+
+
+class _PickNew(beam.DoFn):
+  """(key, {"new": [...], "done": [...]}) -> the first new input, unless
+  the key is done; counts what it drops."""
+
+  def __init__(self):
+    self._skipped = counters.counter(counters.SKIPPED_DONE)
+    self._duplicates = counters.counter(counters.DUPLICATES)
+
+  def process(self, element):
+    _, grouped = element
+    new = list(grouped["new"])
+    if not new:
+      return
+    if list(grouped["done"]):
+      self._skipped.inc(len(new))
+      return
+    new.sort(key=lambda item: item[0].origin)
+    self._duplicates.inc(len(new) - 1)
+    yield new[0]
+
+
+class KeepNewOnce(beam.PTransform):
+  """(ImageKey, payload) -> the same, without keys in ``done`` and with one
+  element per key (the lowest ``origin``)."""
+
+  def __init__(self, done: Optional[beam.PCollection]):
+    super().__init__()
+    self._done = done
+
+  def expand(self, listed):
+    by_key = listed | "ByKey" >> beam.Map(lambda item: (item[0].key, item))
+    if self._done is None:
+      done = by_key.pipeline | "NoDoneKeys" >> beam.Create([])
+    else:
+      done = self._done | "DoneByKey" >> beam.Map(lambda key: (key, True))
+    return ({"new": by_key, "done": done}
+            | "JoinOnKey" >> beam.CoGroupByKey()
+            | "PickNew" >> beam.ParDo(_PickNew()))

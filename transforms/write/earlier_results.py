@@ -1,0 +1,139 @@
+"""Earlier runs' result files, as ``--skip_existing`` reads them.
+
+Two acts on the files this stage wrote in an earlier run:
+
+* at launch, :func:`result_files` lists and checks them (the plan calls it
+  before any input is read): each must be a Parquet or TFRecord results file
+  with a ``key`` column, of this job's task;
+* in the pipeline, :class:`DoneKeys` reads their keys (only the ``key``
+  column of Parquet), for the read stage's anti-join (``read.keep_new``).
+
+Failures of earlier runs are not results: they are tried again.
+"""
+from __future__ import annotations
+
+from typing import Iterable, List, Optional, Sequence, Set, Tuple
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.core import flags
+from transforms.read import storage
+from transforms.write import columns
+from transforms.write import examples
+from transforms.write import output_files
+
+PARQUET_SUFFIXES = (".parquet",)
+TFRECORD_SUFFIXES = (".tfrecord", ".tfrecord.gz")
+
+
+def result_files(globs: Sequence[str], task: str) -> Tuple[str, ...]:
+  """The result files the globs name, checked; failures and beam-temp files
+  are left out.
+
+  Raises:
+    flags.ConfigError: a glob matches nothing, a file is not a results file
+      (extension, no ``key`` column) or holds another task's results.
+  """
+  files: List[str] = []
+  for glob, match in zip(globs, FileSystems.match(list(globs))):
+    paths = sorted(m.path for m in match.metadata_list
+                   if not output_files.is_temporary(m.path) and
+                   not output_files.is_side_file(m.path))
+    if not paths:
+      raise flags.ConfigError(
+          f"--skip_existing: expected result files, but {glob!r} matches "
+          "none (beam-temp-* and failures files do not count)")
+    for path in paths:
+      check_result_file(path, task)
+    files += paths
+  return tuple(dict.fromkeys(files))
+
+
+def _parquet_facts(path: str) -> Tuple[Set[str], Optional[str]]:
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  with storage.open_file(path) as f:
+    try:
+      schema = pq.read_schema(f)
+    except Exception as e:  # pylint: disable=broad-except
+      raise flags.ConfigError(
+          f"--skip_existing: {path!r} is not a Parquet file: {e}") from None
+  meta = schema.metadata or {}
+  found_task = meta.get(columns.TASK_METADATA.encode(), b"").decode()
+  return set(schema.names), found_task or None
+
+
+def _tfrecord_facts(path: str) -> Optional[Tuple[Set[str], Optional[str]]]:
+  """Columns and task of the first record; None for an empty shard."""
+  try:
+    first = next(iter(storage.iter_records(path)), None)
+    if first is None:
+      return None
+    names = set(examples.example_to_row(first))
+  except Exception as e:  # pylint: disable=broad-except
+    raise flags.ConfigError(
+        f"--skip_existing: {path!r} is not a TFRecord of tf.train.Example: "
+        f"{e}") from None
+  return names, columns.task_from_columns(names)
+
+
+def check_result_file(path: str, task: str) -> None:
+  """Reads the file's schema (Parquet) or first record (TFRecord).
+
+  Raises:
+    flags.ConfigError: see :func:`result_files`.
+  """
+  if path.endswith(PARQUET_SUFFIXES):
+    facts: Optional[Tuple[Set[str], Optional[str]]] = _parquet_facts(path)
+  elif path.endswith(TFRECORD_SUFFIXES):
+    facts = _tfrecord_facts(path)
+  else:
+    raise flags.ConfigError(
+        f"--skip_existing: expected Parquet or TFRecord result files "
+        f"({', '.join(PARQUET_SUFFIXES + TFRECORD_SUFFIXES)}), found {path!r}")
+  if facts is None:
+    return  # an empty shard: no keys, nothing to check
+  names, found_task = facts
+  if columns.KEY not in names:
+    raise flags.ConfigError(
+        f"--skip_existing: {path!r} has no {columns.KEY!r} column (found: "
+        f"{', '.join(sorted(names)) or 'none'}); expected a results file")
+  if found_task is not None and found_task != task:
+    raise flags.ConfigError(
+        f"--skip_existing: {path!r} holds {found_task} results, expected "
+        f"{task} (this job's --task)")
+
+
+def _parquet_keys(table) -> Iterable[str]:
+  return table.column(columns.KEY).to_pylist()
+
+
+def _example_key(record: bytes) -> str:
+  return str(examples.example_to_row(record)[columns.KEY])
+
+
+class DoneKeys(beam.PTransform):
+  """PBegin -> the key of every result in ``files``."""
+
+  def __init__(self, files: Sequence[str]):
+    super().__init__()
+    self._parquet = [f for f in files if f.endswith(PARQUET_SUFFIXES)]
+    self._tfrecord = [f for f in files if f.endswith(TFRECORD_SUFFIXES)]
+
+  def expand(self, pbegin):
+    keys = []
+    if self._parquet:
+      keys.append(pbegin
+                  | "ParquetFiles" >> beam.Create(self._parquet)
+                  | "ReadKeyColumn" >> beam.io.ReadAllFromParquetBatched(
+                      columns=[columns.KEY])
+                  | "Keys" >> beam.FlatMap(_parquet_keys))
+    if self._tfrecord:
+      keys.append(pbegin
+                  | "TFRecordFiles" >> beam.Create(self._tfrecord)
+                  | "ReadRecords" >> beam.io.ReadAllFromTFRecord(
+                      compression_type=CompressionTypes.AUTO)
+                  | "ExampleKeys" >> beam.Map(_example_key))
+    return tuple(keys) | "AllKeys" >> beam.Flatten(
+        pipeline=pbegin.pipeline)
