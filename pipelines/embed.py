@@ -48,16 +48,22 @@ def _start(argv: Optional[Sequence[str]], test_pipeline=None,
   return plan, options, outcome, pipeline.run()
 
 
-def run(argv: Optional[Sequence[str]] = None,
-        test_pipeline=None) -> beam.runners.runner.PipelineResult:
+def run(argv: Optional[Sequence[str]] = None, test_pipeline=None,
+        live_job: Optional[str] = None) -> beam.runners.runner.PipelineResult:
   """Builds and starts the job; returns the (running) PipelineResult.
+
+  Args:
+    argv: the job's flags (default: the command line's).
+    test_pipeline: a pipeline to build into instead of a new one.
+    live_job: a ``transforms.core.live_counts`` job id to count into as
+      results and failures happen (the command line's progress display).
 
   Raises:
     transforms.core.flags.ConfigError: a bad flag, before any input is read.
     transforms.model.description.ModelError: a bad model, before any input
       is read.
   """
-  return _start(argv, test_pipeline)[3]
+  return _start(argv, test_pipeline, live_job)[3]
 
 
 def _print_help() -> None:

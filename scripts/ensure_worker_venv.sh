@@ -3,39 +3,59 @@
 # builds the Dataflow worker image, without Docker (no engine runs here):
 # the Dockerfile's COPY sources are copied into a staging folder and its
 # `RUN pip install ...` line runs there in a fresh virtual environment.
-# Cached: rebuilt only when the Dockerfile, setup.py or constraints change.
-# Prints the venv's python.
+# Rebuilt from scratch when the Dockerfile, setup.py or constraints change;
+# when only the project's code changes, the project alone is reinstalled
+# from a fresh copy (same install line, --no-deps). Prints the venv's python.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/venv_lib.sh"
 DOCKERFILE="$ROOT/docker/worker.Dockerfile"
 VENV="$ROOT/.venv-worker"
-PY="${PYTHON:-python3}"
-KEY="$(cat "$DOCKERFILE" "$ROOT/setup.py" "$ROOT/constraints.txt" "$0" \
-       $(find "$ROOT/pipelines" "$ROOT/transforms" -name '*.py' | sort) \
-       | sha1sum | cut -c1-12)"
-STAMP="$VENV/.installed-$KEY"
-if [ ! -f "$STAMP" ]; then
-  echo "Setting up $VENV from $DOCKERFILE (a few minutes the first time)..." >&2
-  rm -rf "$VENV"
-  "$PY" -m venv "$VENV"
-  STAGE="$VENV/context"
-  mkdir -p "$STAGE"
-  # COPY lines with plain sources (not ${ARG}s): the build context's files.
+DEPS_KEY="$(venv_key "$DOCKERFILE" "$ROOT/setup.py" "$ROOT/constraints.txt" \
+            "$ROOT/scripts/ensure_worker_venv.sh")"
+CODE_KEY="$(venv_key $(find "$ROOT/pipelines" "$ROOT/transforms" -name '*.py' \
+                       | sort))"
+
+_stage_context() {  # the Dockerfile's plain COPY sources, into $VENV/context
+  local stage="$VENV/context"
+  rm -rf "$stage"
+  mkdir -p "$stage"
   grep -E '^COPY ' "$DOCKERFILE" | grep -v '\$' | while read -r _ args; do
     set -- $args
-    dest="${!#}"
     for src in "${@:1:$#-1}"; do
-      cp -r "$ROOT/$src" "$STAGE/"
+      cp -r "$ROOT/$src" "$stage/"
     done
   done
-  INSTALL="$(grep -E '^RUN pip install' "$DOCKERFILE" | sed 's/^RUN //')"
-  LOG="$VENV/install.log"
-  if ! (cd "$STAGE" && "$VENV/bin/python" -m pip install --upgrade "pip>=23" &&
-        "$VENV/bin/python" -m $INSTALL) >"$LOG" 2>&1; then
-    tail -40 "$LOG" >&2
-    echo "Setting up $VENV failed; full log: $LOG" >&2
+}
+
+_install_line() {
+  grep -E '^RUN pip install' "$DOCKERFILE" | sed 's/^RUN //'
+}
+
+_install_image() {
+  _stage_context
+  (cd "$VENV/context" && "$VENV_PYTHON" -m $(_install_line))
+}
+
+_reinstall_code() {
+  _stage_context
+  (cd "$VENV/context" &&
+   "$VENV_PYTHON" -m $(_install_line) --no-deps --force-reinstall)
+}
+
+if [ ! -f "$VENV/.installed-$DEPS_KEY" ]; then
+  rm -rf "$VENV"
+  ensure_cached_venv "$VENV" "$DEPS_KEY" \
+    "from $DOCKERFILE; a few minutes the first time" _install_image >&2
+  touch "$VENV/.code-$CODE_KEY"
+elif [ ! -f "$VENV/.code-$CODE_KEY" ]; then
+  echo "Reinstalling the project into $VENV (code changed)..." >&2
+  if ! (VENV_PYTHON="$VENV/bin/python" _reinstall_code) \
+      >"$VENV/install-code.log" 2>&1; then
+    tail -40 "$VENV/install-code.log" >&2
     exit 1
   fi
-  touch "$STAMP"
+  rm -f "$VENV"/.code-*
+  touch "$VENV/.code-$CODE_KEY"
 fi
 echo "$VENV/bin/python"

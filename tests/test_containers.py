@@ -123,7 +123,7 @@ def test_flex_template_parameters_as_a_launcher_passes_them():
       "--region=r", "--temp_location=gs://b/tmp"])
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
   config = options_lib.build_config(PipelineOptions(argv))
-  assert config.write.overwrite is True and config.write.top_k == 3
+  assert config.write.overwrite is True and config.write.top_k.k == 3
   assert config.model.model_copies == 1
 
 

@@ -4,11 +4,8 @@ run's leftovers never count."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,6 +16,10 @@ from pipelines import embed
 from tests import conftest
 from tests import image_corpus
 from transforms.core import flags
+from transforms.write import earlier_results
+from transforms.write import examples
+from transforms.write import output_dir
+from transforms.write import settings as write_settings
 
 
 def _png(i):
@@ -106,42 +107,71 @@ def test_repeated_keys_are_processed_once_first_row_wins(simple_model,
   conftest.assert_same_vectors({"x": by_key["x"]}, {"x": expected["embedding"]})
 
 
-def test_a_killed_run_then_skip_existing_gives_a_complete_union(
+def test_a_killed_runs_leftovers_are_removed_and_never_read(
     simple_model, tmp_path):
+  # What a run killed part-way leaves under --output: Beam's unfinished
+  # shards in beam-temp-* folders, holding real rows for some keys.
   folder = tmp_path / "bucket"
   folder.mkdir()
-  for i in range(20):
+  for i in range(5):
     (folder / f"a{i:03d}.png").write_bytes(_png(i))
   day1 = str(tmp_path / "day1")
-  conftest.run_embed(["--model", simple_model, "--input", str(folder / "*"),
-                      "--output", day1])
-  for i in range(400):
-    (folder / f"b{i:03d}.png").write_bytes(_png(100 + i))
+  conftest.run_embed(["--model", simple_model, "--input",
+                      str(folder / "a00[0-2].png"), "--output", day1])
   day2 = tmp_path / "day2"
-  argv = [sys.executable, "-m", "pipelines.embed", "--model", simple_model,
-          "--input", str(folder / "*"), "--output", str(day2),
-          "--skip_existing", os.path.join(day1, "results-*"),
-          "--batch_size", "1"]
-  process = subprocess.Popen(argv, cwd=conftest.ROOT,
-                             env=dict(os.environ, PYTHONPATH=conftest.ROOT),
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-  deadline = time.monotonic() + 120
-  while not list(day2.glob("beam-temp-*")) and process.poll() is None:
-    assert time.monotonic() < deadline
-    time.sleep(0.02)
-  process.send_signal(signal.SIGKILL)
-  assert process.wait() == -signal.SIGKILL
-  assert list(day2.glob("beam-temp-*"))  # left behind, part-way
-  assert not list(day2.glob("results-*"))
-  # The same day again: leftovers removed, never read as results.
-  conftest.run_embed(argv[3:])
+  leftover = day2 / "beam-temp-results-0123" / "f00d"
+  leftover.parent.mkdir(parents=True)
+  (shard,) = (tmp_path / "day1").glob("results-*")
+  leftover.write_bytes(shard.read_bytes())
+  (day2 / "failures" / "beam-temp-failures-4567").mkdir(parents=True)
+  conftest.run_embed(["--model", simple_model, "--input", str(folder / "*"),
+                      "--output", str(day2), "--skip_existing",
+                      os.path.join(day1, "results-*")])
   assert not list(day2.glob("beam-temp-*"))
+  assert not list((day2 / "failures").glob("beam-temp-*"))
   rows1, _ = _keys(day1)
   rows2, failures2 = _keys(str(day2))
   assert failures2 == []
-  assert len(rows1 + rows2) == len(set(rows1 + rows2)) == 420
+  assert len(rows1 + rows2) == len(set(rows1 + rows2)) == 5
   assert sorted(rows1 + rows2) == sorted(str(p) for p in folder.iterdir())
+
+
+def test_clear_output_removes_only_leftovers_and_refuses_old_results(
+    tmp_path):
+  out = tmp_path / "out"
+  (out / "beam-temp-results-1" / "x").mkdir(parents=True)
+  (out / "beam-temp-results-1" / "x" / "part").write_bytes(b"rows")
+  (out / "failures" / "beam-temp-failures-2").mkdir(parents=True)
+  settings = write_settings.WriteSettings(output=str(out))
+  earlier = str(tmp_path / "old" / "results-00000-of-00001.parquet")
+  output_dir.clear_output(settings, [earlier])  # --skip_existing: tidy up
+  assert sorted(os.listdir(out)) == ["failures"]
+  assert os.listdir(out / "failures") == []
+  # Without --overwrite or --skip_existing, leftovers are left alone.
+  (out / "beam-temp-results-3").mkdir()
+  output_dir.clear_output(settings)
+  assert (out / "beam-temp-results-3").exists()
+  # An earlier run's results: refused, then replaced with --overwrite.
+  (out / "results-00000-of-00001.parquet").write_bytes(b"PAR1")
+  with pytest.raises(flags.ConfigError, match="Pass --overwrite"):
+    output_dir.clear_output(settings)
+  output_dir.clear_output(dataclasses.replace(settings, overwrite=True))
+  assert sorted(os.listdir(out)) == ["failures"]
+  # --overwrite never deletes what --skip_existing reads.
+  (out / "results-00000-of-00001.parquet").write_bytes(b"PAR1")
+  with pytest.raises(flags.ConfigError, match="--overwrite would delete"):
+    output_dir.clear_output(
+        dataclasses.replace(settings, overwrite=True),
+        [str(out / "results-00000-of-00001.parquet")])
+
+
+def _tfrecord_results(path, task_column):
+  schema = pa.schema([pa.field("key", pa.string()),
+                      pa.field(task_column, pa.list_(pa.float32()))])
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    writer.write(examples.row_to_example({"key": "a", task_column: [1.0]},
+                                         schema))
+  return str(path)
 
 
 @pytest.mark.parametrize("make, message", [
@@ -150,21 +180,47 @@ def test_a_killed_run_then_skip_existing_gives_a_complete_union(
      "expected Parquet or TFRecord result files"),
     (lambda d: _parquet(d / "ids.parquet", {"id": ["a"]}),
      "has no 'key' column"),
+    (lambda d: _write(d / "junk.parquet", b"not parquet"),
+     "is not a Parquet file"),
     (lambda d: _parquet(d / "cls.parquet", {"key": ["a"]},
                         {"hub_image_beam.task": "classification"}),
      "holds classification results, expected feature_vector"),
+    (lambda d: _tfrecord_results(d / "cls.tfrecord", "top_k_indices"),
+     "holds classification results, expected feature_vector"),
+    (lambda d: _write(d / "junk.tfrecord", b"not a record"),
+     "is not a TFRecord of tf.train.Example"),
 ])
-def test_bad_skip_existing_fails_before_reading(simple_model, tmp_path,
-                                                make, message):
+def test_bad_skip_existing_files_are_refused(tmp_path, make, message):
   bad = make(tmp_path)
+  with pytest.raises(flags.ConfigError, match=message) as raised:
+    earlier_results.result_files([bad], "feature_vector")
+  assert os.path.basename(bad).split("*")[0] in str(raised.value)
+
+
+def test_good_skip_existing_files_are_listed_without_side_files(tmp_path):
+  good = _parquet(tmp_path / "results-00000-of-00002.parquet", {"key": ["a"]},
+                  {"hub_image_beam.task": "feature_vector"})
+  tfr = _tfrecord_results(tmp_path / "results-00001-of-00002.tfrecord",
+                          "embedding")
+  (tmp_path / "failures-00000-of-00001.jsonl").write_text("{}\n")
+  (tmp_path / "beam-temp-x").mkdir()
+  (tmp_path / "beam-temp-x" / "results-9.parquet").write_bytes(b"x")
+  assert earlier_results.result_files(
+      [str(tmp_path / "*"), str(tmp_path / "results-*")],
+      "feature_vector") == (good, tfr)
+
+
+def test_bad_skip_existing_fails_before_reading(simple_model, tmp_path):
+  # One end-to-end run: the job refuses before any work (the checks
+  # themselves are tested at the function above).
+  bad = _parquet(tmp_path / "ids.parquet", {"id": ["a"]})
   out = tmp_path / "out"
   (tmp_path / "in").mkdir()
   (tmp_path / "in" / "x.png").write_bytes(_png(1))
-  with pytest.raises(flags.ConfigError, match=message) as raised:
+  with pytest.raises(flags.ConfigError, match="has no 'key' column"):
     conftest.run_embed(["--model", simple_model, "--input",
                         str(tmp_path / "in" / "*"), "--output", str(out),
                         "--skip_existing", bad])
-  assert os.path.basename(bad).split("*")[0] in str(raised.value)
   assert not out.exists()
 
 

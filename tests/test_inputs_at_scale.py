@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from pipelines import embed
 from tests import conftest
+from transforms.core import flags
 from tests import image_corpus
 from tests import model_builders
 
@@ -170,10 +171,12 @@ def test_manifest_jsonl_and_parquet(simple_model, corpus_dir, tmp_path):
 def test_manifest_without_the_uri_column_fails_early(simple_model, tmp_path):
   manifest = tmp_path / "m.csv"
   manifest.write_text("path,id\n/x.jpg,1\n")
-  with pytest.raises(ValueError, match=r"lacks column\(s\) \['uri'\]"):
+  with pytest.raises(flags.ConfigError,
+                     match=r"lacks column\(s\) \['uri'\]"):
     conftest.run_embed(["--model", simple_model, "--input_format",
                         "manifest", "--input", str(manifest), "--output",
                         str(tmp_path / "out")])
+  assert not (tmp_path / "out").exists()  # the plan refused it
 
 
 def test_a_failing_image_in_a_batch_fails_alone(models_dir, corpus_dir,

@@ -10,7 +10,9 @@ from tests import conftest
 from tests import image_corpus
 from tests import model_builders
 from transforms.model import devices
+from transforms.model import precision
 from transforms.model import process_policy
+from transforms.model import tf_savedmodel
 from transforms.model import settings as model_settings
 
 
@@ -51,11 +53,26 @@ def test_model_copies_loads_one_model_for_two_worker_processes(
 
 def test_gpu_memory_policy_is_set_before_the_model_loads(simple_model,
                                                          monkeypatch):
+  # TensorFlow reads TF_FORCE_GPU_ALLOW_GROWTH when it creates its GPU
+  # devices, which loading a model does: the policy must come first.
+  order = []
+  for module, name in ((devices, "configure_gpu_memory"),
+                       (precision, "apply"),
+                       (tf_savedmodel, "load_saved_model")):
+    original = getattr(module, name)
+
+    def recorded(*args, _original=original, _name=name, **kwargs):
+      order.append((_name, os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH")))
+      return _original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, recorded)
   monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
   model = process_policy.load_for(
       model_settings.ModelSettings(handle=simple_model), None)
-  assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
   assert model.info.output_width == model_builders.NUM_OUTPUTS
+  assert order == [("configure_gpu_memory", None), ("apply", "true"),
+                   ("load_saved_model", "true")]
+  # A per-process cap is the other policy: it must not also force growth.
   monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH")
-  assert devices.configure_gpu_memory(4096) == devices.LIMIT
+  devices.configure_gpu_memory(4096)
   assert "TF_FORCE_GPU_ALLOW_GROWTH" not in os.environ

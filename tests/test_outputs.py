@@ -127,23 +127,26 @@ def test_show_results_names_the_cat(tmp_path, capsys):
 
 def test_handoff_is_keyed_on_the_settings_the_worker_unpickles(
     simple_model):
-  settings = model_settings.ModelSettings(handle=simple_model,
-                                          image_size=(32, 32))
-  model = process_policy.load_for(settings, None)
-  handoff.offer(settings, model)
+  settings = model_settings.ModelSettings(handle=simple_model)
+  model = process_policy.load_for(settings, (32, 32))
+  handoff.offer(settings, (32, 32), model)
   # The worker's handler arrives pickled; its settings are equal, not same.
   worker = pickle.loads(pickle.dumps(
-      model_handler.HubImageModelHandler(settings)))
+      model_handler.HubImageModelHandler(settings, (32, 32))))
   assert worker.load_model() is model
   # Taken once: a second worker in the process loads its own copy.
   second = worker.load_model()
   assert second is not model
   # Different settings never receive the launcher's model.
-  handoff.offer(settings, model)
+  handoff.offer(settings, (32, 32), model)
   other = model_handler.HubImageModelHandler(
-      model_settings.ModelSettings(handle=simple_model, image_size=(32, 32),
-                                   max_batch_size=64))
+      model_settings.ModelSettings(handle=simple_model, max_batch_size=64),
+      (32, 32))
   assert other.load_model() is not model
+  # Nor does another image size (the model was traced for 32 x 32).
+  handoff.offer(settings, (32, 32), model)
+  assert model_handler.HubImageModelHandler(
+      settings, (24, 24)).load_model() is not model
   pixels = np.zeros((2, 32, 32, 3), np.uint8)
   np.testing.assert_allclose(second.run_uint8(pixels)["default"],
                              model.run_uint8(pixels)["default"], rtol=1e-6)
@@ -154,9 +157,14 @@ def test_inference_args_are_refused_when_the_pipeline_is_built(
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
   from apache_beam.ml.inference.base import RunInference  # pylint: disable=g-import-not-at-top
   handler = model_handler.HubImageModelHandler(
-      model_settings.ModelSettings(handle=simple_model))
+      model_settings.ModelSettings(handle=simple_model), (32, 32))
+  loads = []
+  handler.load_model = lambda: loads.append(1)  # type: ignore[method-assign]
+  pipeline = beam.Pipeline("FnApiRunner")
   with pytest.raises(ValueError, match=r"inference_args are not supported, "
                      r"got \['temperature'\]"):
-    with beam.Pipeline("FnApiRunner") as p:
-      _ = (p | beam.Create([np.zeros((32, 32, 3), np.uint8)])
-           | RunInference(handler, inference_args={"temperature": 1}))
+    _ = (pipeline | beam.Create([np.zeros((32, 32, 3), np.uint8)])
+         | RunInference(handler, inference_args={"temperature": 1}))
+  # Refused while the step was added to the pipeline: nothing ran, no model
+  # was loaded.
+  assert loads == []

@@ -77,3 +77,33 @@ def test_refreshed_in_place_on_a_terminal():
 def test_format_progress():
   assert progress.format_progress(90, 10, 4.0) == (
       "progress: 100 images done (25.0 images/s), 10 failures")
+
+
+def test_failures_are_counted_as_they_happen(simple_model, tmp_path):
+  """Each stage's failures move the live count while results still come in,
+  not after the last result (a display would say '0 failures' all run)."""
+  from pipelines import embed  # pylint: disable=g-import-not-at-top
+  from tests import conftest  # pylint: disable=g-import-not-at-top
+  from tests import image_corpus  # pylint: disable=g-import-not-at-top
+  folder = tmp_path / "images"
+  folder.mkdir()
+  for i in range(12):
+    (folder / f"good{i:02d}.png").write_bytes(image_corpus.encode(
+        image_corpus.solid("RGB", (20 * i, 0, 90)), "PNG"))
+  for i in range(4):
+    (folder / f"empty{i}.jpg").write_bytes(b"")
+  job_id, counts = live_counts.register()
+  seen = []
+  counts.observers.append(seen.append)
+  try:
+    embed.run(["--model", simple_model, "--input", str(folder / "*"),
+               "--output", str(tmp_path / "out"), "--batch_size", "2",
+               "--direct_num_workers", "1"],
+              live_job=job_id).wait_until_finish()
+  finally:
+    live_counts.unregister(job_id)
+  assert counts.snapshot() == (12, 4)
+  assert len(conftest.read_failures(str(tmp_path / "out"))) == 4
+  # When the last result was counted, failures had been counted already.
+  at_last_result = next(s for s in seen if s[0] == 12)
+  assert at_last_result[1] > 0, seen

@@ -11,7 +11,6 @@ from transforms.report import geometry
 from tests import browser
 from tests import conftest
 
-pytestmark = conftest.needs_shared
 
 PHOTOS = ("cat.bmp", "cat_720p.jpg", "hot_dog.jpg", "parrot.jpg", "owl.jpg",
           "kite_and_cold.jpg", "expected_top5.json")
@@ -47,6 +46,7 @@ def _check_page(page, errors):
   assert page.evaluate("document.querySelectorAll('body script').length") == 2
 
 
+@conftest.needs_shared
 def test_classification_report_in_chromium(inputs, tmp_path, capsys):
   out = str(tmp_path / "cls")
   conftest.run_embed(["--model", conftest.MOBILENET_CLS, "--task",
@@ -72,6 +72,7 @@ def test_classification_report_in_chromium(inputs, tmp_path, capsys):
   assert os.path.getsize(tmp_path / "classification.png") > 10_000
 
 
+@conftest.needs_shared
 def test_embedding_report_neighbours_and_map(inputs, tmp_path, capsys):
   out = str(tmp_path / "fv")
   conftest.run_embed(["--model", conftest.MOBILENET_FV, "--input",
