@@ -121,7 +121,7 @@ def test_a_killed_runs_leftovers_are_removed_and_never_read(
   day2 = tmp_path / "day2"
   leftover = day2 / "beam-temp-results-0123" / "f00d"
   leftover.parent.mkdir(parents=True)
-  (shard,) = (tmp_path / "day1").glob("results-*")
+  shard = sorted((tmp_path / "day1").glob("results-*"))[0]
   leftover.write_bytes(shard.read_bytes())
   (day2 / "failures" / "beam-temp-failures-4567").mkdir(parents=True)
   conftest.run_embed(["--model", simple_model, "--input", str(folder / "*"),
