@@ -24,6 +24,9 @@ setuptools.setup(
         "pillow>=12",
         "pyyaml>=6",
         "numpy>=2",
+        # The second inference engine (--engine openvino / auto): runs the
+        # same SavedModel, converted in-process; see README "Engines".
+        "openvino>=2026.4,<2027",
         # The launcher builds this project's sdist for Dataflow workers
         # (--setup_file); Beam runs `python -m build --no-isolation`.
         "build>=1.2",

@@ -114,6 +114,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
   summary = summary_lib.summarize(result, time.monotonic() - started)
   print(summary.format())
+  engine = plan.model.engine
+  print(f"engine:            {engine.engine} {engine.version}")
   run_record.write_run_record(plan, summary)
   print(f"results:  {plan.results_prefix}-*")
   print(f"failures: {plan.failures_prefix}-*")

@@ -106,3 +106,17 @@ def run_embed(argv):
   result = embed.run(list(argv))
   result.wait_until_finish()
   return result
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_dirs(tmp_path_factory):
+  """Converted-model caches and the like go to a folder of this run, never
+  the user's ~/.cache (a stale entry there would hide a conversion)."""
+  os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg_cache"))
+
+
+@pytest.fixture(scope="session")
+def sample_models(tmp_path_factory):
+  """The demo's EfficientNet-Lite0 (real ImageNet weights), built once."""
+  from pipelines.sample_models import builder  # pylint: disable=g-import-not-at-top
+  return builder.build_sample_models(str(tmp_path_factory.mktemp("cache")))

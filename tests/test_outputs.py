@@ -129,7 +129,7 @@ def test_handoff_is_keyed_on_the_settings_the_worker_unpickles(
     simple_model):
   settings = model_settings.ModelSettings(handle=simple_model)
   model = process_policy.load_for(settings, (32, 32))
-  handoff.offer(settings, (32, 32), model)
+  handoff.offer(settings, (32, 32), "tensorflow", model)
   # The worker's handler arrives pickled; its settings are equal, not same.
   worker = pickle.loads(pickle.dumps(
       model_handler.HubImageModelHandler(settings, (32, 32))))
@@ -138,13 +138,13 @@ def test_handoff_is_keyed_on_the_settings_the_worker_unpickles(
   second = worker.load_model()
   assert second is not model
   # Different settings never receive the launcher's model.
-  handoff.offer(settings, (32, 32), model)
+  handoff.offer(settings, (32, 32), "tensorflow", model)
   other = model_handler.HubImageModelHandler(
       model_settings.ModelSettings(handle=simple_model, max_batch_size=64),
       (32, 32))
   assert other.load_model() is not model
   # Nor does another image size (the model was traced for 32 x 32).
-  handoff.offer(settings, (32, 32), model)
+  handoff.offer(settings, (32, 32), "tensorflow", model)
   assert model_handler.HubImageModelHandler(
       settings, (24, 24)).load_model() is not model
   pixels = np.zeros((2, 32, 32, 3), np.uint8)

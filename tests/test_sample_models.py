@@ -19,11 +19,6 @@ from pipelines.sample_models import photos
 from pipelines.sample_models import torch_legacy
 
 
-@pytest.fixture(scope="session")
-def sample_models(tmp_path_factory):
-  return builder.build_sample_models(str(tmp_path_factory.mktemp("cache")))
-
-
 def _legacy_checkpoint(tensors, monkeypatch):
   """Writes tensors in PyTorch's legacy (non-zip) layout without torch.
 

@@ -50,7 +50,8 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
   decoded = images | "DecodeImages" >> decode_dofn.decode_images(
       config.decode, plan.model.image_size)
   keyed_handler: KeyedModelHandler = KeyedModelHandler(
-      handler.HubImageModelHandler(config.model, plan.model.image_size))
+      handler.HubImageModelHandler(config.model, plan.model.image_size,
+                                   plan.model.engine.engine))
   predicted = decoded.images | "RunInference" >> RunInference(keyed_handler)
   built = predicted | "BuildRows" >> write_dofn.build_rows(plan.layout,
                                                            live_job)

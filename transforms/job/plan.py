@@ -90,6 +90,7 @@ def plan_job(config: options_lib.JobConfig,
   output_dir.clear_output(config.write, earlier)
   metadata = columns.job_metadata(
       config.model.handle, config.model.task, model.image_size, model.entry,
-      config.write.top_k.score, config.model.precision)
+      config.write.top_k.score, config.model.precision, model.engine.engine,
+      model.engine.version)
   return JobPlan(config=config, model=model, earlier_results=earlier,
                  layout=layout, metadata=metadata)

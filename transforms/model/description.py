@@ -7,7 +7,9 @@ inspector and the job plan read them.
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Protocol, Tuple
+
+import numpy as np
 
 FORMAT_TF2_CALL = "tf2_call"
 FORMAT_TF1_HUB = "tf1_hub_signature"
@@ -76,3 +78,23 @@ class ImageModelInfo:
     if shape is None or len(shape) != 2:
       return None
     return shape[1]
+
+
+class ImageRunner(Protocol):
+  """What every engine's loaded model offers the pipeline (the model
+  handler, the launcher's probe, the faithfulness check).
+
+  Attributes:
+    info: the model's description (from the TensorFlow load).
+    engine: the engine's name (``tensorflow``, ``openvino``).
+  """
+  info: ImageModelInfo
+  engine: str
+
+  @property
+  def engine_version(self) -> str:
+    ...
+
+  def run_uint8(self, images: np.ndarray) -> Dict[str, np.ndarray]:
+    """uint8 [batch, height, width, 3] -> ``{"default": [batch, N], ...}``."""
+    ...

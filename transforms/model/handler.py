@@ -19,11 +19,11 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from transforms.core import failures
 from transforms.core.elements import InferenceFailure
+from transforms.model import description
 from transforms.model import handoff
 from transforms.model import outputs as outputs_lib
 from transforms.model import process_policy
 from transforms.model import settings as model_settings
-from transforms.model import tf_engine
 
 METRICS_NAMESPACE = "hub_image_inference"
 
@@ -83,28 +83,34 @@ def _checked(row: RowOutputs) -> RowResult:
 
 
 class HubImageModelHandler(ModelHandler[np.ndarray, PredictionResult,
-                                        tf_engine.ImageModel]):
-  """Runs a TF Hub image model (TF2 ``obj(images)`` or TF1 signatures)."""
+                                        description.ImageRunner]):
+  """Runs a TF Hub image model (TF2 ``obj(images)`` or TF1 signatures) on
+  the engine the plan chose (TensorFlow or OpenVINO)."""
 
   def __init__(self, settings: model_settings.ModelSettings,
-               image_size: Tuple[int, int]):
+               image_size: Tuple[int, int],
+               engine: str = model_settings.ENGINE_TENSORFLOW):
     """Creates the handler.
 
     Args:
       settings: what to load, how to call it and the batch bounds.
       image_size: (height, width) of the elements, as the model stage
         resolved it (``resolve.ModelFacts.image_size``).
+      engine: tensorflow or openvino, as the model stage resolved
+        ``--engine`` (``resolve.ModelFacts.engine``).
     """
     super().__init__(min_batch_size=settings.min_batch_size,
                      max_batch_size=settings.max_batch_size)
     self._settings = settings
     self._image_size: Tuple[int, int] = (int(image_size[0]),
                                           int(image_size[1]))
+    self._engine = engine
 
-  def load_model(self) -> tf_engine.ImageModel:
+  def load_model(self) -> description.ImageRunner:
     # The launcher's model when this process planned the job; else load.
-    return (handoff.take(self._settings, self._image_size) or
-            process_policy.load_for(self._settings, self._image_size))
+    return (handoff.take(self._settings, self._image_size, self._engine) or
+            process_policy.load_for(self._settings, self._image_size,
+                                    self._engine))
 
   def share_model_across_processes(self) -> bool:
     return self._settings.model_copies > 0
@@ -122,7 +128,7 @@ class HubImageModelHandler(ModelHandler[np.ndarray, PredictionResult,
   def run_inference(
       self,
       batch: Sequence[np.ndarray],
-      model: tf_engine.ImageModel,
+      model: description.ImageRunner,
       inference_args: Optional[Dict[str, Any]] = None
   ) -> Iterable[PredictionResult]:
     # uint8 all the way into the graph: the float conversion runs there, on

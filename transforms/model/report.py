@@ -102,7 +102,8 @@ def inspect_model(settings: model_settings.ModelSettings,
     description.ModelError: the model cannot be loaded or has no entry
       point for the task (nothing to check).
   """
-  model = process_policy.load_for(settings, settings.image_size)
+  model = process_policy.load_tensorflow(settings, settings.image_size,
+                                         settings.precision)
   info = model.info
   size = settings.image_size or info.expected_image_size or DEFAULT_PROBE_SIZE
   input_rule, static_output = model_contract.static_rules(info)

@@ -16,8 +16,8 @@ from typing import Tuple
 from transforms.core import flags
 from transforms.core import tasks
 from transforms.model import contract
+from transforms.model import engine_choice
 from transforms.model import handoff
-from transforms.model import precision
 from transforms.model import process_policy
 from transforms.model import settings as model_settings
 from transforms.model.description import ImageModelInfo, ModelError
@@ -33,11 +33,14 @@ class ModelFacts:
     num_outputs: N of the main output [batch, N].
     extra_shapes: (name, shape without batch) per ``--extra_outputs``.
     info: the model's description (format, entry point, tensors).
+    engine: the engine the workers run (``--engine`` resolved), its
+      version and the faithfulness numbers.
   """
   image_size: Tuple[int, int]
   num_outputs: int
   extra_shapes: Tuple[Tuple[str, Tuple[int, ...]], ...]
   info: ImageModelInfo
+  engine: engine_choice.EngineChoice
 
   @property
   def entry(self) -> str:
@@ -67,19 +70,20 @@ def resolve_model(settings: model_settings.ModelSettings,
     settings: the model stage's settings.
     workers_here: the workers run in this process or on this machine (the
       local runners). When they do not (Dataflow), the launcher's own copy
-      of the model, which only answers the contract checks, runs in float32:
-      the workers' CPUs, not this one, must support ``--precision``.
+      of the model, which only answers the contract checks and the engine
+      choice, runs in float32: the workers' CPUs, not this one, must
+      support ``--precision``.
 
   Raises:
     ModelError: the model breaks the contract.
     flags.ConfigError: a flag does not fit the model or (workers here) this
       CPU.
   """
-  here = settings if workers_here else dataclasses.replace(
-      settings, precision=precision.FLOAT32)
   # The first load learns the size; a model with a fixed size (or a given
   # --image_size) is traced for it at once, so no second load is needed.
-  model = process_policy.load_for(here, settings.image_size)
+  model = process_policy.load_tensorflow(
+      settings, settings.image_size,
+      engine_choice.tensorflow_precision(settings, workers_here))
   info = model.info
   bad = contract.failed(contract.static_rules(info))
   if bad:
@@ -93,13 +97,15 @@ def resolve_model(settings: model_settings.ModelSettings,
   if not probe.passed or outputs is None:
     raise ModelError(
         f"model {settings.handle!r}: expected {probe.rule}; {probe.detail}")
+  runner, engine = engine_choice.choose(settings, model, image_size,
+                                        workers_here)
   if workers_here:
-    # Traced and probed for the input shape the workers use, so a worker in
-    # this process takes it instead of loading it again.
-    handoff.offer(settings, image_size, model)
+    # Traced (and converted) for the input shape the workers use, so a
+    # worker in this process takes it instead of loading it again.
+    handoff.offer(settings, image_size, engine.engine, runner)
   return ModelFacts(
       image_size=image_size,
       num_outputs=int(outputs[tasks.DEFAULT_OUTPUT].shape[1]),
       extra_shapes=tuple((k, tuple(int(d) for d in outputs[k].shape[1:]))
                          for k in settings.extra_outputs),
-      info=info)
+      info=info, engine=engine)

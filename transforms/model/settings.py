@@ -11,6 +11,11 @@ from transforms.model import precision as precision_lib
 
 DEFAULT_BATCH_SIZE = 32
 
+ENGINE_AUTO = "auto"
+ENGINE_TENSORFLOW = "tensorflow"
+ENGINE_OPENVINO = "openvino"
+ENGINES = (ENGINE_AUTO, ENGINE_TENSORFLOW, ENGINE_OPENVINO)
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelSettings:
@@ -33,6 +38,9 @@ class ModelSettings:
       shares N copies among all processes of a machine (Beam's
       ``share_model_across_processes`` / ``model_copies``), for large models.
     gpu_memory_limit_mb: cap each process's GPU memory; None lets it grow.
+    engine: auto, tensorflow or openvino (``engine_choice``).
+    openvino_cache: folder (local or Beam filesystem) of converted models;
+      None converts at every load.
   """
   handle: str
   task: str = tasks.TASK_FEATURE_VECTOR
@@ -45,6 +53,8 @@ class ModelSettings:
   max_batch_size: int = DEFAULT_BATCH_SIZE
   model_copies: int = 0
   gpu_memory_limit_mb: Optional[int] = None
+  engine: str = ENGINE_AUTO
+  openvino_cache: Optional[str] = None
 
 
 def add_flags(parser) -> None:
@@ -78,6 +88,15 @@ def add_flags(parser) -> None:
   add("--gpu_memory_limit_mb", type=int, default=None,
       help="Cap each worker process's GPU memory (default: grow as needed, "
       "so several processes share a GPU).")
+  add("--engine", default=ENGINE_AUTO,
+      help=f"{', '.join(ENGINES)}: {ENGINE_OPENVINO} runs the SavedModel "
+      "converted by OpenVINO, used only when it agrees with TensorFlow on a "
+      f"probe batch (else {ENGINE_AUTO} falls back to {ENGINE_TENSORFLOW} "
+      f"and {ENGINE_OPENVINO} refuses to run). Default {ENGINE_AUTO}.")
+  add("--openvino_cache", default=None,
+      help="Folder (local or gs://) for converted models, keyed by model "
+      "content and OpenVINO version; 'none' converts every time. Default "
+      "~/.cache/hub_image_beam/openvino.")
 
 
 def from_flags(o) -> ModelSettings:
@@ -98,7 +117,16 @@ def from_flags(o) -> ModelSettings:
                              precision_lib.PRECISIONS),
       min_batch_size=min_batch,
       max_batch_size=max_batch, model_copies=o.model_copies,
-      gpu_memory_limit_mb=o.gpu_memory_limit_mb)
+      gpu_memory_limit_mb=o.gpu_memory_limit_mb,
+      engine=flags.choice("engine", o.engine, ENGINES),
+      openvino_cache=_openvino_cache(o.openvino_cache))
+
+
+def _openvino_cache(value: Optional[str]) -> Optional[str]:
+  if value is None:
+    from transforms.model import ov_cache  # pylint: disable=g-import-not-at-top
+    return ov_cache.default_dir()
+  return None if value.strip().lower() in ("", "none") else value
 
 
 def _batch_sizes(o) -> Tuple[int, int]:

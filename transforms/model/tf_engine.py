@@ -34,12 +34,25 @@ class ImageModel:
   entry point, ``__call__``, with what the model declares.
   """
 
+  engine = ENGINE
+
   def __init__(self, info: ImageModelInfo, fn: Callable, fn_uint8: Callable,
-               keepalive: object):
+               keepalive: object, path: str = ""):
     self.info = info
+    self.path = path  # the resolved local SavedModel directory
     self._fn = fn
     self._fn_uint8 = fn_uint8
     self._keepalive = keepalive  # The loaded object owns the variables.
+
+  @property
+  def engine_version(self) -> str:
+    from transforms.model import tf_import  # pylint: disable=g-import-not-at-top
+    return str(tf_import.import_tensorflow().__version__)
+
+  def uint8_function(self):
+    """The traced uint8 entry (``tf.function``): what another engine
+    converts, so it runs exactly what the workers would call here."""
+    return self._fn_uint8
 
   def run_uint8(self, images: np.ndarray) -> Dict[str, np.ndarray]:
     """Runs the model on uint8 [batch, height, width, 3] pixels.
@@ -105,4 +118,4 @@ def load_image_model(handle: str,
                                        FORMAT_TF1_HUB if tf1_hub
                                        else FORMAT_SIGNATURE)
   fn, fn_uint8 = tf_trace.trace(raw_fn, info, image_size, jit_compile)
-  return ImageModel(info, fn, fn_uint8, obj)
+  return ImageModel(info, fn, fn_uint8, obj, path)

@@ -89,6 +89,9 @@ def run_section(metadata: Mapping[str, str], counts: Mapping[str, int],
           ("image size", metadata.get("image_size", "?")),
           # Runs from before the field existed were all float32.
           ("precision", metadata.get("precision", "float32")),
+          # Runs from before the field existed were all TensorFlow.
+          ("engine", " ".join([metadata.get("engine", "tensorflow"),
+                               metadata.get("engine_version", "")]).strip()),
           ("score", metadata.get("score", "-")),
           ("results", counts.get("results", 0)),
           ("failures", counts.get("failures", 0))]

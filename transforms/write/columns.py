@@ -145,11 +145,12 @@ def results_schema(layout: RowLayout,
 
 
 def job_metadata(handle: str, task: str, image_size: Tuple[int, int],
-                 entry: str, score: Optional[str],
-                 precision: str) -> Dict[str, str]:
+                 entry: str, score: Optional[str], precision: str,
+                 engine: str, engine_version: str) -> Dict[str, str]:
   meta = {"model": handle, "task": task,
           "image_size": f"{image_size[0]},{image_size[1]}", "entry": entry,
-          "precision": precision}
+          "precision": precision, "engine": engine,
+          "engine_version": engine_version}
   if task == tasks.TASK_CLASSIFICATION and score:
     meta["score"] = score
   return meta

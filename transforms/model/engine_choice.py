@@ -1,0 +1,130 @@
+"""Which engine runs the job: ``--engine`` resolved against the model.
+
+``tensorflow`` runs TensorFlow. ``openvino`` and ``auto`` convert the model
+(``ov_engine``, through the IR cache), run the same probe batch through both
+engines and use OpenVINO only if every row agrees (``faithfulness``). When
+it does not (a conversion error, an unsupported op, a disagreement),
+``auto`` falls back to TensorFlow naming the reason, and ``openvino``
+refuses to run with the same reason.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Optional, Tuple
+
+from transforms.core import flags
+from transforms.model import contract
+from transforms.model import description
+from transforms.model import faithfulness
+from transforms.model import ov_engine
+from transforms.model import precision
+from transforms.model import process_policy
+from transforms.model import settings as model_settings
+from transforms.model import tf_engine
+
+_LOGGER = logging.getLogger("hub_image_beam")
+
+PROBE_IMAGES = 8
+PROBE_SEED = 7
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineChoice:
+  """Attributes:
+    engine: tensorflow or openvino: what the workers run.
+    version: that engine's version.
+    check: the faithfulness numbers, or why OpenVINO was not used ('' for
+      ``--engine tensorflow``).
+  """
+  engine: str
+  version: str
+  check: str
+
+
+def tensorflow_precision(settings: model_settings.ModelSettings,
+                         workers_here: bool) -> str:
+  """TensorFlow's precision in the launcher: the job's when TensorFlow is
+  the engine and runs here; float32 when it is only the reference (another
+  engine may run) or the workers run elsewhere."""
+  if settings.engine == model_settings.ENGINE_TENSORFLOW and workers_here:
+    return settings.precision
+  return precision.FLOAT32
+
+
+def choose(settings: model_settings.ModelSettings,
+           tf_model: tf_engine.ImageModel, image_size: Tuple[int, int],
+           workers_here: bool
+           ) -> Tuple[description.ImageRunner, EngineChoice]:
+  """Resolves ``--engine``; returns the model to hand to local workers and
+  the choice.
+
+  Raises:
+    flags.ConfigError: ``--engine openvino`` and OpenVINO cannot be used
+      (the message says why), or ``auto`` fell back to TensorFlow for a
+      bfloat16 job whose launcher process already runs TensorFlow in
+      float32.
+  """
+  if settings.engine == model_settings.ENGINE_TENSORFLOW:
+    return tf_model, EngineChoice(tf_model.engine, tf_model.engine_version,
+                                  "")
+  runner, reason, check = _try_openvino(settings, tf_model, image_size,
+                                        workers_here)
+  if runner is not None:
+    _LOGGER.info("engine: openvino %s (agrees with TensorFlow: %s)",
+                 runner.engine_version, check)
+    return runner, EngineChoice(runner.engine, runner.engine_version, check)
+  if settings.engine == model_settings.ENGINE_OPENVINO:
+    raise flags.ConfigError(f"--engine openvino: {reason}; expected a model "
+                            "OpenVINO converts and runs faithfully (use "
+                            "--engine tensorflow or auto)")
+  if workers_here and settings.precision != precision.FLOAT32:
+    raise flags.ConfigError(
+        f"--engine auto fell back to tensorflow ({reason}), and --precision "
+        f"{settings.precision} needs TensorFlow's own precision set before "
+        "any model loads: run with --engine tensorflow")
+  _LOGGER.warning("engine: tensorflow (--engine auto did not use OpenVINO: "
+                  "%s)", reason)
+  return tf_model, EngineChoice(tf_model.engine, tf_model.engine_version,
+                                f"OpenVINO not used: {reason}")
+
+
+def _try_openvino(settings, tf_model, image_size, workers_here
+                  ) -> Tuple[Optional[ov_engine.OpenVinoModel], str, str]:
+  """(model, '', numbers) when OpenVINO is faithful; else (None, reason,
+  numbers or '')."""
+  try:
+    reference_engine = process_policy.openvino_from(
+        tf_model, settings, precision.FLOAT32)
+  except Exception as e:  # pylint: disable=broad-except
+    return None, f"conversion failed: {_first_line(e)}", ""
+  probe = contract.probe_images(image_size, PROBE_IMAGES, PROBE_SEED,
+                                "uint8")
+  try:
+    candidate = reference_engine.run_uint8(probe)
+  except Exception as e:  # pylint: disable=broad-except
+    return None, f"the converted model failed to run: {_first_line(e)}", ""
+  agreement = faithfulness.compare(tf_model.run_uint8(probe), candidate,
+                                   settings.task)
+  if not agreement.passed:
+    return None, f"disagrees with TensorFlow: {agreement}", str(agreement)
+  if settings.precision == precision.FLOAT32 or not workers_here:
+    return reference_engine, "", str(agreement)
+  precision.check_supported(settings.precision, precision.read_cpuinfo())
+  return (process_policy.openvino_from(tf_model, settings), "",
+          str(agreement))
+
+
+def _first_line(e: Exception) -> str:
+  """The telling part of an error: OpenVINO's own summary lines ("-- No
+  conversion rule found for operations: ...") when it has them, else the
+  first line that is not an assertion's location."""
+  lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+  summary = [line.lstrip("- ").strip() for line in lines
+             if line.startswith("--")]
+  if summary:
+    text = "; ".join(summary)
+  else:
+    text = next((line for line in lines if not line.startswith("Check '")),
+                lines[0] if lines else "")
+  return f"{type(e).__name__}: {text[:300]}"

@@ -1,0 +1,112 @@
+"""A cache of converted models (OpenVINO IR, ``.xml`` + ``.bin``), so that
+conversion is paid once per model, not by every launch and every worker.
+
+The key covers everything the converted graph depends on: the SavedModel's
+bytes (every file under its directory), the entry point and extra outputs,
+the image size the entry was traced for, and OpenVINO's version. The cache
+folder may be local or on any Beam filesystem (``gs://``): a worker fleet
+can share one. IR is written with float32 weights (``compress_to_fp16`` off:
+OpenVINO's default would halve the weights' precision).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from typing import Any, Optional
+
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.model import ov_engine
+from transforms.read import storage
+
+_LOGGER = logging.getLogger("hub_image_beam")
+
+# Bump when what is cached changes meaning.
+CACHE_FORMAT = "1"
+
+
+def default_dir() -> str:
+  """``$XDG_CACHE_HOME/hub_image_beam/openvino`` (``~/.cache`` when unset)."""
+  return os.path.join(
+      os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+      "hub_image_beam", "openvino")
+
+
+def content_digest(folder: str) -> str:
+  """sha256 of every file's relative path and bytes under ``folder``."""
+  digest = hashlib.sha256()
+  for root, dirs, files in os.walk(folder, followlinks=True):
+    dirs.sort()
+    for name in sorted(files):
+      path = os.path.join(root, name)
+      digest.update(os.path.relpath(path, folder).encode() + b"\0")
+      with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+          digest.update(block)
+  return digest.hexdigest()
+
+
+def cache_key(tf_model) -> str:
+  """The key of a ``tf_engine.ImageModel``'s converted uint8 entry."""
+  spec = tf_model.uint8_function().input_signature[0]
+  info = tf_model.info
+  parts = [CACHE_FORMAT, ov_engine.version(), content_digest(tf_model.path),
+           info.entry, ",".join(sorted(info.extra_outputs)),
+           str(spec.shape.as_list())]
+  return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def _copy_in(remote: str, local: str) -> None:
+  with storage.open_file(remote) as src, open(local, "wb") as dst:
+    shutil.copyfileobj(src, dst)
+
+
+def _copy_out(local: str, remote: str) -> None:
+  with open(local, "rb") as src, FileSystems.create(remote) as dst:
+    shutil.copyfileobj(src, dst)
+
+
+def load_or_convert(tf_model, cache_dir: Optional[str]) -> Any:
+  """The converted model, from ``cache_dir`` when it holds it; else
+  converted now and stored there (a failed store is logged, not fatal).
+
+  Args:
+    tf_model: the ``tf_engine.ImageModel`` whose uint8 entry is converted.
+    cache_dir: local or Beam filesystem folder; None converts every time.
+  """
+  if not cache_dir:
+    return ov_engine.convert(tf_model)
+  ov = ov_engine.import_openvino()
+  key = cache_key(tf_model)
+  xml, binary = (FileSystems.join(cache_dir, f"{key}.{ext}")
+                 for ext in ("xml", "bin"))
+  with tempfile.TemporaryDirectory(prefix="ov_ir_") as tmp:
+    local_xml = os.path.join(tmp, "model.xml")
+    local_bin = os.path.join(tmp, "model.bin")
+    if all(m.metadata_list for m in FileSystems.match([xml, binary])):
+      _copy_in(xml, local_xml)
+      _copy_in(binary, local_bin)
+      _LOGGER.debug("OpenVINO: converted model from the cache %s", xml)
+      return ov.Core().read_model(local_xml, local_bin)
+    model = ov_engine.convert(tf_model)
+    ov.save_model(model, local_xml, compress_to_fp16=False)
+    try:
+      FileSystems.mkdirs(cache_dir)
+    except OSError:
+      pass  # exists already (or an object store without folders)
+    try:
+      # The .bin first, under a unique name, then renamed: a reader that
+      # finds the .xml finds a whole .bin beside it.
+      suffix = f".tmp-{uuid.uuid4().hex}"
+      _copy_out(local_bin, binary + suffix)
+      FileSystems.rename([binary + suffix], [binary])
+      _copy_out(local_xml, xml + suffix)
+      FileSystems.rename([xml + suffix], [xml])
+    except Exception as e:  # pylint: disable=broad-except
+      _LOGGER.warning("OpenVINO: could not store the converted model in "
+                      "%s: %s", cache_dir, e)
+    return model
