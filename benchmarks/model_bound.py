@@ -1,7 +1,12 @@
-"""Arm (a): the model's own forward pass on ready float32 batches.
+"""Arm (a): the model's own forward pass on ready batches.
 
     python -m benchmarks.model_bound --model DIR --images N --batch_size 32 \
-        [--callers 2] [--precision bfloat16]
+        [--callers 2] [--precision bfloat16] [--engine openvino]
+
+``--engine tensorflow`` (default) calls the SavedModel on float32 batches;
+``--engine openvino`` runs the same model converted and compiled the way
+the job's OpenVINO engine does (``process_policy.load_for``), on uint8
+batches (the ``/ 255`` is in its graph).
 
 With ``--callers 2``, two threads call the model at once (each its share of
 the batches), which fills the gaps one caller leaves in TensorFlow's thread
@@ -31,22 +36,36 @@ def main(argv=None) -> int:
   parser.add_argument("--callers", type=int, default=1)
   parser.add_argument("--precision", default="float32",
                       help="float32 or bfloat16 (transforms.model.precision)")
+  parser.add_argument("--engine", default="tensorflow",
+                      help="tensorflow or openvino")
   args = parser.parse_args(argv)
   import numpy as np  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from transforms.model import precision  # pylint: disable=g-import-not-at-top
-  precision.apply(args.precision)
-  model = tf.saved_model.load(args.model)
   rng = np.random.default_rng(0)
-  batch = tf.constant(rng.random((args.batch_size, args.size, args.size, 3),
-                                 dtype=np.float32))
+  shape = (args.batch_size, args.size, args.size, 3)
+  if args.engine == "openvino":
+    from transforms.model import process_policy  # pylint: disable=g-import-not-at-top
+    from transforms.model import settings as model_settings  # pylint: disable=g-import-not-at-top
+    runner = process_policy.load_for(
+        model_settings.ModelSettings(handle=args.model,
+                                     precision=args.precision,
+                                     openvino_cache=None),
+        (args.size, args.size), model_settings.ENGINE_OPENVINO)
+    pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    forward = lambda: runner.run_uint8(pixels)
+  else:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from transforms.model import precision  # pylint: disable=g-import-not-at-top
+    precision.apply(args.precision)
+    model = tf.saved_model.load(args.model)
+    batch = tf.constant(rng.random(shape, dtype=np.float32))
+    forward = lambda: model(batch).numpy()
   for _ in range(3):
-    model(batch).numpy()  # warm-up: tracing, oneDNN primitive caches
+    forward()  # warm-up: tracing, primitive caches
   per_caller = -(-args.images // (args.batch_size * args.callers))
 
   def call_model():
     for _ in range(per_caller):
-      model(batch).numpy()
+      forward()
 
   callers = [threading.Thread(target=call_model) for _ in range(args.callers)]
   start = time.perf_counter()

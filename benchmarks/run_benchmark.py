@@ -1,8 +1,9 @@
-"""Throughput benchmark: model bound vs ours vs stock Beam RunInference.
+"""Throughput benchmark: model bound vs ours vs stock Beam RunInference,
+for each inference engine.
 
     python -m benchmarks.run_benchmark [--images 2048] \
         [--sizes 500,2048,8000] [--stock_sizes 500,2048,8000] [--repeats 2] \
-        [--precision bfloat16]
+        [--precision bfloat16] [--engines tensorflow,openvino]
 
 Every arm runs as its own child process, one after another, on the same
 generated corpus and the same model (all in one run, since these machines
@@ -17,6 +18,7 @@ Peak memory is each child's maximum resident set size (``wait4``).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -25,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from benchmarks import corpus
 
@@ -92,6 +94,9 @@ def main(argv=None) -> int:
   parser.add_argument("--precision", default="float32",
                       help="the model bound's and ours (stock Beam runs "
                       "the SavedModel as saved, float32)")
+  parser.add_argument("--engines", default="tensorflow,openvino",
+                      help="engines for the model bound and ours, side by "
+                      "side (stock Beam is TensorFlow)")
   parser.add_argument("--skip_stock", action="store_true")
   parser.add_argument("--json_out", default=None)
   args = parser.parse_args(argv)
@@ -108,27 +113,33 @@ def main(argv=None) -> int:
     corpus.make_corpus(source, all_dir, need)
   files = sorted(os.path.join(all_dir, f) for f in os.listdir(all_dir))
   py = sys.executable
+  engines = [e for e in args.engines.split(",") if e]
   results = {"machine": f"{platform.node()} {platform.machine()}, "
-                        f"{os.cpu_count()} CPUs", "model": args.model,
-             "batch_size": args.batch_size, "precision": args.precision}
+                        f"{os.cpu_count()} CPUs, {cpu_model()}",
+             "model": args.model, "batch_size": args.batch_size,
+             "precision": args.precision, "engines": engines}
 
-  def model_bound(callers: int):
-    print(f"(a) model bound, {callers} caller(s) ...", flush=True)
+  def model_bound(engine: str, callers: int):
+    print(f"(a) model bound, {engine}, {callers} caller(s) ...", flush=True)
     run = run_child([py, "-m", "benchmarks.model_bound", "--model",
                      args.model, "--images", str(args.images),
                      "--batch_size", str(args.batch_size), "--callers",
-                     str(callers), "--precision", args.precision])
+                     str(callers), "--precision", args.precision,
+                     "--engine", engine])
     measured = json.loads(run["stdout"].strip().splitlines()[-1])
     return measured["images"] / measured["seconds"], run["peak_mb"]
 
-  def ours(size: int) -> Dict:
+  def ours(engine: str, size: int) -> Dict:
     folder = subset_dir(args.work_dir, files, size)
+    # A warm IR cache, as on any run after a model's first.
     return run_child([py, "-m", "pipelines.embed", "--model", args.model,
                       "--task", "classification", "--input",
                       os.path.join(folder, "*"), "--output",
                       os.path.join(args.work_dir, "out_ours"), "--overwrite",
                       "--batch_size", str(args.batch_size),
-                      "--precision", args.precision] +
+                      "--precision", args.precision, "--engine", engine,
+                      "--openvino_cache",
+                      os.path.join(args.work_dir, "openvino_cache")] +
                      shlex.split(args.ours_args))
 
   def stock(size: int) -> Dict:
@@ -142,8 +153,9 @@ def main(argv=None) -> int:
 
   # Measured before and after the other arms; the machine drifts.
   callers = (1, 2)
-  before = {c: model_bound(c) for c in callers}
-  arms = {"ours": (ours, sizes)}
+  before = {(e, c): model_bound(e, c) for e in engines for c in callers}
+  arms: Dict[str, Tuple[Callable[[int], Dict], List[int]]] = {
+      f"ours_{e}": (functools.partial(ours, e), sizes) for e in engines}
   if not args.skip_stock:
     arms["stock"] = (stock, stock_sizes)
   best: Dict[str, Dict[int, Dict]] = {name: {} for name in arms}
@@ -164,13 +176,17 @@ def main(argv=None) -> int:
     fixed, rate = fit_line([(r["images"], r["seconds"]) for r in runs])
     results[name] = {"runs": runs, "fixed_s": fixed,
                      "steady_images_per_s": rate}
-  after = {c: model_bound(c) for c in callers}
-  first = max(rate for rate, _ in before.values())
-  last = max(rate for rate, _ in after.values())
-  results["model_bound"] = {
-      "images_per_s": (first + last) / 2, "first_and_last": [first, last],
-      "by_callers": {str(c): [before[c][0], after[c][0]] for c in callers},
-      "peak_mb": max(mb for _, mb in [*before.values(), *after.values()])}
+  after = {(e, c): model_bound(e, c) for e in engines for c in callers}
+  results["model_bound"] = {}
+  for e in engines:
+    first = max(before[(e, c)][0] for c in callers)
+    last = max(after[(e, c)][0] for c in callers)
+    results["model_bound"][e] = {
+        "images_per_s": (first + last) / 2, "first_and_last": [first, last],
+        "by_callers": {str(c): [before[(e, c)][0], after[(e, c)][0]]
+                       for c in callers},
+        "peak_mb": max(max(before[(e, c)][1], after[(e, c)][1])
+                       for c in callers)}
   results["compare_at"] = args.images
   print()
   print(format_table(results))
@@ -180,55 +196,84 @@ def main(argv=None) -> int:
   return 0
 
 
+def cpu_model() -> str:
+  """The CPU's model name and its vector flags that matter here."""
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      text = f.read()
+  except OSError:
+    return "unknown CPU"
+  name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+               if line.startswith("model name")), "unknown CPU")
+  found = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                if line.startswith("flags")), [])
+  wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+  return f"{name} ({' '.join(f for f in wanted if f in found) or 'no AVX'})"
+
+
 def format_table(results: Dict) -> str:
-  bound = results["model_bound"]["images_per_s"]
+  engines = results["engines"]
   lines = [f"machine: {results['machine']}; model: "
            f"{os.path.relpath(results['model'], ROOT)}; batch "
            f"{results['batch_size']}; precision of (a) and (b) "
            f"{results.get('precision', 'float32')}", "",
-           f"{'arm':<28}{'images':>8}{'wall s':>9}{'img/s':>9}"
+           f"{'arm':<34}{'images':>8}{'wall s':>9}{'img/s':>9}"
            f"{'peak MB':>9}"]
-  first, last = results["model_bound"]["first_and_last"]
-  one, two = (results["model_bound"]["by_callers"][k] for k in ("1", "2"))
-  lines.append(f"{'(a) model bound (mean)':<28}{'':>8}{'':>9}{bound:>9.1f}"
-               f"{results['model_bound']['peak_mb']:>9.0f}"
-               f"   (first {first:.1f}, last {last:.1f}; best of 1 caller "
-               f"{one[0]:.1f}/{one[1]:.1f} and 2 callers "
-               f"{two[0]:.1f}/{two[1]:.1f})")
-  for key, name in (("ours", "(b) ours"), ("stock", "(c) stock Beam")):
+  for engine in engines:
+    bound = results["model_bound"][engine]
+    first, last = bound["first_and_last"]
+    one, two = (bound["by_callers"][k] for k in ("1", "2"))
+    lines.append(f"{'(a) model bound, ' + engine:<34}{'':>8}{'':>9}"
+                 f"{bound['images_per_s']:>9.1f}{bound['peak_mb']:>9.0f}"
+                 f"   (first {first:.1f}, last {last:.1f}; 1 caller "
+                 f"{one[0]:.1f}/{one[1]:.1f}, 2 callers "
+                 f"{two[0]:.1f}/{two[1]:.1f})")
+  arms = [(f"ours_{e}", f"(b) ours, {e}") for e in engines]
+  arms.append(("stock", "(c) stock Beam, tensorflow"))
+  for key, name in arms:
     if key not in results:
       continue
     for run in results[key]["runs"]:
-      lines.append(f"{name + ' (total)':<28}{run['images']:>8}"
-                   f"{run['seconds']:>9.1f}"
+      lines.append(f"{name:<34}{run['images']:>8}{run['seconds']:>9.1f}"
                    f"{run['images'] / run['seconds']:>9.1f}"
                    f"{run['peak_mb']:>9.0f}")
   lines.append("")
-  ours = results["ours"]["steady_images_per_s"]
-  lines.append(f"(b) ours steady state:      {ours:7.1f} img/s = "
-               f"{ours / bound:.2f} x (a); fixed start-up "
-               f"{results['ours']['fixed_s']:.1f} s")
-  if "stock" in results:
-    stock = results["stock"]["steady_images_per_s"]
-    lines.append(f"(c) stock Beam steady state: {stock:7.1f} img/s = "
-                 f"{stock / bound:.2f} x (a); fixed start-up "
-                 f"{results['stock']['fixed_s']:.1f} s")
-    lines.append(f"(b) / (c) steady state:     {ours / stock:.2f}; fixed "
-                 "start-up "
-                 f"{results['ours']['fixed_s'] / results['stock']['fixed_s']:.2f}")
-    at = results["compare_at"]
-    walls = {key: [r["seconds"] for r in results[key]["runs"]
-                   if r["images"] == at] for key in ("ours", "stock")}
-    if walls["ours"] and walls["stock"]:
-      lines.append(f"wall at {at} images:         ours "
-                   f"{walls['ours'][0]:.1f} s, stock {walls['stock'][0]:.1f} "
-                   f"s: ours {walls['stock'][0] / walls['ours'][0]:.2f} x "
-                   "faster")
-  runs = results["ours"]["runs"]
-  lines.append(f"(b) peak memory {runs[0]['images']} -> {runs[-1]['images']}"
-               f" images: {runs[0]['peak_mb']:.0f} -> "
-               f"{runs[-1]['peak_mb']:.0f} MB "
-               f"({100 * (runs[-1]['peak_mb'] / runs[0]['peak_mb'] - 1):+.1f}%)")
+  tf_bound = results["model_bound"].get("tensorflow", {}).get("images_per_s")
+  for key, name in arms:
+    if key not in results:
+      continue
+    rate = results[key]["steady_images_per_s"]
+    engine = key.split("_", 1)[1] if key.startswith("ours_") else "tensorflow"
+    own = results["model_bound"].get(engine, {}).get("images_per_s")
+    text = f"{name + ' steady state:':<42}{rate:7.1f} img/s"
+    if own:
+      text += f" = {rate / own:.2f} x its engine's bound"
+    if tf_bound and engine != "tensorflow":
+      text += f", {rate / tf_bound:.2f} x TensorFlow's bound"
+    lines.append(text + f"; fixed start-up {results[key]['fixed_s']:.1f} s")
+  if "openvino" in engines and "tensorflow" in engines:
+    ov = results["model_bound"]["openvino"]["images_per_s"]
+    lines.append(f"model alone, openvino / tensorflow:        "
+                 f"{ov / tf_bound:.2f} x")
+    if "ours_openvino" in results and "ours_tensorflow" in results:
+      lines.append(
+          f"ours steady state, openvino / tensorflow:   "
+          f"{results['ours_openvino']['steady_images_per_s'] / results['ours_tensorflow']['steady_images_per_s']:.2f} x")
+  at = results["compare_at"]
+  walls = {key: [r["seconds"] for r in results[key]["runs"]
+                 if r["images"] == at] for key, _ in arms if key in results}
+  if walls.get("stock"):
+    for key, name in arms[:-1]:
+      if walls.get(key):
+        lines.append(f"wall at {at} images, {name} vs stock: "
+                     f"{walls[key][0]:.1f} s vs {walls['stock'][0]:.1f} s = "
+                     f"{walls['stock'][0] / walls[key][0]:.2f} x faster")
+  for key, name in arms[:-1]:
+    runs = results[key]["runs"]
+    lines.append(
+        f"{name} peak memory {runs[0]['images']} -> {runs[-1]['images']} "
+        f"images: {runs[0]['peak_mb']:.0f} -> {runs[-1]['peak_mb']:.0f} MB "
+        f"({100 * (runs[-1]['peak_mb'] / runs[0]['peak_mb'] - 1):+.1f}%)")
   return "\n".join(lines)
 
 

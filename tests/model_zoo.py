@@ -87,11 +87,13 @@ ARCHITECTURES: Dict[str, Architecture] = {
 
 
 def save(name: str, folder: str) -> str:
-  """Builds architecture ``name`` and saves it under ``folder``; cached by
-  path (a built model is reused)."""
+  """Builds architecture ``name`` and saves it under ``folder``; a model
+  already there is reused (written to a temporary name, then renamed, so a
+  killed build never counts)."""
   path = os.path.join(folder, name)
   if os.path.exists(os.path.join(path, "saved_model.pb")):
     return path
+  partial = f"{path}.partial-{os.getpid()}"
   import tf_keras  # pylint: disable=g-import-not-at-top
   arch = ARCHITECTURES[name]
   tf_keras.utils.set_random_seed(0)
@@ -104,5 +106,6 @@ def save(name: str, folder: str) -> str:
   module.__call__ = tf.function(
       lambda images: network(preprocess(images), training=False),
       input_signature=[spec])
-  tf.saved_model.save(module, path)
+  tf.saved_model.save(module, partial)
+  os.replace(partial, path)
   return path

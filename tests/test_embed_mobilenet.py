@@ -64,6 +64,11 @@ def test_parquet_schema_in_pyarrow_and_pandas(classification_output):
   assert meta["hub_image_beam.model"] == conftest.MOBILENET_CLS
   assert meta["hub_image_beam.task"] == "classification"
   assert meta["hub_image_beam.image_size"] == "224,224"
+  # The default engine (auto) found OpenVINO faithful on this model: the
+  # top-1 checks above ran on it.
+  import openvino  # pylint: disable=g-import-not-at-top
+  assert meta["hub_image_beam.engine"] == "openvino"
+  assert meta["hub_image_beam.engine_version"] == openvino.get_version()
   frame = pd.concat(pd.read_parquet(f) for f in glob.glob(
       os.path.join(classification_output, "results-*.parquet")))
   assert len(frame) == 12

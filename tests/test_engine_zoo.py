@@ -42,8 +42,15 @@ def _zoo_param(name):
 
 
 @pytest.fixture(scope="module")
-def zoo_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("zoo"))
+def zoo_dir():
+  """Built once per tf_keras version and kept like .venv (``.cache/``,
+  ignored by git): the builds are deterministic and cost most of these
+  tests' time."""
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(conftest.ROOT, ".cache", "test_model_zoo",
+                        f"tf_keras-{tf_keras.__version__}-v1")
+  os.makedirs(folder, exist_ok=True)
+  return folder
 
 
 def _pixels(size):
@@ -99,8 +106,10 @@ def test_architecture_runs_faithfully_on_openvino(name, zoo_dir, tmp_path):
   assert np.ptp(expected, axis=0).max() > 0
 
 
+# The classification MobileNet V2 runs on OpenVINO in every end-to-end test
+# of the default engine (tests/test_embed_mobilenet.py: the cat is a cat);
+# its TF1 rebuild is compared value by value below.
 @pytest.mark.parametrize("model", [
-    pytest.param(conftest.MOBILENET_CLS, id="mobilenet_v2_classification"),
     pytest.param(conftest.MOBILENET_FV, id="mobilenet_v2_feature_vector"),
     pytest.param(conftest.MOBILENET_V1_SMALL, id="mobilenet_v1_025_128"),
 ])
