@@ -78,6 +78,11 @@ ARCHITECTURES: Dict[str, Architecture] = {
         lambda s: _apps().DenseNet121(
             input_shape=s, weights=None, classifier_activation=None), 224,
         _to_255, slow=True),
+    # NAS cells (separable convolutions, many branches).
+    "nasnet_mobile": Architecture(
+        lambda s: _apps().NASNetMobile(
+            input_shape=s, weights=None, classifier_activation=None), 224,
+        _to_pm1, slow=True),
     # Any input size (the job needs --image_size): global pooling features.
     "mobilenet_v2_dynamic": Architecture(
         lambda s: _apps().MobileNetV2(
