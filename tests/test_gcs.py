@@ -53,10 +53,23 @@ def _parquet_rows(storage, prefix):
 def test_files_in_parquet_out_with_the_model_on_gcs(gcs, simple_model):
   url, storage, bucket = gcs
   gcs_emulator.upload_dir(bucket, simple_model, "models/simple")
-  done = _run(url, ["--model", "gs://lake/models/simple", "--input",
-                    "gs://lake/images/*", "--output", "gs://lake/out/files"])
+  # The converted model goes to a cache on gs:// that workers would share.
+  argv = ["--model", "gs://lake/models/simple", "--input",
+          "gs://lake/images/*", "--engine", "openvino", "--openvino_cache",
+          "gs://lake/openvino_cache"]
+  done = _run(url, argv + ["--output", "gs://lake/out/files"])
   assert done.returncode == 0, done.stderr
   assert "results written:   12" in done.stdout
+  cached = _blobs(storage, "openvino_cache/")
+  assert sorted(os.path.splitext(name)[1] for name in cached) == [
+      ".bin", ".xml"], cached
+  stamps = [storage.bucket("lake").get_blob(name).updated for name in cached]
+  # A second launch reads the cache instead of converting and writing again.
+  again = _run(url, argv + ["--output", "gs://lake/out/files_again"])
+  assert again.returncode == 0, again.stderr
+  assert _blobs(storage, "openvino_cache/") == cached
+  assert [storage.bucket("lake").get_blob(name).updated
+          for name in cached] == stamps
   rows = _parquet_rows(storage, "out/files/results-")
   expected = {f"gs://lake/images/{name}"
               for name in os.listdir(conftest.IMAGENET_DIR)}
