@@ -117,6 +117,10 @@ def test_dry_run_builds_and_returns(simple_model, images, tmp_path):
     (["--dataflow_service_options", "worker_accelerator=nvidia-t4"],
      "worker_accelerator: expected 'type:TYPE;count:N"),
     (["--project", ""], "expected --project"),
+    (["--inference_accelerator", "type:nvidia-l4;count:1",
+      "--dataflow_service_options",
+      "worker_accelerator=type:nvidia-l4;count:1"],
+     "Dataflow refuses the two together"),
 ])
 def test_bad_dataflow_flags_fail_before_anything_is_staged(
     simple_model, images, tmp_path, extra, message):
@@ -184,3 +188,63 @@ def test_a_real_run_waits_and_summarizes_dataflows_metrics(simple_model,
   assert "failures:          10 (25.0%)" in done.stdout
   assert "decode.truncated" in done.stdout
   assert done.returncode == 3, done.stderr
+
+
+def _environment_hints(pipeline, transform_id):
+  transform = pipeline.components.transforms[transform_id]
+  if not transform.environment_id:
+    return {}
+  return dict(pipeline.components.environments[
+      transform.environment_id].resource_hints)
+
+
+def _descendants(pipeline, transform_id):
+  transforms = pipeline.components.transforms
+  found = [transform_id]
+  for child in transforms[transform_id].subtransforms:
+    found += _descendants(pipeline, child)
+  return found
+
+
+def test_right_fitting_puts_the_gpu_on_inference_only(simple_model, images,
+                                                      tmp_path):
+  template = tmp_path / "templates" / "rightfit.json"
+  done = launch(["--config", os.path.join(conftest.ROOT, "configs",
+                                          "dataflow_gpu_rightfit.yaml"),
+                 "--task", "feature_vector",
+                 "--model", simple_model, "--input", str(images / "*"),
+                 "--output", str(tmp_path / "out"),
+                 "--template_location", str(template),
+                 "--sdk_container_image",
+                 "us-docker.pkg.dev/p/r/hub-image-beam:1",
+                 *dataflow_flags(tmp_path)])
+  assert done.returncode == 0, done.stderr
+  env = json.loads(template.read_text())["environment"]
+  # No GPU on every worker: the service option is absent.
+  assert not any("worker_accelerator" in o
+                 for o in env.get("serviceOptions", []))
+  pipeline, steps = top_level_steps(tmp_path / "staging" / "pipeline.pb")
+  # Decode and inference are separated by the shuffle.
+  assert steps[steps.index("DecodeImages") + 1] == "ShuffleToInference"
+  assert steps[steps.index("ShuffleToInference") + 1] == "RunInference"
+  transforms = pipeline.components.transforms
+  by_name = {transforms[t].unique_name: t
+             for t in transforms[pipeline.root_transform_ids[0]].subtransforms}
+  accelerator = "beam:resources:accelerator:v1"
+  hinted = {transforms[t].unique_name
+            for t in transforms if accelerator in _environment_hints(
+                pipeline, t)}
+  inference = set(transforms[t].unique_name
+                  for t in _descendants(pipeline, by_name["RunInference"]))
+  # The hint is on the inference step (and what it is made of), on nothing
+  # upstream or downstream.
+  assert hinted and hinted <= inference, sorted(hinted - inference)[:5]
+  hints = _environment_hints(pipeline, next(
+      t for t in transforms if transforms[t].unique_name in hinted))
+  assert hints[accelerator] == (
+      b"type:nvidia-l4;count:1;install-nvidia-driver")
+  assert hints["beam:resources:min_ram_bytes:v1"] == b"16000000000"
+  for name in ("ReadInputs", "DecodeImages", "ShuffleToInference",
+               "BuildRows", "WriteResults"):
+    for t in _descendants(pipeline, by_name[name]):
+      assert accelerator not in _environment_hints(pipeline, t), name

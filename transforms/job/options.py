@@ -16,6 +16,7 @@ import os
 from typing import List, Optional, Sequence
 
 from apache_beam.options.pipeline_options import DirectOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 
@@ -23,6 +24,7 @@ from transforms.core import flags
 from transforms.core import tasks
 from transforms.decode import settings as decode_settings
 from transforms.job import dataflow
+from transforms.job import placement as placement_lib
 from transforms.model import settings as model_settings
 from transforms.read import settings as read_settings
 from transforms.write import columns
@@ -59,6 +61,16 @@ class EmbedOptions(PipelineOptions):
         help="DataflowRunner: print the job id once it is submitted and "
         "exit 0 without waiting (for Flex Template launchers and "
         "schedulers).")
+    parser.add_argument(
+        "--inference_accelerator", default=None,
+        help="Dataflow right fitting: run the inference step on workers "
+        "with this accelerator, e.g. 'type:nvidia-l4;count:1;"
+        "install-nvidia-driver'; decode stays on CPU workers (see README, "
+        "'GPU jobs').")
+    parser.add_argument(
+        "--inference_min_ram_gb", type=int, default=None,
+        help="With --inference_accelerator: the inference workers' minimum "
+        "memory in GB.")
     # Read by the command line before anything else (pipelines.cli.quiet),
     # from the flags and the --config file alike; declared here so that
     # Beam and the argv check know it.
@@ -81,6 +93,7 @@ class JobConfig:
   write: write_settings.WriteSettings
   max_failure_rate: Optional[float] = None
   no_wait: bool = False
+  placement: placement_lib.Placement = placement_lib.Placement()
 
 
 def expand_config_file(argv: Sequence[str]) -> List[str]:
@@ -119,9 +132,13 @@ def build_config(options: PipelineOptions) -> JobConfig:
   if o.max_failure_rate is not None and not 0 <= o.max_failure_rate <= 1:
     raise ConfigError(f"--max_failure_rate: expected a fraction in [0, 1], "
                       f"found {o.max_failure_rate}")
+  placement = placement_lib.from_flags(
+      o.inference_accelerator, o.inference_min_ram_gb,
+      options.view_as(GoogleCloudOptions).dataflow_service_options or ())
   dataflow.check_options(options, o.no_wait)
   return JobConfig(read=read, decode=decode, model=model, write=write,
-                   max_failure_rate=o.max_failure_rate, no_wait=o.no_wait)
+                   max_failure_rate=o.max_failure_rate, no_wait=o.no_wait,
+                   placement=placement)
 
 
 def apply_local_runner_defaults(options: PipelineOptions) -> None:

@@ -52,7 +52,16 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
   keyed_handler: KeyedModelHandler = KeyedModelHandler(
       handler.HubImageModelHandler(config.model, plan.model.image_size,
                                    plan.model.engine.engine))
-  predicted = decoded.images | "RunInference" >> RunInference(keyed_handler)
+  to_model = decoded.images
+  placement = config.placement
+  if placement.separate:
+    # Decode and inference fuse apart: decode on CPU workers, inference on
+    # accelerator workers; uint8 pixels at the model's size cross.
+    to_model = to_model | "ShuffleToInference" >> beam.Reshuffle()
+  inference: beam.PTransform = RunInference(keyed_handler)
+  if placement.resource_hints():
+    inference = inference.with_resource_hints(**placement.resource_hints())
+  predicted = to_model | "RunInference" >> inference
   built = predicted | "BuildRows" >> write_dofn.build_rows(plan.layout,
                                                            live_job)
   write = config.write
