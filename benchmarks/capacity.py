@@ -126,7 +126,7 @@ def measure_model(model: str, engine: str, size: Sequence[int],
     chosen = model_settings.ENGINE_OPENVINO
   runner = process_policy.load_for(
       model_settings.ModelSettings(handle=model, openvino_cache=None),
-      tuple(size), chosen)
+      (int(size[0]), int(size[1])), chosen)
   pixels = np.random.default_rng(0).integers(
       0, 256, (batch, size[0], size[1], 3), dtype=np.uint8)
   runner.run_uint8(pixels)  # warm-up
