@@ -86,28 +86,30 @@ def zero_cost_model(folder: str, size: Sequence[int]) -> str:
 
 
 def measure_feed(inputs: List[str], size: Sequence[int], work: str,
-                 cores: int) -> float:
+                 cores: int, model: Optional[str] = None,
+                 extra: Sequence[str] = ()) -> float:
   """The job's images/s with a zero-cost model on all cores (in-process,
   Beam's local runner, one bundle in flight per core): the slope between a
   run on a quarter of the inputs and one on all, so the job's fixed
   start-up (plan, runner start) is left out."""
   from pipelines import embed  # pylint: disable=g-import-not-at-top
-  model = zero_cost_model(work, size)
+  model = model or zero_cost_model(work, size)
 
   def run(paths: List[str], name: str) -> float:
     start = time.perf_counter()
     embed.run(["--model", model, "--input", *paths, "--engine",
                "tensorflow", "--direct_num_workers", str(cores),
+               "--overwrite", *extra,
                "--output", os.path.join(work, name)]).wait_until_finish()
     return time.perf_counter() - start
 
   run(inputs[:2], "warm")  # imports, the first trace, the runner's start
   few = inputs[:max(1, len(inputs) // 4)]
   seconds_few, seconds_all = run(few, "few"), run(inputs, "all")
-  extra = seconds_all - seconds_few
-  if extra <= 0:
+  more = seconds_all - seconds_few
+  if more <= 0:
     return len(inputs) / seconds_all  # too few inputs for a slope
-  return (len(inputs) - len(few)) / extra
+  return (len(inputs) - len(few)) / more
 
 
 def measure_model(model: str, engine: str, size: Sequence[int],

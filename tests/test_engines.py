@@ -158,6 +158,29 @@ def test_auto_falls_back_to_tensorflow_naming_the_op(models_dir, tmp_path,
       atol=1e-6)
 
 
+def test_a_model_that_checks_its_inputs_stays_on_tensorflow(models_dir,
+                                                           tmp_path, capsys):
+  # OpenVINO's converter drops Assert ops: the white image this model
+  # refuses would get a result. No probe of ordinary images sees that.
+  model = model_builders.save_raising_on_white(
+      os.path.join(models_dir, "raising_engine"))
+  folder = tmp_path / "images"
+  folder.mkdir()
+  from tests import image_corpus  # pylint: disable=g-import-not-at-top
+  (folder / "white.png").write_bytes(image_corpus.encode(
+      image_corpus.solid("RGB", (255, 255, 255)), "PNG"))
+  argv = ["--model", model, "--input", str(folder / "*")]
+  assert embed.main(argv + ["--output", str(tmp_path / "ov"), "--engine",
+                            "openvino"]) == 2
+  assert "checks its inputs at run time (Assert ops)" in (
+      capsys.readouterr().err)
+  assert embed.main(argv + ["--output", str(tmp_path / "auto")]) == 0
+  (failure,) = conftest.read_failures(str(tmp_path / "auto"))
+  assert (failure["stage"], failure["reason"]) == ("inference",
+                                                   "inference_error")
+  assert "all-white image" in failure["message"]
+
+
 def _has_native_bfloat16():
   return bool(precision.cpu_flags(precision.read_cpuinfo()).intersection(
       precision.NATIVE_BFLOAT16_FLAGS))

@@ -87,18 +87,21 @@ def _run(task, model, out, *extra, own_process=False):
   return rows, meta
 
 
-def _float32_and_bfloat16(task, model, tmp_path):
+def _float32_and_bfloat16(task, model, tmp_path, engine="tensorflow"):
   """The job in this (float32) process, then in bfloat16 in its own."""
-  return (_run(task, model, str(tmp_path / "f32")),
+  return (_run(task, model, str(tmp_path / "f32"), "--engine", "tensorflow"),
           _run(task, model, str(tmp_path / "bf16"), "--precision",
-               "bfloat16", own_process=True))
+               "bfloat16", "--engine", engine, own_process=True))
 
 
 @needs_shared
 @needs_native_bfloat16
-def test_bfloat16_keeps_every_top1_of_float32(tmp_path):
+@pytest.mark.parametrize("engine", ["tensorflow", "openvino"])
+def test_bfloat16_keeps_every_top1_of_float32(tmp_path, engine):
+  # TensorFlow's oneDNN rewrite, and OpenVINO's bf16 inference precision,
+  # each against TensorFlow's float32.
   (exact, exact_meta), (fast, fast_meta) = _float32_and_bfloat16(
-      "classification", conftest.MOBILENET_CLS, tmp_path)
+      "classification", conftest.MOBILENET_CLS, tmp_path, engine)
   assert (exact_meta, fast_meta) == ("float32", "bfloat16")
   assert set(fast) == set(exact) == set(conftest.expected_top5())
   assert {k: r["top_k_labels"] for k, r in fast.items()} == {
@@ -126,10 +129,14 @@ def test_bfloat16_embeddings_stay_within_cosine_0_99(tmp_path):
 @needs_native_bfloat16
 def test_a_second_precision_in_one_process_is_refused(tmp_path):
   # This process has run float32 jobs (the test above, or this one's own).
-  _run("classification", conftest.MOBILENET_V1_SMALL, str(tmp_path / "f32"))
+  # TensorFlow holds one precision per process (OpenVINO does not: with
+  # it, TensorFlow stays float32 as the reference).
+  _run("classification", conftest.MOBILENET_V1_SMALL, str(tmp_path / "f32"),
+       "--engine", "tensorflow")
   with pytest.raises(flags.ConfigError, match=(
       r"--precision bfloat16: expected float32, the precision this process "
       r"already runs models in .*run this job in a new process")):
     _run("classification", conftest.MOBILENET_V1_SMALL,
-         str(tmp_path / "bf16"), "--precision", "bfloat16")
+         str(tmp_path / "bf16"), "--precision", "bfloat16", "--engine",
+         "tensorflow")
   assert not (tmp_path / "bf16").exists()  # refused before any work

@@ -27,6 +27,10 @@ _LOGGER = logging.getLogger("hub_image_beam")
 
 PROBE_IMAGES = 8
 PROBE_SEED = 7
+# Ops with which a model refuses inputs at run time. OpenVINO's converter
+# drops them, so an image the model would refuse would get a result: a
+# difference no probe of ordinary images can see.
+RUNTIME_CHECKS = frozenset({"Assert", "CheckNumerics", "CheckNumericsV2"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +97,11 @@ def _try_openvino(settings, tf_model, image_size, workers_here
                   ) -> Tuple[Optional[ov_engine.OpenVinoModel], str, str]:
   """(model, '', numbers) when OpenVINO is faithful; else (None, reason,
   numbers or '')."""
+  checks = sorted(tf_model.op_types() & RUNTIME_CHECKS)
+  if checks:
+    return None, (f"the model checks its inputs at run time ({', '.join(checks)}"
+                  " ops), which OpenVINO's converter drops: an input the "
+                  "model refuses would get a result"), ""
   try:
     reference_engine = process_policy.openvino_from(
         tf_model, settings, precision.FLOAT32)

@@ -10,7 +10,7 @@ model handler, the job's probe and the contract checks call.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -48,6 +48,15 @@ class ImageModel:
   def engine_version(self) -> str:
     from transforms.model import tf_import  # pylint: disable=g-import-not-at-top
     return str(tf_import.import_tensorflow().__version__)
+
+  def op_types(self) -> FrozenSet[str]:
+    """Every op type in the traced uint8 entry, nested functions included."""
+    concrete = self.uint8_function().get_concrete_function()
+    graph_def = concrete.graph.as_graph_def()
+    found = {node.op for node in graph_def.node}
+    for function in graph_def.library.function:
+      found.update(node.op for node in function.node_def)
+    return frozenset(found)
 
   def uint8_function(self):
     """The traced uint8 entry (``tf.function``): what another engine

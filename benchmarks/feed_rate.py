@@ -1,0 +1,91 @@
+"""Feed rate: this pipeline with a zero-cost model against this project's
+decode function alone, on the same cores, side by side (issue 21).
+
+    python -m benchmarks.feed_rate [--images 2048] [--repeats 2] \\
+        [--pipeline_args '--decode_threads 2']
+
+Decode alone: ``cores`` threads read each file and call
+``transforms.decode.resize.prepare_image`` (Pillow releases the GIL), the
+upper bound of what any pipeline around it can feed. The pipeline: the job
+end to end (read, decode, resize, batch, a model that costs nothing, rows,
+Parquet) on the local runner with one bundle in flight per core, its fixed
+start-up left out by timing a quarter of the images and all of them (the
+slope). The two alternate, ``--repeats`` times; each keeps its best.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from concurrent import futures
+from typing import List
+
+from benchmarks import capacity
+from benchmarks import corpus
+from benchmarks import run_benchmark
+
+
+def decode_alone(paths: List[str], size, threads: int) -> float:
+  """images/s of read + prepare_image over ``paths`` in ``threads``."""
+  from transforms.decode import resize  # pylint: disable=g-import-not-at-top
+  from transforms.decode import settings as decode_settings  # pylint: disable=g-import-not-at-top
+  d = decode_settings.DecodeSettings()
+
+  def one(path):
+    with open(path, "rb") as f:
+      data = f.read()
+    return resize.prepare_image(data, size, d.resize, d.max_pixels,
+                                d.jpeg_draft)
+
+  with futures.ThreadPoolExecutor(threads) as pool:
+    list(pool.map(one, paths[:threads * 4]))  # warm-up
+    start = time.perf_counter()
+    for _ in pool.map(one, paths):
+      pass
+    return len(paths) / (time.perf_counter() - start)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--images", type=int, default=2048)
+  parser.add_argument("--repeats", type=int, default=2)
+  parser.add_argument("--work_dir", default="/tmp/hub_image_beam_bench")
+  parser.add_argument("--pipeline_args", default="",
+                      help="extra flags for the pipeline (quoted)")
+  args = parser.parse_args(argv)
+  from pipelines.cli import quiet  # pylint: disable=g-import-not-at-top
+  quiet.configure(False)
+  all_dir = os.path.join(args.work_dir, "all")
+  existing = sorted(os.listdir(all_dir)) if os.path.isdir(all_dir) else []
+  if len(existing) < args.images:
+    corpus.make_corpus(capacity.SHARED_PHOTOS, all_dir, args.images)
+  paths = sorted(os.path.join(all_dir, f) for f in os.listdir(all_dir))
+  paths = paths[:args.images]
+  cores = os.cpu_count() or 1
+  size = (224, 224)
+  best = {"decode_alone": 0.0, "pipeline": 0.0}
+  with tempfile.TemporaryDirectory(prefix="feed_") as work:
+    model = capacity.zero_cost_model(work, size)
+    extra = shlex.split(args.pipeline_args)
+    for repeat in range(args.repeats):
+      rate = decode_alone(paths, size, cores)
+      best["decode_alone"] = max(best["decode_alone"], rate)
+      print(f"decode alone, run {repeat + 1}: {rate:.1f} images/s",
+            flush=True)
+      rate = capacity.measure_feed(paths, size, work, cores, model=model,
+                                   extra=extra)
+      best["pipeline"] = max(best["pipeline"], rate)
+      print(f"pipeline, run {repeat + 1}: {rate:.1f} images/s", flush=True)
+  ratio = best["pipeline"] / best["decode_alone"]
+  print(json.dumps({"cpu": run_benchmark.cpu_model(), "cores": cores,
+                    "images": len(paths), **best, "ratio": ratio}))
+  print(f"pipeline / decode alone = {ratio:.2f}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
