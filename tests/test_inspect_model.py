@@ -93,3 +93,27 @@ def test_text_report_and_unloadable_model(capsys, simple_model, tmp_path):
   assert "result: PASS (4/4 rules pass)" in text
   assert inspect_model.main([str(tmp_path)]) == 2
   assert "expected a SavedModel" in capsys.readouterr().out
+
+
+def test_old_labels_spelling_names_the_flag_to_use(capsys):
+  # --labels means Beam's job labels in pipelines.embed; the inspector takes
+  # the same class-names flag as the job.
+  status = inspect_model.main([conftest.MOBILENET_CLS, "--labels",
+                               conftest.IMAGENET_LABELS])
+  assert status == 2
+  out = capsys.readouterr().out
+  assert "--labels is not a flag of inspect_model: expected --labels_file " \
+         "FILE" in out
+
+
+def test_the_job_s_model_flags_apply(capsys, dynamic_model):
+  # The same flags as pipelines.embed, from the model stage's settings.
+  status, report = _inspect(capsys, "--model", dynamic_model,
+                            "--image_size", "40,30")
+  assert status == 0 and report["probe_size"] == [40, 30]
+  status, report = _inspect(capsys, "--model", dynamic_model, "--task",
+                            "segmentation")
+  assert status == 2 and "--task: expected one of" in report["error"]
+  status, report = _inspect(capsys, "--model", dynamic_model,
+                            "--engine", "onnx")
+  assert status == 2 and "--engine: expected one of" in report["error"]

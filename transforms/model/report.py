@@ -52,6 +52,7 @@ class ModelReport:
         "expected_image_size": (list(info.expected_image_size)
                                 if info.expected_image_size else None),
         "output_width": self.output_width,
+        "probe_size": list(self.probe_size),
         "task": self.task,
         "rules": [{"rule": r.rule, "passed": r.passed, "detail": r.detail}
                   for r in self.rules],
