@@ -60,6 +60,8 @@ def test_classification_report_in_chromium(inputs, tmp_path, capsys):
     run = page.inner_text("#run")
     assert "classification" in run and "224,224" in run and "softmax" in run
     assert "float32" in run
+    import openvino  # pylint: disable=g-import-not-at-top
+    assert f"openvino {openvino.get_version()}" in run  # the engine row
     cat = page.locator(f'.card[data-key="{inputs / "cat.bmp"}"]')
     assert "cat" in cat.locator(".bar").first.inner_text().lower()
     assert page.locator(".card").count() == 7  # 6 photos + <script>.jpg
