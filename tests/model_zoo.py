@@ -47,42 +47,35 @@ def _apps():
   return tf_keras.applications
 
 
+def _classifier(name: str) -> Callable:
+  """(input_shape) -> ``tf_keras.applications.<name>``, random weights,
+  logits out."""
+  return lambda shape: getattr(_apps(), name)(
+      input_shape=shape, weights=None, classifier_activation=None)
+
+
 ARCHITECTURES: Dict[str, Architecture] = {
     # Hard swish, SE blocks; preprocessing inside the network.
     "mobilenet_v3_small": Architecture(
-        lambda s: _apps().MobileNetV3Small(
-            input_shape=s, weights=None, classifier_activation=None), 224,
-        _to_255),
+        _classifier("MobileNetV3Small"), 224, _to_255),
     # Swish, SE blocks, its own rescaling/normalisation layers.
     "efficientnet_b0": Architecture(
-        lambda s: _apps().EfficientNetB0(
-            input_shape=s, weights=None, classifier_activation=None), 224,
-        _to_255),
+        _classifier("EfficientNetB0"), 224, _to_255),
     # Fused MBConv; TF Hub serves the B2 variant at 260.
     "efficientnet_v2_b2": Architecture(
-        lambda s: _apps().EfficientNetV2B2(
-            input_shape=s, weights=None, classifier_activation=None), 260,
-        _to_255, slow=True),
+        _classifier("EfficientNetV2B2"), 260, _to_255, slow=True),
     # Factorised and asymmetric convolutions, 299.
     "inception_v3": Architecture(
-        lambda s: _apps().InceptionV3(
-            input_shape=s, weights=None, classifier_activation=None), 299,
-        _to_pm1, slow=True),
+        _classifier("InceptionV3"), 299, _to_pm1, slow=True),
     # Pre-activation residual blocks.
     "resnet50_v2": Architecture(
-        lambda s: _apps().ResNet50V2(
-            input_shape=s, weights=None, classifier_activation=None), 224,
-        _to_pm1, slow=True),
+        _classifier("ResNet50V2"), 224, _to_pm1, slow=True),
     # Dense concatenation.
     "densenet121": Architecture(
-        lambda s: _apps().DenseNet121(
-            input_shape=s, weights=None, classifier_activation=None), 224,
-        _to_255, slow=True),
+        _classifier("DenseNet121"), 224, _to_255, slow=True),
     # NAS cells (separable convolutions, many branches).
     "nasnet_mobile": Architecture(
-        lambda s: _apps().NASNetMobile(
-            input_shape=s, weights=None, classifier_activation=None), 224,
-        _to_pm1, slow=True),
+        _classifier("NASNetMobile"), 224, _to_pm1, slow=True),
     # Any input size (the job needs --image_size): global pooling features.
     "mobilenet_v2_dynamic": Architecture(
         lambda s: _apps().MobileNetV2(

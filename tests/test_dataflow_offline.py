@@ -53,6 +53,18 @@ def launch(argv, timeout=120):
       env=dict(os.environ, PYTHONPATH=conftest.ROOT))
 
 
+def write_template(config, model, images, tmp_path, template):
+  """A shipped config as is; the command line replaces its placeholders."""
+  return launch(["--config", os.path.join(conftest.ROOT, "configs", config),
+                 "--task", "feature_vector",
+                 "--model", model, "--input", str(images / "*"),
+                 "--output", str(tmp_path / "out"),
+                 "--template_location", str(template),
+                 "--sdk_container_image",
+                 "us-docker.pkg.dev/p/r/hub-image-beam:1",
+                 *dataflow_flags(tmp_path)])
+
+
 def top_level_steps(pipeline_pb):
   with open(pipeline_pb, "rb") as f:
     pipeline = beam_runner_api_pb2.Pipeline.FromString(f.read())
@@ -65,16 +77,8 @@ def top_level_steps(pipeline_pb):
 def test_template_writes_job_graph_and_staged_package(simple_model, images,
                                                       tmp_path):
   template = tmp_path / "templates" / "embed.json"
-  # The GPU config as shipped; the command line replaces its placeholders.
-  done = launch(["--config", os.path.join(conftest.ROOT, "configs",
-                                          "dataflow_gpu.yaml"),
-                 "--task", "feature_vector",
-                 "--model", simple_model, "--input", str(images / "*"),
-                 "--output", str(tmp_path / "out"),
-                 "--template_location", str(template),
-                 "--sdk_container_image",
-                 "us-docker.pkg.dev/p/r/hub-image-beam:1",
-                 *dataflow_flags(tmp_path)])
+  done = write_template("dataflow_gpu.yaml", simple_model, images, tmp_path,
+                        template)
   assert done.returncode == 0, done.stderr
   assert f"template written: {template}" in done.stdout
   assert "Traceback" not in done.stderr and "build dependencies" not in (
@@ -209,15 +213,8 @@ def _descendants(pipeline, transform_id):
 def test_right_fitting_puts_the_gpu_on_inference_only(simple_model, images,
                                                       tmp_path):
   template = tmp_path / "templates" / "rightfit.json"
-  done = launch(["--config", os.path.join(conftest.ROOT, "configs",
-                                          "dataflow_gpu_rightfit.yaml"),
-                 "--task", "feature_vector",
-                 "--model", simple_model, "--input", str(images / "*"),
-                 "--output", str(tmp_path / "out"),
-                 "--template_location", str(template),
-                 "--sdk_container_image",
-                 "us-docker.pkg.dev/p/r/hub-image-beam:1",
-                 *dataflow_flags(tmp_path)])
+  done = write_template("dataflow_gpu_rightfit.yaml", simple_model, images,
+                        tmp_path, template)
   assert done.returncode == 0, done.stderr
   env = json.loads(template.read_text())["environment"]
   # No GPU on every worker: the service option is absent.

@@ -13,7 +13,6 @@ from tests import conftest
 from tests import model_builders
 from transforms.core import flags as options_lib
 from transforms.model import description
-from transforms.model import tf_engine
 
 
 def _png(color, size=(40, 30)):

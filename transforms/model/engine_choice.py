@@ -17,9 +17,9 @@ from transforms.core import flags
 from transforms.model import contract
 from transforms.model import description
 from transforms.model import faithfulness
+from transforms.model import ov_cache
 from transforms.model import ov_engine
 from transforms.model import precision
-from transforms.model import process_policy
 from transforms.model import settings as model_settings
 from transforms.model import tf_engine
 
@@ -103,8 +103,9 @@ def _try_openvino(settings, tf_model, image_size, workers_here
                   " ops), which OpenVINO's converter drops: an input the "
                   "model refuses would get a result"), ""
   try:
-    reference_engine = process_policy.openvino_from(
-        tf_model, settings, precision.FLOAT32)
+    converted = ov_cache.load_or_convert(tf_model, settings.openvino_cache)
+    reference_engine = ov_engine.compile_model(converted, tf_model.info,
+                                               precision.FLOAT32)
   except Exception as e:  # pylint: disable=broad-except
     return None, f"conversion failed: {_first_line(e)}", ""
   probe = contract.probe_images(image_size, PROBE_IMAGES, PROBE_SEED,
@@ -120,8 +121,8 @@ def _try_openvino(settings, tf_model, image_size, workers_here
   if settings.precision == precision.FLOAT32 or not workers_here:
     return reference_engine, "", str(agreement)
   precision.check_supported(settings.precision, precision.read_cpuinfo())
-  return (process_policy.openvino_from(tf_model, settings), "",
-          str(agreement))
+  return (ov_engine.compile_model(converted, tf_model.info,
+                                  settings.precision), "", str(agreement))
 
 
 def _first_line(e: Exception) -> str:

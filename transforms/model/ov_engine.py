@@ -66,9 +66,8 @@ class OpenVinoModel:
   engine = ENGINE
 
   def __init__(self, info: ImageModelInfo, compiled: Any,
-               keys: Sequence[str], precision: str):
+               keys: Sequence[str]):
     self.info = info
-    self.precision = precision
     self._compiled = compiled
     self._outputs = list(zip(keys, compiled.outputs))
     ov = import_openvino()
@@ -129,4 +128,4 @@ def compile_model(ov_model: Any, info: ImageModelInfo,
   compiled = core.compile_model(ov_model, DEVICE, {
       "PERFORMANCE_HINT": "THROUGHPUT",
       "INFERENCE_PRECISION_HINT": _PRECISION_HINTS[precision]})
-  return OpenVinoModel(info, compiled, output_keys(info), precision)
+  return OpenVinoModel(info, compiled, output_keys(info))
