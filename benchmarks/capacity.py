@@ -89,15 +89,16 @@ def measure_feed(inputs: List[str], size: Sequence[int], work: str,
                  cores: int, model: Optional[str] = None,
                  extra: Sequence[str] = ()) -> float:
   """The job's images/s with a zero-cost model on all cores (in-process,
-  Beam's local runner, one bundle in flight per core): the slope between a
-  run on a quarter of the inputs and one on all, so the job's fixed
-  start-up (plan, runner start) is left out."""
+  Beam's local runner, one bundle in flight per core), reading a glob as a
+  job does: the slope between a run on a quarter of the inputs and one on
+  all, so the job's fixed start-up (plan, runner start) is left out."""
   from pipelines import embed  # pylint: disable=g-import-not-at-top
   model = model or zero_cost_model(work, size)
 
   def run(paths: List[str], name: str) -> float:
+    pattern = _linked(paths, os.path.join(work, f"{name}_inputs"))
     start = time.perf_counter()
-    embed.run(["--model", model, "--input", *paths, "--engine",
+    embed.run(["--model", model, "--input", pattern, "--engine",
                "tensorflow", "--direct_num_workers", str(cores),
                "--overwrite", *extra,
                "--output", os.path.join(work, name)]).wait_until_finish()
@@ -110,6 +111,16 @@ def measure_feed(inputs: List[str], size: Sequence[int], work: str,
   if more <= 0:
     return len(inputs) / seconds_all  # too few inputs for a slope
   return (len(inputs) - len(few)) / more
+
+
+def _linked(paths: List[str], folder: str) -> str:
+  """A folder of links to ``paths`` (once each, in order); its glob."""
+  os.makedirs(folder, exist_ok=True)
+  for i, path in enumerate(paths):
+    link = os.path.join(folder, f"{i:07d}_{os.path.basename(path)}")
+    if not os.path.lexists(link):
+      os.symlink(os.path.abspath(path), link)
+  return os.path.join(folder, "*")
 
 
 def measure_model(model: str, engine: str, size: Sequence[int],

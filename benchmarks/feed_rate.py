@@ -2,13 +2,17 @@
 decode function alone, on the same cores, side by side (issue 21).
 
     python -m benchmarks.feed_rate [--images 2048] [--repeats 2] \\
-        [--pipeline_args '--decode_threads 2']
+        [--photos generated|shared] [--pipeline_args '--decode_threads 2']
+
+Photos: ``generated`` (default) are 300-800 px JPEGs cut from the shared
+photos (``benchmarks.corpus``); ``shared`` are the 12 shared photos
+themselves (500-1352 px, JPEG and BMP), repeated: issue 21's corpus.
 
 Decode alone: ``cores`` threads read each file and call
 ``transforms.decode.resize.prepare_image`` (Pillow releases the GIL), the
 upper bound of what any pipeline around it can feed. The pipeline: the job
-end to end (read, decode, resize, batch, a model that costs nothing, rows,
-Parquet) on the local runner with one bundle in flight per core, its fixed
+end to end on a glob (list, read, decode, resize, batch, a model that costs
+nothing, rows, Parquet) on the local runner with one bundle in flight per core, its fixed
 start-up left out by timing a quarter of the images and all of them (the
 slope). The two alternate, ``--repeats`` times; each keeps its best.
 """
@@ -49,22 +53,35 @@ def decode_alone(paths: List[str], size, threads: int) -> float:
     return len(paths) / (time.perf_counter() - start)
 
 
+def photos(kind: str, work_dir: str, count: int) -> List[str]:
+  """``count`` photo paths of the ``kind`` the module docstring names."""
+  if kind == "shared":
+    shared = sorted(
+        os.path.join(capacity.SHARED_PHOTOS, f)
+        for f in os.listdir(capacity.SHARED_PHOTOS)
+        if f.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")))
+    return [shared[i % len(shared)] for i in range(count)]
+  all_dir = os.path.join(work_dir, "all")
+  existing = sorted(os.listdir(all_dir)) if os.path.isdir(all_dir) else []
+  if len(existing) < count:
+    corpus.make_corpus(capacity.SHARED_PHOTOS, all_dir, count)
+  paths = sorted(os.path.join(all_dir, f) for f in os.listdir(all_dir))
+  return paths[:count]
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--images", type=int, default=2048)
   parser.add_argument("--repeats", type=int, default=2)
   parser.add_argument("--work_dir", default="/tmp/hub_image_beam_bench")
+  parser.add_argument("--photos", choices=("generated", "shared"),
+                      default="generated")
   parser.add_argument("--pipeline_args", default="",
                       help="extra flags for the pipeline (quoted)")
   args = parser.parse_args(argv)
   from pipelines.cli import quiet  # pylint: disable=g-import-not-at-top
   quiet.configure(False)
-  all_dir = os.path.join(args.work_dir, "all")
-  existing = sorted(os.listdir(all_dir)) if os.path.isdir(all_dir) else []
-  if len(existing) < args.images:
-    corpus.make_corpus(capacity.SHARED_PHOTOS, all_dir, args.images)
-  paths = sorted(os.path.join(all_dir, f) for f in os.listdir(all_dir))
-  paths = paths[:args.images]
+  paths = photos(args.photos, args.work_dir, args.images)
   cores = os.cpu_count() or 1
   size = (224, 224)
   best = {"decode_alone": 0.0, "pipeline": 0.0}
@@ -82,7 +99,8 @@ def main(argv=None) -> int:
       print(f"pipeline, run {repeat + 1}: {rate:.1f} images/s", flush=True)
   ratio = best["pipeline"] / best["decode_alone"]
   print(json.dumps({"cpu": run_benchmark.cpu_model(), "cores": cores,
-                    "images": len(paths), **best, "ratio": ratio}))
+                    "photos": args.photos, "images": len(paths), **best,
+                    "ratio": ratio}))
   print(f"pipeline / decode alone = {ratio:.2f}")
   return 0
 

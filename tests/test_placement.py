@@ -12,6 +12,8 @@ from tests import conftest
 from tests import image_corpus
 from transforms.core import elements
 from transforms.core import flags
+from transforms.decode import dofn as decode_dofn
+from transforms.decode import settings as decode_settings
 from transforms.job import placement
 
 
@@ -58,14 +60,25 @@ def test_contradictions_are_refused():
 
 
 def test_what_crosses_the_shuffle_is_uint8_pixels_once():
-  # The element between decode and inference, encoded as Beam encodes it
-  # for the shuffle: the pixels at model size plus a small envelope.
-  pixels = np.random.default_rng(0).integers(0, 256, (224, 224, 3),
-                                             dtype=np.uint8)
-  key = elements.ImageKey("gs://bucket/photos/2026/11/30/IMG_0001.jpg")
-  encoded = coders.registry.get_coder(typing.Any).encode((key, pixels))
-  assert pixels.nbytes == 150528
-  assert pixels.nbytes < len(encoded) < pixels.nbytes + 1024, len(encoded)
+  # The element between decode and inference is what the decode step
+  # emits: a batch. Made by the decode step itself from 32 photo-like
+  # JPEGs, then encoded as Beam encodes it for the shuffle: per image, the
+  # pixels at model size plus a small envelope (key, framing).
+  count = 32
+  inputs = [elements.ImageInput(
+      elements.ImageKey(f"gs://bucket/photos/2026/11/30/IMG_{i:04d}.jpg"),
+      data=image_corpus.noise_jpeg((640, 480), seed=i)) for i in range(count)]
+  step = decode_dofn.DecodeBatchDoFn(decode_settings.DecodeSettings(threads=0),
+                                     (224, 224))
+  step.setup()
+  (batch,) = list(step.process(inputs))
+  assert isinstance(batch, elements.DecodedBatch)
+  assert batch.pixels.dtype == np.uint8
+  assert batch.pixels.shape == (count, 224, 224, 3)
+  encoded = coders.registry.get_coder(typing.Any).encode(batch)
+  per_image = len(encoded) / count
+  assert 224 * 224 * 3 == 150528
+  assert 150528 < per_image < 150528 + 1024, per_image
 
 
 def test_the_local_runner_ignores_the_hint_and_runs_the_job(simple_model,

@@ -1,8 +1,9 @@
 """Counter names shared by the DoFns that move them and the summary.
 
-Inputs are counted in one place, :class:`CountInputDoFn`, which the job
-applies to both outputs of whichever source it reads from: sources never
-count, so the failure rate is right for every source. Failures are counted
+Sources never count inputs, so the failure rate is right for every source:
+each input is counted once, either by the decode step, which takes every
+input a source listed (a batch at a time), or by :class:`CountInputDoFn`
+on the source's failures output. Failures are counted
 by :class:`CountFailureDoFn` on each stage's failures output, before they
 are merged, so each is counted as it happens (fused with the step that
 found it), for the live display (``live_counts``) as for Beam's counters.

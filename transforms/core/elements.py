@@ -1,7 +1,16 @@
-"""The element types that flow between pipeline steps."""
+"""The element types that flow between pipeline steps.
+
+An input is one element from listing to the decode step (``ImageInput``):
+keys are deduplicated and joined one by one. From the decode step to the
+rows it travels in a batch (``DecodedBatch``, then ``BatchResult``), so
+decoding, the model and row building pay Beam's per-element cost once per
+batch instead of once per image; the rows step emits one row per image.
+"""
 from __future__ import annotations
 
-from typing import NamedTuple, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
+
+import numpy as np
 
 
 class ImageKey(NamedTuple):
@@ -18,10 +27,20 @@ class ImageKey(NamedTuple):
   origin: str = ""
 
 
-class EncodedImage(NamedTuple):
-  """An input's encoded bytes, as read from its source."""
+class ImageInput(NamedTuple):
+  """One input as its source lists it: where its encoded bytes are.
+
+  Attributes:
+    image_key: the input's key.
+    uri: the file to read the bytes from (files, manifests); empty when
+      ``data`` holds them.
+    data: the encoded bytes themselves (a TFRecord's image feature), or
+      None when they are read from ``uri`` by the decode step, in its
+      threads, next to decoding.
+  """
   image_key: ImageKey
-  data: bytes
+  uri: str = ""
+  data: Optional[bytes] = None
 
 
 class InferenceFailure(NamedTuple):
@@ -34,3 +53,29 @@ class InferenceFailure(NamedTuple):
   """
   reason: str
   message: str
+
+
+RowResult = Union[Dict[str, Any], InferenceFailure]
+
+
+class DecodedBatch(NamedTuple):
+  """Decoded inputs of one batch, ready for the model.
+
+  Attributes:
+    image_keys: one per image, in the order of ``pixels``.
+    pixels: uint8 [n, height, width, 3] at the model's size.
+  """
+  image_keys: Tuple[ImageKey, ...]
+  pixels: np.ndarray
+
+
+class BatchResult(NamedTuple):
+  """The model's outputs for a ``DecodedBatch``.
+
+  Attributes:
+    image_keys: as in the decoded batch.
+    outputs: one per image: a dict of that image's output rows (numpy), or
+      an ``InferenceFailure``.
+  """
+  image_keys: Tuple[ImageKey, ...]
+  outputs: Tuple[RowResult, ...]

@@ -1,9 +1,10 @@
-"""The decode step: a thin DoFn around :func:`resize.prepare_image`."""
+"""The decode step: inputs are batched to the model's batch bounds, and one
+thin DoFn reads and decodes each batch (:mod:`batch`), in its threads."""
 from __future__ import annotations
 
 import collections
 from concurrent import futures
-from typing import Deque, Tuple
+from typing import Deque, List, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.transforms import window
@@ -13,21 +14,23 @@ from apache_beam.utils import windowed_value
 from transforms.core import counters
 from transforms.core import elements
 from transforms.core import failures
-from transforms.decode import resize
+from transforms.decode import batch as batch_lib
 from transforms.decode import settings as decode_settings
 
+_Pending = Tuple[Sequence[elements.ImageInput], List[futures.Future]]
 
-class DecodeImageDoFn(beam.DoFn):
-  """EncodedImage -> (ImageKey, uint8 [h, w, 3]), or a decode failure.
 
-  With ``settings.threads`` > 0, images are decoded in a thread pool up to
-  ``threads * PREFETCH_PER_THREAD`` elements ahead of what has been emitted,
-  so decoding overlaps with the model that runs downstream in this same
-  thread (Pillow and TensorFlow both release the GIL). Output order and
-  every counter stay on the calling thread.
+class DecodeBatchDoFn(beam.DoFn):
+  """[ImageInput, ...] -> DecodedBatch, and each failed input's Failure
+  (stage ``read`` or ``decode``) on the ``failures`` output.
+
+  Counts every input it takes (``inputs``) and every image it decodes.
+  With ``settings.threads`` > 0 a batch is read and decoded in a thread
+  pool, and a batch is emitted only once the next one is submitted, so
+  reading and decoding overlap the model that runs downstream in this same
+  thread (Pillow, file reads and both engines release the GIL). Output
+  order and every counter stay on the calling thread.
   """
-
-  PREFETCH_PER_THREAD = 32
 
   def __init__(self, settings: decode_settings.DecodeSettings,
                size: Tuple[int, int]):
@@ -37,10 +40,10 @@ class DecodeImageDoFn(beam.DoFn):
     """
     self._settings = settings
     self._size: Tuple[int, int] = tuple(size)  # type: ignore[assignment]
+    self._inputs = counters.counter(counters.INPUTS)
     self._decoded = counters.counter(counters.DECODED)
     self._pool = None
-    self._pending: Deque[Tuple[elements.ImageKey, futures.Future]] = (
-        collections.deque())
+    self._pending: Deque[_Pending] = collections.deque()
 
   def setup(self):
     if self._settings.threads:
@@ -51,40 +54,38 @@ class DecodeImageDoFn(beam.DoFn):
     if self._pool is not None:
       self._pool.shutdown(wait=False, cancel_futures=True)
 
-  def _decode(self, data: bytes):
-    s = self._settings
-    try:
-      return resize.prepare_image(data, self._size, s.resize, s.max_pixels,
-                                  s.jpeg_draft)
-    except failures.ImageFailure as e:
-      return e
+  def _load(self, item: elements.ImageInput) -> batch_lib.Outcome:
+    return batch_lib.load_pixels(item, self._size, self._settings)
 
-  def _emit(self, image_key: elements.ImageKey, outcome):
-    if isinstance(outcome, failures.ImageFailure):
-      return failures.failure_from(image_key.key, failures.STAGE_DECODE,
-                                   outcome)
-    self._decoded.inc()
-    return image_key, outcome
+  def _emit(self, items, outcomes):
+    decoded, failed = batch_lib.assemble(items, outcomes)
+    for failure in failed:
+      yield beam.pvalue.TaggedOutput(failures.FAILURES_TAG, failure)
+    if decoded is not None:
+      self._decoded.inc(len(decoded.image_keys))
+      yield decoded
 
-  def process(self, element: elements.EncodedImage):
+  def process(self, items: Sequence[elements.ImageInput]):
+    self._inputs.inc(len(items))
     if self._pool is None:
-      yield self._emit(element.image_key, self._decode(element.data))
+      yield from self._emit(items, [self._load(item) for item in items])
       return
-    self._pending.append((element.image_key,
-                          self._pool.submit(self._decode, element.data)))
-    while (len(self._pending) >
-           self._settings.threads * self.PREFETCH_PER_THREAD):
-      image_key, future = self._pending.popleft()
-      yield self._emit(image_key, future.result())
+    self._pending.append((items, [self._pool.submit(self._load, item)
+                                  for item in items]))
+    while len(self._pending) > 1:
+      yield from self._emit_oldest()
+
+  def _emit_oldest(self):
+    items, pending = self._pending.popleft()
+    yield from self._emit(items, [future.result() for future in pending])
 
   def finish_bundle(self):
     while self._pending:
-      image_key, future = self._pending.popleft()
-      output = self._emit(image_key, future.result())
-      if isinstance(output, beam.pvalue.TaggedOutput):
-        yield beam.pvalue.TaggedOutput(output.tag, _global(output.value))
-      else:
-        yield _global(output)
+      for output in self._emit_oldest():
+        if isinstance(output, beam.pvalue.TaggedOutput):
+          yield beam.pvalue.TaggedOutput(output.tag, _global(output.value))
+        else:
+          yield _global(output)
 
 
 def _global(value):
@@ -92,8 +93,30 @@ def _global(value):
                                       [window.GlobalWindow()])
 
 
-def decode_images(settings: decode_settings.DecodeSettings,
-                  size: Tuple[int, int]) -> beam.ParDo:
-  """The decode step with its ``images`` and ``failures`` outputs."""
-  return beam.ParDo(DecodeImageDoFn(settings, size)).with_outputs(
-      failures.FAILURES_TAG, main="images")
+class DecodeImages(beam.PTransform):
+  """ImageInput -> ``images`` (DecodedBatch) and ``failures`` (Failure).
+
+  Batches are formed here, between ``min`` and ``max`` of the model's batch
+  bounds (Beam's ``BatchElements``, adaptive between them), so that from
+  here to the rows an element is a batch.
+  """
+
+  def __init__(self, settings: decode_settings.DecodeSettings,
+               size: Tuple[int, int], batch_bounds: Tuple[int, int]):
+    """Args:
+      settings: the decode stage's settings.
+      size: (height, width) the model takes.
+      batch_bounds: (smallest, largest) batch, the model stage's flags.
+    """
+    super().__init__()
+    self._settings, self._size = settings, size
+    self._batch_bounds = batch_bounds
+
+  def expand(self, inputs):
+    low, high = self._batch_bounds
+    return (inputs
+            | "Batch" >> beam.BatchElements(min_batch_size=low,
+                                            max_batch_size=high)
+            | "ReadAndDecode" >> beam.ParDo(DecodeBatchDoFn(
+                self._settings, self._size)).with_outputs(
+                    failures.FAILURES_TAG, main="images"))

@@ -34,8 +34,8 @@ def add_flags(parser) -> None:
       help="Decode JPEGs at reduced DCT scale while both sides stay >= "
       "this x the model size; 0 decodes at full size.")
   add("--decode_threads", type=int, default=_DEFAULTS.threads,
-      help="Decode in this many background threads per worker, ahead of "
-      "the model; 0 decodes inline.")
+      help="Read and decode each batch in this many background threads "
+      "per worker, one batch ahead of the model; 0 works inline.")
 
 
 def from_flags(o) -> DecodeSettings:

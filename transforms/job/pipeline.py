@@ -1,5 +1,8 @@
-"""Wires the embed/classify job: read, count, decode, infer, build rows,
-write; failures from every stage to one failures output.
+"""Wires the embed/classify job: read, decode, infer, build rows, write;
+failures from every stage to one failures output.
+
+An element is one input from listing to the decode step, where inputs are
+batched; from there to the rows it is one batch (``core.elements``).
 
 Every step has a stable label; Dataflow's UI, metrics and job updates key on
 them. Each stage is given only its own settings, plus the facts the model
@@ -10,7 +13,7 @@ from __future__ import annotations
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+from apache_beam.ml.inference.base import RunInference
 
 from transforms.core import counters
 from transforms.core import failures
@@ -41,24 +44,23 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
     done = pipeline | "DoneKeys" >> earlier_results.DoneKeys(
         plan.earlier_results)
   read = pipeline | "ReadInputs" >> source.ReadInputs(config.read, done)
-  # Inputs are counted once, here, whatever the source: each element of
-  # either output of the source is one input.
-  images = read["images"] | "CountInputs" >> beam.ParDo(
-      counters.CountInputDoFn())
+  # Inputs are counted once, whatever the source: the decode step counts
+  # those it takes, and here those the source could not list or read.
   read_failures = read[failures.FAILURES_TAG] | "CountReadFailures" >> (
       beam.ParDo(counters.CountInputDoFn()))
-  decoded = images | "DecodeImages" >> decode_dofn.decode_images(
-      config.decode, plan.model.image_size)
-  keyed_handler: KeyedModelHandler = KeyedModelHandler(
-      handler.HubImageModelHandler(config.model, plan.model.image_size,
-                                   plan.model.engine.engine))
+  decoded = read["images"] | "DecodeImages" >> decode_dofn.DecodeImages(
+      config.decode, plan.model.image_size,
+      (config.model.min_batch_size, config.model.max_batch_size))
+  model_handler = handler.HubImageModelHandler(
+      config.model, plan.model.image_size, plan.model.engine.engine)
   to_model = decoded.images
   placement = config.placement
   if placement.separate:
     # Decode and inference fuse apart: decode on CPU workers, inference on
-    # accelerator workers; uint8 pixels at the model's size cross.
+    # accelerator workers; batches of uint8 pixels at the model's size
+    # cross.
     to_model = to_model | "ShuffleToInference" >> beam.Reshuffle()
-  inference: beam.PTransform = RunInference(keyed_handler)
+  inference: beam.PTransform = RunInference(model_handler)
   if placement.resource_hints():
     inference = inference.with_resource_hints(**placement.resource_hints())
   predicted = to_model | "RunInference" >> inference

@@ -1,22 +1,24 @@
 """Beam ``ModelHandler`` for TF Hub image models.
 
-Elements are uint8 [height, width, 3] arrays (already resized); the handler
-stacks a batch and hands it to the model's uint8 entry point, whose traced
-call converts it to float32 in [0, 1] (``x / 255``) in-graph,
-and yields one ``PredictionResult`` per element whose ``inference`` is either
-a dict of numpy rows or a ``core.elements.InferenceFailure``. A batch that
-raises is split in halves until the failing element is found, so one bad
-element never costs its neighbours; an element whose output is unusable
-(NaN, wrong shape: ``outputs``) fails alone.
+Elements are ``core.elements.DecodedBatch``: the decode step already
+formed the batch (uint8 [n, height, width, 3], resized), so RunInference
+hands them over one at a time. The handler gives the pixels to the model's
+uint8 entry point, whose traced call converts them to float32 in [0, 1]
+(``x / 255``) in-graph, and yields a ``BatchResult`` with, per image, a
+dict of numpy rows or a ``core.elements.InferenceFailure``. A batch that
+raises is split in halves until the failing image is found, so one bad
+image never costs its neighbours; an image whose output is unusable (NaN,
+wrong shape: ``outputs``) fails alone.
 """
 from __future__ import annotations
 
 from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
-                    Tuple, Union)
+                    Tuple)
 
 import numpy as np
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from apache_beam.ml.inference.base import ModelHandler
 
+from transforms.core import elements
 from transforms.core import failures
 from transforms.core.elements import InferenceFailure
 from transforms.model import description
@@ -28,7 +30,7 @@ from transforms.model import settings as model_settings
 METRICS_NAMESPACE = "hub_image_inference"
 
 RowOutputs = Dict[str, np.ndarray]
-RowResult = Union[RowOutputs, InferenceFailure]
+RowResult = elements.RowResult
 
 
 def infer_isolating_failures(
@@ -82,7 +84,8 @@ def _checked(row: RowOutputs) -> RowResult:
   return row
 
 
-class HubImageModelHandler(ModelHandler[np.ndarray, PredictionResult,
+class HubImageModelHandler(ModelHandler[elements.DecodedBatch,
+                                        elements.BatchResult,
                                         description.ImageRunner]):
   """Runs a TF Hub image model (TF2 ``obj(images)`` or TF1 signatures) on
   the engine the plan chose (TensorFlow or OpenVINO)."""
@@ -93,14 +96,15 @@ class HubImageModelHandler(ModelHandler[np.ndarray, PredictionResult,
     """Creates the handler.
 
     Args:
-      settings: what to load, how to call it and the batch bounds.
+      settings: what to load and how to call it (its batch bounds are the
+        decode step's: elements arrive batched).
       image_size: (height, width) of the elements, as the model stage
         resolved it (``resolve.ModelFacts.image_size``).
       engine: tensorflow or openvino, as the model stage resolved
         ``--engine`` (``resolve.ModelFacts.engine``).
     """
-    super().__init__(min_batch_size=settings.min_batch_size,
-                     max_batch_size=settings.max_batch_size)
+    # One element is one batch already.
+    super().__init__(min_batch_size=1, max_batch_size=1)
     self._settings = settings
     self._image_size: Tuple[int, int] = (int(image_size[0]),
                                           int(image_size[1]))
@@ -127,19 +131,19 @@ class HubImageModelHandler(ModelHandler[np.ndarray, PredictionResult,
 
   def run_inference(
       self,
-      batch: Sequence[np.ndarray],
+      batch: Sequence[elements.DecodedBatch],
       model: description.ImageRunner,
       inference_args: Optional[Dict[str, Any]] = None
-  ) -> Iterable[PredictionResult]:
+  ) -> Iterable[elements.BatchResult]:
     # uint8 all the way into the graph: the float conversion runs there, on
-    # TensorFlow's threads, once per batch.
-    images = np.stack(batch)
-    for outputs in infer_isolating_failures(model.run_uint8, images):
-      yield PredictionResult(example=None, inference=outputs,
-                             model_id=self._settings.handle)
+    # the engine's threads, once per batch.
+    for decoded in batch:
+      yield elements.BatchResult(
+          decoded.image_keys,
+          tuple(infer_isolating_failures(model.run_uint8, decoded.pixels)))
 
-  def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
-    return sum(image.nbytes for image in batch)
+  def get_num_bytes(self, batch: Sequence[elements.DecodedBatch]) -> int:
+    return sum(decoded.pixels.nbytes for decoded in batch)
 
   def get_metrics_namespace(self) -> str:
     return METRICS_NAMESPACE

@@ -2,7 +2,9 @@
 
 Each image's key is its full path. A file matched by several patterns is read
 once, and a file whose path has a result in ``--skip_existing`` is not read
-at all. A file that cannot be read becomes a ``read`` failure.
+at all. Files are read by the decode step, a batch at a time in its threads
+(:func:`input_bytes`); a file that cannot be read becomes a ``read``
+failure there.
 """
 from __future__ import annotations
 
@@ -16,30 +18,28 @@ from transforms.read import keep_new
 from transforms.read import storage
 
 
-class ReadImageDoFn(beam.DoFn):
-  """(ImageKey, uri) -> EncodedImage, or a read failure."""
+def input_bytes(item: elements.ImageInput) -> bytes:
+  """The input's encoded bytes: its own, or its file's.
 
-  def process(self, element: Tuple[elements.ImageKey, str]):
-    image_key, uri = element
-    try:
-      data = storage.read_bytes(uri)
-    except Exception as e:  # pylint: disable=broad-except
-      yield failures.failure_output(
-          image_key.key, failures.STAGE_READ, failures.REASON_READ_ERROR,
-          f"cannot read {uri}: {type(e).__name__}: {e}")
-      return
-    yield elements.EncodedImage(image_key, data)
-
-
-def read_images() -> beam.ParDo:
-  return beam.ParDo(ReadImageDoFn()).with_outputs(failures.FAILURES_TAG,
-                                                  main="images")
+  Raises:
+    failures.ImageFailure: ``read_error`` naming the file, when it cannot
+      be read.
+  """
+  if item.data is not None:
+    return item.data
+  try:
+    return storage.read_bytes(item.uri)
+  except Exception as e:  # pylint: disable=broad-except
+    raise failures.ImageFailure(
+        failures.REASON_READ_ERROR,
+        f"cannot read {item.uri}: {type(e).__name__}: {e}") from e
 
 
 class ReadImageFiles(beam.PTransform):
-  """Globs -> EncodedImage (main output) and Failure (``failures`` output).
+  """Globs -> ``images`` (ImageInput with the path) and ``failures``
+  (Failure; none: files fail when they are read).
 
-  Paths whose key (the path) is in ``done`` are not read; the join by key
+  Paths whose key (the path) is in ``done`` are dropped; the join by key
   also spreads reading and decoding across workers.
   """
 
@@ -50,8 +50,10 @@ class ReadImageFiles(beam.PTransform):
     self._done = done
 
   def expand(self, pbegin):
-    return (storage.match_paths(pbegin, self._patterns)
-            | "Keys" >> beam.Map(
-                lambda path: (elements.ImageKey(path, origin=path), path))
-            | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done)
-            | "Read" >> read_images())
+    images = (storage.match_paths(pbegin, self._patterns)
+              | "Keys" >> beam.Map(
+                  lambda path: elements.ImageInput(
+                      elements.ImageKey(path, origin=path), uri=path))
+              | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done))
+    return {"images": images,
+            failures.FAILURES_TAG: pbegin | "NoFailures" >> beam.Create([])}

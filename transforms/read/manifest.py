@@ -18,7 +18,6 @@ from apache_beam.io.filesystem import CompressionTypes
 
 from transforms.core import elements
 from transforms.core import failures
-from transforms.read import files
 from transforms.read import keep_new
 from transforms.read import storage
 MANIFEST_FORMATS = {".csv": "csv", ".jsonl": "json", ".ndjson": "json",
@@ -96,11 +95,13 @@ class ListManifestDoFn(beam.DoFn):
             key, failures.STAGE_READ, failures.REASON_MISSING_URI,
             f"row {row['__index__']} of {path} has no {self._uri!r}")
         continue
-      yield image_key, str(uri)
+      yield elements.ImageInput(image_key, uri=str(uri))
 
 
 class ReadManifestImages(beam.PTransform):
-  """Manifest globs -> EncodedImage and Failure outputs."""
+  """Manifest globs -> ``images`` (ImageInput with the row's URI) and
+  ``failures`` (rows without one; files fail when the decode step reads
+  them)."""
 
   def __init__(self, patterns: Sequence[str], uri_column: str,
                key_column: Optional[str], passthrough: Sequence[str],
@@ -116,10 +117,7 @@ class ReadManifestImages(beam.PTransform):
               | "ListRows" >> beam.ParDo(ListManifestDoFn(
                   *self._args)).with_outputs(failures.FAILURES_TAG,
                                              main="rows"))
-    read = (listed.rows
-            | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done)
-            | "Read" >> files.read_images())
-    all_failures = ((read[failures.FAILURES_TAG],
-                     listed[failures.FAILURES_TAG])
-                    | "MergeFailures" >> beam.Flatten())
-    return {"images": read.images, failures.FAILURES_TAG: all_failures}
+    images = (listed.rows
+              | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done))
+    return {"images": images,
+            failures.FAILURES_TAG: listed[failures.FAILURES_TAG]}

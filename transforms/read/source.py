@@ -1,8 +1,9 @@
 """Picks the source transform for the read settings' input format.
 
-Every source yields ``EncodedImage`` on its ``images`` output and
-``Failure`` on its ``failures`` output; none of them counts inputs (the job
-does, once, on both outputs).
+Every source yields ``ImageInput`` on its ``images`` output (the bytes, or
+the file the decode step reads them from) and ``Failure`` on its
+``failures`` output; none of them counts inputs (the decode step counts
+those it takes, the job those that failed here).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from transforms.read import tfrecord
 
 
 class ReadInputs(beam.PTransform):
-  """PBegin -> ``images`` (EncodedImage) and ``failures`` (Failure), for the
+  """PBegin -> ``images`` (ImageInput) and ``failures`` (Failure), for the
   settings' input format; inputs whose key is in ``done`` (keys with a
   result from an earlier run) and repeated keys are dropped before they are
   read or decoded."""

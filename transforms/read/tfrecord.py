@@ -90,7 +90,8 @@ class ListRecordsDoFn(beam.DoFn):
 
 
 class ReadKeptRecordsDoFn(beam.DoFn):
-  """(path, [(index, ImageKey), ...]) -> EncodedImage for those records.
+  """(path, [(index, ImageKey), ...]) -> ImageInput (with the bytes) for
+  those records.
   Pass two: reads the file again and keeps the records the join kept."""
 
   def __init__(self, image_feature: str):
@@ -103,11 +104,11 @@ class ReadKeptRecordsDoFn(beam.DoFn):
       if index in keys:
         example = example_pb2.Example.FromString(record)
         data = example.features.feature[self._image_feature].bytes_list.value[0]
-        yield elements.EncodedImage(keys[index], data)
+        yield elements.ImageInput(keys[index], data=data)
 
 
 class ReadTFRecordImages(beam.PTransform):
-  """TFRecord globs -> EncodedImage and Failure outputs.
+  """TFRecord globs -> ImageInput (with the bytes) and Failure outputs.
 
   Records whose key has a result in ``done`` are not decoded; of records
   that share a key, the first (lowest file path, then index) is kept.

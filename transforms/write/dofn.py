@@ -6,6 +6,7 @@ from typing import Optional
 import apache_beam as beam
 
 from transforms.core import counters
+from transforms.core import elements
 from transforms.core import failures
 from transforms.core.elements import InferenceFailure
 from transforms.write import columns
@@ -13,7 +14,7 @@ from transforms.write import rows
 
 
 class BuildRowDoFn(beam.DoFn):
-  """(ImageKey, PredictionResult) -> result row, or an inference failure."""
+  """BatchResult -> one result row per image, or its inference failure."""
 
   def __init__(self, layout: columns.RowLayout,
                live_job: Optional[str] = None):
@@ -24,18 +25,18 @@ class BuildRowDoFn(beam.DoFn):
   def setup(self):
     self._builder = rows.RowBuilder(self._layout)
 
-  def process(self, element):
-    image_key, result = element
-    outputs = result.inference
-    if isinstance(outputs, InferenceFailure):
-      yield failures.failure_output(image_key.key, failures.STAGE_INFERENCE,
-                                    outputs.reason, outputs.message)
-      return
+  def process(self, result: elements.BatchResult):
     assert self._builder is not None
-    row = self._builder.build(image_key.key, outputs,
-                              dict(image_key.passthrough))
-    self._count_result()
-    yield row
+    for image_key, outputs in zip(result.image_keys, result.outputs):
+      if isinstance(outputs, InferenceFailure):
+        yield failures.failure_output(image_key.key,
+                                      failures.STAGE_INFERENCE,
+                                      outputs.reason, outputs.message)
+        continue
+      row = self._builder.build(image_key.key, outputs,
+                                dict(image_key.passthrough))
+      self._count_result()
+      yield row
 
 
 def build_rows(layout: columns.RowLayout,

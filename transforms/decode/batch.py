@@ -1,0 +1,54 @@
+"""Inputs to model pixels, one input or one batch at a time: pure functions
+under the decode step's DoFn."""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from transforms.core import elements
+from transforms.core import failures
+from transforms.decode import resize
+from transforms.decode import settings as decode_settings
+from transforms.read import files
+
+Outcome = Union[np.ndarray, failures.Failure]
+
+
+def load_pixels(item: elements.ImageInput, size: Tuple[int, int],
+                settings: decode_settings.DecodeSettings) -> Outcome:
+  """Reads (when the source gave a file) and decodes one input.
+
+  Returns:
+    uint8 [height, width, 3] at ``size``, or the input's ``Failure``: stage
+    ``read`` when its bytes cannot be read, ``decode`` when they are not an
+    image the settings accept.
+  """
+  key = item.image_key.key
+  try:
+    data = files.input_bytes(item)
+  except failures.ImageFailure as e:
+    return failures.Failure(e.key or key, failures.STAGE_READ, e.reason,
+                            e.message)
+  try:
+    return resize.prepare_image(data, size, settings.resize,
+                                settings.max_pixels, settings.jpeg_draft)
+  except failures.ImageFailure as e:
+    return failures.Failure(e.key or key, failures.STAGE_DECODE, e.reason,
+                            e.message)
+
+
+def assemble(items: Sequence[elements.ImageInput], outcomes: Sequence[Outcome]
+             ) -> Tuple[Optional[elements.DecodedBatch], List[failures.Failure]]:
+  """One batch's outcomes -> the decoded batch of those that decoded (None
+  if none did) and the failures of the rest, in input order."""
+  keys, pixels, failed = [], [], []
+  for item, outcome in zip(items, outcomes):
+    if isinstance(outcome, failures.Failure):
+      failed.append(outcome)
+    else:
+      keys.append(item.image_key)
+      pixels.append(outcome)
+  if not keys:
+    return None, failed
+  return elements.DecodedBatch(tuple(keys), np.stack(pixels)), failed
