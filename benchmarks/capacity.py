@@ -6,12 +6,19 @@ the machine this runs on, before a big job.
 
 Measures, on this machine:
 
-* the pipeline's feed rate per core: this project's job end to end (read,
-  decode, resize, batch, rows, write) with a zero-cost model of the same
-  input size, so everything but the model is timed, the way issue 21's
-  numbers were made;
-* the model's own rate here: on the GPU when TensorFlow sees one, else on
-  this CPU with the chosen engine.
+* the pipeline's feed rate per core: this project's job end to end (list,
+  read, decode, resize, batch, rows, write) with a model step that costs
+  nothing (:class:`NoCostRunner` stands in for the loaded model), so
+  everything but the model is timed, the way issue 21's numbers were made;
+* the model's own rate here, including the entry's uint8 -> float32
+  conversion (part of the model's graph, so it runs where the model runs):
+  on the GPU when TensorFlow sees one, else on this CPU with the chosen
+  engine.
+
+Each cost is counted once: a TensorFlow SavedModel that "costs nothing"
+still converts every batch to float32 in-graph, 0.15-0.2 ms of CPU per
+224 x 224 image on the 2-core test machine, which on a GPU worker is the
+GPU's work; timing the feed with it would count that twice.
 
 Given ``--target_images_per_s`` it prints how many decode vCPUs reach that
 rate and how many inference workers like this one it takes, with the
@@ -22,6 +29,7 @@ ones (``--input``); the default corpus is 300-800 px JPEGs made from
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import glob
 import json
@@ -43,7 +51,8 @@ class Capacity:
 
   Attributes:
     cores: this machine's cores, all used by the feed measurement.
-    feed_images_per_s: the pipeline with a zero-cost model, all cores.
+    feed_images_per_s: the pipeline with a model step costing nothing, all
+      cores.
     model_images_per_s: the model alone, on ``model_device``.
     model_device: ``GPU`` or ``CPU (<engine>)``.
     image_size: the model's input size.
@@ -71,6 +80,40 @@ class Capacity:
                 1.0, self.feed_images_per_s / self.model_images_per_s)}
 
 
+class NoCostRunner:
+  """A loaded model whose call costs nothing: ``{"default": zeros [n, 3]}``
+  for any batch. Stands in for the model step of a feed measurement
+  (``description.ImageRunner``, as the model handler uses it)."""
+
+  engine = "none"
+  engine_version = "none"
+
+  def __init__(self, info):
+    self.info = info
+
+  def run_uint8(self, images):
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    return {"default": np.zeros((len(images), 3), np.float32)}
+
+
+@contextlib.contextmanager
+def no_cost_model_step():
+  """While open, the job's model handler loads :class:`NoCostRunner`
+  instead of the model (this process only: the local runner's workers are
+  its threads)."""
+  from transforms.model import handler  # pylint: disable=g-import-not-at-top
+  original = handler.HubImageModelHandler.load_model
+
+  def load_model(self):
+    return NoCostRunner(original(self).info)
+
+  handler.HubImageModelHandler.load_model = load_model
+  try:
+    yield
+  finally:
+    handler.HubImageModelHandler.load_model = original
+
+
 def zero_cost_model(folder: str, size: Sequence[int]) -> str:
   """A SavedModel of the contract that costs nothing: [batch, 3] means."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -87,21 +130,29 @@ def zero_cost_model(folder: str, size: Sequence[int]) -> str:
 
 def measure_feed(inputs: List[str], size: Sequence[int], work: str,
                  cores: int, model: Optional[str] = None,
-                 extra: Sequence[str] = ()) -> float:
-  """The job's images/s with a zero-cost model on all cores (in-process,
-  Beam's local runner, one bundle in flight per core), reading a glob as a
-  job does: the slope between a run on a quarter of the inputs and one on
-  all, so the job's fixed start-up (plan, runner start) is left out."""
+                 extra: Sequence[str] = (), no_cost: bool = True) -> float:
+  """The job's images/s on all cores (in-process, Beam's local runner, one
+  bundle in flight per core), reading a glob as a job does: the slope
+  between a run on a quarter of the inputs and one on all, so the job's
+  fixed start-up (plan, runner start) is left out.
+
+  Args:
+    model: a SavedModel with the job's input size (default: a zero-cost
+      one, :func:`zero_cost_model`); it sets the input size and rows.
+    no_cost: the model step costs nothing (:func:`no_cost_model_step`);
+      False runs ``model`` on TensorFlow, conversion and all.
+  """
   from pipelines import embed  # pylint: disable=g-import-not-at-top
   model = model or zero_cost_model(work, size)
 
   def run(paths: List[str], name: str) -> float:
     pattern = _linked(paths, os.path.join(work, f"{name}_inputs"))
     start = time.perf_counter()
-    embed.run(["--model", model, "--input", pattern, "--engine",
-               "tensorflow", "--direct_num_workers", str(cores),
-               "--overwrite", *extra,
-               "--output", os.path.join(work, name)]).wait_until_finish()
+    with (no_cost_model_step() if no_cost else contextlib.nullcontext()):
+      embed.run(["--model", model, "--input", pattern, "--engine",
+                 "tensorflow", "--direct_num_workers", str(cores),
+                 "--overwrite", *extra,
+                 "--output", os.path.join(work, name)]).wait_until_finish()
     return time.perf_counter() - start
 
   run(inputs[:2], "warm")  # imports, the first trace, the runner's start
@@ -183,7 +234,8 @@ def format_report(capacity: Capacity, targets: Sequence[float]) -> str:
       f"this machine: {capacity.cores} cores; model input "
       f"{capacity.image_size[0]}x{capacity.image_size[1]}; "
       f"{capacity.images} images",
-      f"feed (read + decode + resize + rows + write, zero-cost model): "
+      f"feed (list + read + decode + resize + rows + write, model step "
+      f"costing nothing): "
       f"{capacity.feed_images_per_s:.1f} images/s on {capacity.cores} "
       f"cores = {capacity.feed_per_core:.1f} per core",
       f"model alone on {capacity.model_device}: "

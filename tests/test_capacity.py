@@ -2,7 +2,11 @@
 prints and the sanity of its figures (not their speed)."""
 from __future__ import annotations
 
+import glob
 import json
+import os
+
+import numpy as np
 
 from benchmarks import capacity
 from tests import conftest
@@ -52,3 +56,25 @@ def test_capacity_plan_is_monotone_and_rounds_up():
                2) == 0.18
   text = capacity.format_report(measured, [1000, 29130])
   assert "323.2 per core" in text and "91 decode vCPUs" in text
+
+
+def test_the_feed_is_timed_with_a_model_step_that_costs_nothing(tmp_path):
+  # The feed's model step is the stand-in (rows of zeros); with no_cost off
+  # the zero-cost SavedModel runs on TensorFlow (rows of pixel means).
+  photos = sorted(glob.glob(os.path.join(capacity.SHARED_PHOTOS, "*.jpg")))
+  assert len(photos) >= 4
+  for no_cost, folder in ((True, tmp_path / "stand_in"),
+                          (False, tmp_path / "tensorflow")):
+    folder.mkdir()
+    rate = capacity.measure_feed(photos, (224, 224), str(folder), 1,
+                                 no_cost=no_cost)
+    assert rate > 0
+    rows = conftest.read_parquet_rows(str(folder / "all"))
+    assert sorted(os.path.basename(r["key"]).split("_", 1)[1]
+                  for r in rows) == sorted(map(os.path.basename, photos))
+    means = np.array([r["embedding"] for r in rows])
+    assert means.shape == (len(photos), 3)
+    if no_cost:
+      assert not means.any()
+    else:
+      assert (means > 0.05).all() and (means < 0.95).all()
