@@ -217,6 +217,8 @@ def test_right_fitting_puts_the_gpu_on_inference_only(simple_model, images,
                         tmp_path, template)
   assert done.returncode == 0, done.stderr
   env = json.loads(template.read_text())["environment"]
+  # GPU batches of 256, fixed: they are formed before the shuffle.
+  assert env["sdkPipelineOptions"]["options"]["batch_size"] == 256
   # No GPU on every worker: the service option is absent.
   assert not any("worker_accelerator" in o
                  for o in env.get("serviceOptions", []))
