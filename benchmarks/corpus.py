@@ -15,11 +15,16 @@ import numpy as np
 from PIL import Image
 
 
+def photos_in(source_dir: str) -> List[str]:
+  """The photos (JPEG, PNG, BMP) directly in ``source_dir``, sorted."""
+  return sorted(p for p in glob.glob(os.path.join(source_dir, "*"))
+                if p.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")))
+
+
 def make_corpus(source_dir: str, out_dir: str, count: int,
                 seed: int = 0) -> List[str]:
   """Writes ``count`` JPEGs (300 to 800 px on the long side) to out_dir."""
-  sources = sorted(p for p in glob.glob(os.path.join(source_dir, "*"))
-                   if p.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")))
+  sources = photos_in(source_dir)
   if not sources:
     raise SystemExit(f"no photos under {source_dir}")
   photos = [Image.open(p).convert("RGB") for p in sources]

@@ -65,10 +65,7 @@ def decode_alone(paths: List[str], size, threads: int) -> float:
 def photos(kind: str, work_dir: str, count: int) -> List[str]:
   """``count`` photo paths of the ``kind`` the module docstring names."""
   if kind == "shared":
-    shared = sorted(
-        os.path.join(capacity.SHARED_PHOTOS, f)
-        for f in os.listdir(capacity.SHARED_PHOTOS)
-        if f.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")))
+    shared = corpus.photos_in(capacity.SHARED_PHOTOS)
     return [shared[i % len(shared)] for i in range(count)]
   all_dir = os.path.join(work_dir, "all")
   existing = sorted(os.listdir(all_dir)) if os.path.isdir(all_dir) else []

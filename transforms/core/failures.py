@@ -70,14 +70,24 @@ class ImageFailure(Exception):
     self.key = key  # Set when the failing function learned the input's key.
 
 
+def tagged(failure: Failure) -> beam.pvalue.TaggedOutput:
+  """The one way a DoFn emits a failure: tagged for the failures output."""
+  return beam.pvalue.TaggedOutput(FAILURES_TAG, failure)
+
+
 def failure_output(key: str, stage: str, reason: str,
                    message: str) -> beam.pvalue.TaggedOutput:
-  """The one way a DoFn emits a failure: tagged for the failures output."""
-  return beam.pvalue.TaggedOutput(FAILURES_TAG,
-                                  Failure(key, stage, reason, message))
+  """:func:`tagged` for a failure made here."""
+  return tagged(Failure(key, stage, reason, message))
+
+
+def failure_record(key: str, stage: str, error: ImageFailure) -> Failure:
+  """The Failure for a pure function's ImageFailure (the key it learned,
+  if any, wins over ``key``)."""
+  return Failure(error.key or key, stage, error.reason, error.message)
 
 
 def failure_from(key: str, stage: str,
                  error: ImageFailure) -> beam.pvalue.TaggedOutput:
-  """:func:`failure_output` for a pure function's ImageFailure."""
-  return failure_output(error.key or key, stage, error.reason, error.message)
+  """:func:`tagged` for a pure function's ImageFailure."""
+  return tagged(failure_record(key, stage, error))

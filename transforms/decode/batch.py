@@ -28,14 +28,12 @@ def load_pixels(item: elements.ImageInput, size: Tuple[int, int],
   try:
     data = files.input_bytes(item)
   except failures.ImageFailure as e:
-    return failures.Failure(e.key or key, failures.STAGE_READ, e.reason,
-                            e.message)
+    return failures.failure_record(key, failures.STAGE_READ, e)
   try:
     return resize.prepare_image(data, size, settings.resize,
                                 settings.max_pixels, settings.jpeg_draft)
   except failures.ImageFailure as e:
-    return failures.Failure(e.key or key, failures.STAGE_DECODE, e.reason,
-                            e.message)
+    return failures.failure_record(key, failures.STAGE_DECODE, e)
 
 
 def assemble(items: Sequence[elements.ImageInput], outcomes: Sequence[Outcome]

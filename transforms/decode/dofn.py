@@ -60,7 +60,7 @@ class DecodeBatchDoFn(beam.DoFn):
   def _emit(self, items, outcomes):
     decoded, failed = batch_lib.assemble(items, outcomes)
     for failure in failed:
-      yield beam.pvalue.TaggedOutput(failures.FAILURES_TAG, failure)
+      yield failures.tagged(failure)
     if decoded is not None:
       self._decoded.inc(len(decoded.image_keys))
       yield decoded
