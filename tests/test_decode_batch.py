@@ -27,7 +27,7 @@ def _inputs(tmp_path, count):
     jpeg = image_corpus.noise_jpeg((40 + i, 30), seed=i)
     if i % 7 == 3:
       items.append(elements.ImageInput(key, uri=str(tmp_path / "gone.jpg")))
-      bad[key.key] = (failures.STAGE_READ, failures.REASON_READ_ERROR)
+      bad[key.key] = (failures.STAGE_READ, failures.REASON_NOT_FOUND)
     elif i % 7 == 5:
       path = tmp_path / f"{i}.jpg"
       path.write_bytes(b"not an image at all")
@@ -48,7 +48,7 @@ def test_load_pixels_names_the_stage_and_the_file(tmp_path):
   outcome = batch_lib.load_pixels(missing, SIZE,
                                   decode_settings.DecodeSettings())
   assert outcome == failures.Failure(
-      "a", failures.STAGE_READ, failures.REASON_READ_ERROR, outcome.message)
+      "a", failures.STAGE_READ, failures.REASON_NOT_FOUND, outcome.message)
   assert "nope.png" in outcome.message
   good = batch_lib.load_pixels(
       elements.ImageInput(elements.ImageKey("b"),

@@ -127,7 +127,7 @@ def test_tfrecord_and_manifest_inputs_tfrecord_out(gcs, tmp_path):
               for n in _blobs(storage, "out/manifest/failures/")
               for line in bucket.blob(n).download_as_text().splitlines()]
   assert [(f["key"], f["reason"]) for f in failures] == [
-      ("gs://lake/images/missing.jpg", "read_error")]
+      ("gs://lake/images/missing.jpg", "not_found")]
 
 
 def test_report_reads_and_writes_gcs(gcs, simple_model):

@@ -131,7 +131,7 @@ def test_tfrecord_and_manifest_give_the_same_embeddings_as_files(tmp_path):
   assert_invariant([f"00{i}" for i in range(6)] + ["gone", "no_uri"],
                    man_rows, man_failures)
   assert sorted((f["key"], f["stage"], f["reason"]) for f in man_failures) == [
-      ("gone", "read", "read_error"), ("no_uri", "read", "missing_uri")]
+      ("gone", "read", "not_found"), ("no_uri", "read", "missing_uri")]
   # Same numbers from all three sources.
   for row in tfr_rows:
     if row["key"] in by_path:

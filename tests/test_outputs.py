@@ -63,7 +63,7 @@ def test_failures_in_the_results_format(simple_model, mixed_dir, tmp_path):
   files = glob.glob(os.path.join(out, "failures", "failures-*.parquet"))
   assert files
   table = pq.ParquetDataset(files).read()
-  assert table.schema.names == ["key", "stage", "reason", "message"]
+  assert table.schema.names == ["key", "stage", "reason", "message", "key_escaped"]
   failures = sorted((os.path.basename(k), r) for k, r in zip(
       table.column("key").to_pylist(), table.column("reason").to_pylist()))
   assert failures == [("empty.png", "empty_file"),

@@ -12,6 +12,8 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
+from transforms.core import file_names
+
 
 class ImageKey(NamedTuple):
   """Identifies one input through the pipeline.
@@ -21,10 +23,17 @@ class ImageKey(NamedTuple):
     passthrough: (column, value) pairs copied from a manifest to the result.
     origin: where the input was listed, sortable (``<file>\x00<index>``):
       of several inputs with one key, the lowest origin is processed.
+    escaped: ``key`` is an escaped file name (``core.file_names``): the
+      name was not UTF-8. Keys are joined on (key, escaped).
   """
   key: str
   passthrough: Tuple[Tuple[str, object], ...] = ()
   origin: str = ""
+  escaped: bool = False
+
+  def join_key(self) -> Tuple[str, bool]:
+    """What identifies the input: an escaped key never equals a real one."""
+    return (self.key, self.escaped)
 
 
 class ImageInput(NamedTuple):
@@ -33,14 +42,23 @@ class ImageInput(NamedTuple):
   Attributes:
     image_key: the input's key.
     uri: the file to read the bytes from (files, manifests); empty when
-      ``data`` holds them.
+      ``data`` holds them. ``uri_path`` is the path to open.
     data: the encoded bytes themselves (a TFRecord's image feature), or
       None when they are read from ``uri`` by the decode step, in its
       threads, next to decoding.
+    uri_escaped: ``uri`` is an escaped file name (``core.file_names``).
+    listed: ``uri`` was found by listing a glob (so a file that is not
+      there when read has vanished since), not named by a manifest.
   """
   image_key: ImageKey
   uri: str = ""
   data: Optional[bytes] = None
+  uri_escaped: bool = False
+  listed: bool = False
+
+  def uri_path(self) -> str:
+    """The path to open for ``uri``."""
+    return file_names.path_of(self.uri, self.uri_escaped)
 
 
 class InferenceFailure(NamedTuple):

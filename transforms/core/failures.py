@@ -24,6 +24,10 @@ STAGES = (STAGE_READ, STAGE_DECODE, STAGE_INFERENCE)
 # Reason codes. Stable strings: they are counter names and a column in the
 # failures output that users filter on.
 REASON_READ_ERROR = "read_error"            # read: the file cannot be read
+REASON_DANGLING_SYMLINK = "dangling_symlink"  # read: a link to nothing
+REASON_PERMISSION = "permission_denied"     # read: not readable by us
+REASON_VANISHED = "vanished"                # read: gone since it was listed
+REASON_NOT_FOUND = "not_found"              # read: a manifest's URI is not there
 REASON_MISSING_URI = "missing_uri"          # read: a manifest row has no URI
 REASON_BAD_RECORD = "bad_record"            # read: TFRecord framing/Example
 REASON_MISSING_FEATURE = "missing_feature"  # read: no image bytes feature
@@ -34,7 +38,8 @@ REASON_CORRUPT = "corrupt"                  # decode
 REASON_TOO_LARGE = "too_many_pixels"        # decode
 REASON_INFERENCE_ERROR = "inference_error"  # inference: the model raised
 REASON_BAD_OUTPUT = "bad_model_output"      # inference: NaN/inf or bad shape
-REASONS = (REASON_READ_ERROR, REASON_MISSING_URI, REASON_BAD_RECORD,
+REASONS = (REASON_READ_ERROR, REASON_DANGLING_SYMLINK, REASON_PERMISSION,
+           REASON_VANISHED, REASON_NOT_FOUND, REASON_MISSING_URI, REASON_BAD_RECORD,
            REASON_MISSING_FEATURE, REASON_EMPTY, REASON_NOT_AN_IMAGE,
            REASON_TRUNCATED, REASON_CORRUPT, REASON_TOO_LARGE,
            REASON_INFERENCE_ERROR, REASON_BAD_OUTPUT)
@@ -49,11 +54,13 @@ class Failure:
     stage: where it failed: read, decode or inference.
     reason: a stable reason code, e.g. ``truncated``.
     message: a human-readable explanation.
+    key_escaped: ``key`` is an escaped file name (``core.file_names``).
   """
   key: str
   stage: str
   reason: str
   message: str
+  key_escaped: bool = False
 
   def as_row(self) -> dict:
     return dataclasses.asdict(self)
@@ -75,19 +82,22 @@ def tagged(failure: Failure) -> beam.pvalue.TaggedOutput:
   return beam.pvalue.TaggedOutput(FAILURES_TAG, failure)
 
 
-def failure_output(key: str, stage: str, reason: str,
-                   message: str) -> beam.pvalue.TaggedOutput:
+def failure_output(key: str, stage: str, reason: str, message: str,
+                   escaped: bool = False) -> beam.pvalue.TaggedOutput:
   """:func:`tagged` for a failure made here."""
-  return tagged(Failure(key, stage, reason, message))
+  return tagged(Failure(key, stage, reason, message, escaped))
 
 
-def failure_record(key: str, stage: str, error: ImageFailure) -> Failure:
+def failure_record(key: str, stage: str, error: ImageFailure,
+                   escaped: bool = False) -> Failure:
   """The Failure for a pure function's ImageFailure (the key it learned,
-  if any, wins over ``key``)."""
-  return Failure(error.key or key, stage, error.reason, error.message)
+  if any, wins over ``key``; such a key is never escaped)."""
+  if error.key:
+    return Failure(error.key, stage, error.reason, error.message)
+  return Failure(key, stage, error.reason, error.message, escaped)
 
 
-def failure_from(key: str, stage: str,
-                 error: ImageFailure) -> beam.pvalue.TaggedOutput:
+def failure_from(key: str, stage: str, error: ImageFailure,
+                 escaped: bool = False) -> beam.pvalue.TaggedOutput:
   """:func:`tagged` for a pure function's ImageFailure."""
-  return tagged(failure_record(key, stage, error))
+  return tagged(failure_record(key, stage, error, escaped))

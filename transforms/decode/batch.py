@@ -24,16 +24,16 @@ def load_pixels(item: elements.ImageInput, size: Tuple[int, int],
     ``read`` when its bytes cannot be read, ``decode`` when they are not an
     image the settings accept.
   """
-  key = item.image_key.key
+  key, escaped = item.image_key.key, item.image_key.escaped
   try:
     data = files.input_bytes(item)
   except failures.ImageFailure as e:
-    return failures.failure_record(key, failures.STAGE_READ, e)
+    return failures.failure_record(key, failures.STAGE_READ, e, escaped)
   try:
     return resize.prepare_image(data, size, settings.resize,
                                 settings.max_pixels, settings.jpeg_draft)
   except failures.ImageFailure as e:
-    return failures.failure_record(key, failures.STAGE_DECODE, e)
+    return failures.failure_record(key, failures.STAGE_DECODE, e, escaped)
 
 
 def assemble(items: Sequence[elements.ImageInput], outcomes: Sequence[Outcome]

@@ -6,23 +6,21 @@ have the named columns.
 """
 from __future__ import annotations
 
-from apache_beam.io.filesystems import FileSystems
-
 from transforms.core import flags
+from transforms.read import listing
 from transforms.read import manifest
 from transforms.read import settings as read_settings
 
 
 def check_inputs(settings: read_settings.ReadSettings) -> None:
   """Raises flags.ConfigError naming the pattern or column at fault."""
-  results = FileSystems.match(list(settings.patterns),
-                              limits=[1] * len(settings.patterns))
-  for pattern, result in zip(settings.patterns, results):
-    if not result.metadata_list:
+  for pattern in settings.patterns:
+    matched = listing.match_pattern(pattern, limit=1)
+    if not matched:
       raise flags.ConfigError(
           f"--input: expected files, but {pattern!r} matches nothing")
     if settings.input_format == read_settings.FORMAT_MANIFEST:
-      path = result.metadata_list[0].path
+      path = matched[0].path()
       try:
         table = manifest.read_manifest(path)
         manifest.check_columns(

@@ -40,14 +40,16 @@ class _PickNew(beam.DoFn):
 
 class KeepNewOnce(beam.PTransform):
   """(ImageKey, payload) -> the same, without keys in ``done`` and with one
-  element per key (the lowest ``origin``)."""
+  element per key (the lowest ``origin``). Keys are joined on
+  ``ImageKey.join_key()``; ``done`` holds such (key, escaped) pairs."""
 
   def __init__(self, done: Optional[beam.PCollection]):
     super().__init__()
     self._done = done
 
   def expand(self, listed):
-    by_key = listed | "ByKey" >> beam.Map(lambda item: (item[0].key, item))
+    by_key = listed | "ByKey" >> beam.Map(
+        lambda item: (item[0].join_key(), item))
     if self._done is None:
       done = by_key.pipeline | "NoDoneKeys" >> beam.Create([])
     else:

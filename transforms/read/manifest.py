@@ -19,6 +19,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from transforms.core import elements
 from transforms.core import failures
 from transforms.read import keep_new
+from transforms.read import listing
 from transforms.read import storage
 MANIFEST_FORMATS = {".csv": "csv", ".jsonl": "json", ".ndjson": "json",
                     ".json": "json", ".parquet": "parquet"}
@@ -82,18 +83,22 @@ class ListManifestDoFn(beam.DoFn):
     self._uri, self._key = uri_column, key_column
     self._passthrough = tuple(passthrough)
 
-  def process(self, path: str):
-    for row in manifest_rows(path, self._uri, self._key, self._passthrough):
+  def process(self, listed: listing.ListedFile):
+    path = listed.key
+    for row in manifest_rows(listed.path(), self._uri, self._key,
+                             self._passthrough):
       uri = row[self._uri]
       key = row[self._key] if self._key else uri
-      key = str(key) if key not in (None, "") else f"{path}:{row['__index__']}"
+      by_row = key in (None, "")
+      key = f"{path}:{row['__index__']}" if by_row else str(key)
+      escaped = by_row and listed.escaped
       image_key = elements.ImageKey(
           key, tuple((c, row[c]) for c in self._passthrough),
-          origin=f"{path}\x00{row['__index__']:012d}")
+          origin=f"{path}\x00{row['__index__']:012d}", escaped=escaped)
       if uri in (None, ""):
         yield failures.failure_output(
             key, failures.STAGE_READ, failures.REASON_MISSING_URI,
-            f"row {row['__index__']} of {path} has no {self._uri!r}")
+            f"row {row['__index__']} of {path} has no {self._uri!r}", escaped)
         continue
       yield elements.ImageInput(image_key, uri=str(uri))
 
@@ -112,8 +117,8 @@ class ReadManifestImages(beam.PTransform):
     self._done = done
 
   def expand(self, pbegin):
-    listed = (storage.match_paths(pbegin, self._patterns)
-              | "UniquePaths" >> beam.Distinct()
+    listed = (listing.match_files(pbegin, self._patterns)
+              | "UniquePaths" >> listing.Distinct()
               | "ListRows" >> beam.ParDo(ListManifestDoFn(
                   *self._args)).with_outputs(failures.FAILURES_TAG,
                                              main="rows"))

@@ -8,10 +8,8 @@ so DoFns need no set-up of their own for it.
 """
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator, Sequence
+from typing import BinaryIO, Iterator
 
-import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
@@ -45,12 +43,3 @@ def iter_records(path: str) -> Iterator[bytes]:
       if record is None:
         return
       yield record
-
-
-def match_paths(pbegin, patterns: Sequence[str]):
-  """Globs -> file paths (a file matched by several globs comes once per
-  glob; ``keep_new.KeepNewOnce`` or ``Distinct`` keeps one)."""
-  return (pbegin
-          | "Patterns" >> beam.Create(list(patterns))
-          | "Match" >> fileio.MatchAll()
-          | "Paths" >> beam.Map(lambda metadata: metadata.path))

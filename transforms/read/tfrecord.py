@@ -18,6 +18,7 @@ from tensorflow.core.example import example_pb2
 from transforms.core import elements
 from transforms.core import failures
 from transforms.read import keep_new
+from transforms.read import listing
 from transforms.read import storage
 
 
@@ -66,27 +67,33 @@ class ListRecordsDoFn(beam.DoFn):
   def __init__(self, image_feature: str, key_feature: str):
     self._image_feature, self._key_feature = image_feature, key_feature
 
-  def process(self, path: str):
+  def process(self, listed: listing.ListedFile):
+    path, escaped = listed.key, listed.escaped
     index = 0  # The index of the next record to read.
     try:
-      for record in storage.iter_records(path):
+      for record in storage.iter_records(listed.path()):
         index_key = f"{path}:{index}"
         index += 1
         try:
           image_key, _ = parse_example(record, index_key,
                                        self._image_feature, self._key_feature)
         except failures.ImageFailure as e:
-          yield failures.failure_from(index_key, failures.STAGE_READ, e)
+          yield failures.failure_from(index_key, failures.STAGE_READ, e,
+                                      escaped)
           continue
-        yield (image_key._replace(origin=f"{path}\x00{index - 1:012d}"),
-               (path, index - 1))
+        yield (image_key._replace(
+            origin=f"{path}\x00{index - 1:012d}",
+            escaped=escaped and image_key.key == index_key),
+               (listed, index - 1))
     except Exception as e:  # pylint: disable=broad-except
       # The framing is broken: nothing from here on can be trusted; the rest
       # of the file is one input, one failure.
+      message = f"{type(e).__name__}: {e}".encode(
+          "utf-8", "backslashreplace").decode("utf-8")
       yield failures.failure_output(
           f"{path}:{index}", failures.STAGE_READ, failures.REASON_BAD_RECORD,
           f"TFRecord framing broken at record {index}; the rest of the file "
-          f"is unreadable: {e}")
+          f"is unreadable: {message}", escaped)
 
 
 class ReadKeptRecordsDoFn(beam.DoFn):
@@ -98,9 +105,9 @@ class ReadKeptRecordsDoFn(beam.DoFn):
     self._image_feature = image_feature
 
   def process(self, element):
-    path, wanted = element
+    listed, wanted = element
     keys = dict(wanted)
-    for index, record in enumerate(storage.iter_records(path)):
+    for index, record in enumerate(storage.iter_records(listed.path())):
       if index in keys:
         example = example_pb2.Example.FromString(record)
         data = example.features.feature[self._image_feature].bytes_list.value[0]
@@ -122,8 +129,8 @@ class ReadTFRecordImages(beam.PTransform):
     self._done = done
 
   def expand(self, pbegin):
-    listed = (storage.match_paths(pbegin, self._patterns)
-              | "UniquePaths" >> beam.Distinct()
+    listed = (listing.match_files(pbegin, self._patterns)
+              | "UniquePaths" >> listing.Distinct()
               | "ListRecords" >> beam.ParDo(ListRecordsDoFn(
                   self._image_feature, self._key_feature)).with_outputs(
                       failures.FAILURES_TAG, main="records"))

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from transforms.core import file_names
 from transforms.core import tasks
 from transforms.report import geometry
 from transforms.report import page
@@ -32,9 +33,15 @@ def build_report(output_dir: str, max_images: int = DEFAULT_MAX_IMAGES,
   thumbs = page.Thumbs()
   cache: Dict[str, Optional[str]] = {}
 
+  escaped = {row[columns.KEY] for row in run.rows
+             if row.get(columns.KEY_ESCAPED)}
+
+  def label(key: str) -> str:
+    return file_names.shown(key, key in escaped)
+
   def image(key: str, css: str = "") -> str:
     if key not in cache:
-      cache[key] = thumbnail(key)
+      cache[key] = thumbnail(file_names.path_of(key, key in escaped))
     return thumbs.img(key, cache[key], css)
 
   sections = [page.run_section(run.metadata, counts, len(shown),
@@ -46,7 +53,7 @@ def build_report(output_dir: str, max_images: int = DEFAULT_MAX_IMAGES,
       row = run.rows[i]
       labels = row.get(columns.TOP_K_LABELS) or [
           str(c) for c in row[columns.TOP_K_INDICES]]
-      cards.append((row[columns.KEY], image(row[columns.KEY]),
+      cards.append((label(row[columns.KEY]), image(row[columns.KEY]),
                     list(zip(labels, row[columns.TOP_K_SCORES])), kind))
     sections.append(page.classification_section(cards))
   elif run.rows:
@@ -55,8 +62,8 @@ def build_report(output_dir: str, max_images: int = DEFAULT_MAX_IMAGES,
     entries = []
     for q, i in enumerate(shown):
       key = run.rows[i][columns.KEY]
-      entries.append((key, image(key), [
-          (run.rows[j][columns.KEY], image(run.rows[j][columns.KEY]),
+      entries.append((label(key), image(key), [
+          (label(run.rows[j][columns.KEY]), image(run.rows[j][columns.KEY]),
            float(s)) for j, s in zip(index[q], sims[q]) if j >= 0]))
     sections.append(page.neighbours_section(entries))
     sections.append(page.map_section(_map_points(run, vectors, shown, thumbs),

@@ -12,6 +12,8 @@ import json
 import posixpath
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from transforms.core import file_names
+
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px}
@@ -174,7 +176,9 @@ def failures_section(failures: Sequence[Mapping[str, object]]) -> str:
       f'<tr data-reason="{esc(r)}"><td>{esc(r)}</td><td>{c}</td></tr>'
       for r, c in sorted(counts.items(), key=lambda rc: (-rc[1], rc[0])))
   rows = "".join(
-      f'<tr data-reason="{esc(f.get("reason"))}"><td>{esc(f.get("key"))}</td>'
+      f'<tr data-reason="{esc(f.get("reason"))}"><td>'
+      f'{esc(file_names.shown(str(f.get("key")), bool(f.get("key_escaped"))))}'
+      '</td>'
       f'<td>{esc(f.get("stage"))}</td><td>{esc(f.get("reason"))}</td>'
       f'<td>{esc(f.get("message"))}</td></tr>'
       for f in sorted(failures, key=lambda f: (str(f.get("reason")),

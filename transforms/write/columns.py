@@ -23,11 +23,15 @@ from transforms.core import tasks
 from transforms.write import top_k as top_k_lib
 
 KEY = "key"
+# Whether the key is an escaped file name (``core.file_names``): the name
+# was not UTF-8. (key, key_escaped) identifies an input.
+KEY_ESCAPED = "key_escaped"
 EMBEDDING = "embedding"
 TOP_K_INDICES = "top_k_indices"
 TOP_K_SCORES = "top_k_scores"
 TOP_K_LABELS = "top_k_labels"
-RESERVED_COLUMNS = (KEY, EMBEDDING, TOP_K_INDICES, TOP_K_SCORES, TOP_K_LABELS)
+RESERVED_COLUMNS = (KEY, KEY_ESCAPED, EMBEDDING, TOP_K_INDICES,
+                    TOP_K_SCORES, TOP_K_LABELS)
 
 METADATA_PREFIX = "hub_image_beam."
 # The metadata entry naming the results' task (``job_metadata``'s "task").
@@ -71,6 +75,7 @@ class ImageResult:
   """One image's values, before they are laid out as columns."""
   key: str
   main: np.ndarray
+  key_escaped: bool = False
   top_k_indices: Optional[np.ndarray] = None
   top_k_scores: Optional[np.ndarray] = None
   top_k_labels: Optional[Sequence[str]] = None
@@ -106,7 +111,11 @@ def extra_width(shape: Sequence[int]) -> int:
 def result_columns(layout: RowLayout) -> Tuple[Column, ...]:
   """The result columns for ``layout``, in file order."""
   columns = [Column(KEY, pa.string(), False, "the input's key",
-                    lambda r: r.key)]
+                    lambda r: r.key),
+             Column(KEY_ESCAPED, pa.bool_(), False,
+                    "the key is an escaped file name (the name was not "
+                    "UTF-8; \\xNN per other byte, \\\\ per backslash)",
+                    lambda r: r.key_escaped)]
   if layout.task == tasks.TASK_FEATURE_VECTOR:
     columns.append(Column(
         EMBEDDING, pa.list_(pa.float32(), layout.num_outputs), False,
@@ -158,5 +167,6 @@ def job_metadata(handle: str, task: str, image_size: Tuple[int, int],
 
 # The failures output's columns: the Failure record's fields, in order.
 FAILURE_SCHEMA = pa.schema([
-    pa.field(f.name, pa.string(), nullable=False)
+    pa.field(f.name, pa.bool_() if f.name == KEY_ESCAPED else pa.string(),
+             nullable=False)
     for f in dataclasses.fields(failures.Failure)])

@@ -31,10 +31,12 @@ class BuildRowDoFn(beam.DoFn):
       if isinstance(outputs, InferenceFailure):
         yield failures.failure_output(image_key.key,
                                       failures.STAGE_INFERENCE,
-                                      outputs.reason, outputs.message)
+                                      outputs.reason, outputs.message,
+                                      image_key.escaped)
         continue
       row = self._builder.build(image_key.key, outputs,
-                                dict(image_key.passthrough))
+                                dict(image_key.passthrough),
+                                image_key.escaped)
       self._count_result()
       yield row
 

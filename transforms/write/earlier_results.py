@@ -105,30 +105,49 @@ def check_result_file(path: str, task: str) -> None:
         f"{task} (this job's --task)")
 
 
-def _parquet_keys(table) -> Iterable[str]:
-  return table.column(columns.KEY).to_pylist()
+def _parquet_keys(table) -> Iterable[Tuple[str, bool]]:
+  keys = table.column(columns.KEY).to_pylist()
+  if columns.KEY_ESCAPED not in table.column_names:
+    return ((key, False) for key in keys)  # written before escaped keys
+  return zip(keys, (bool(e) for e in
+                    table.column(columns.KEY_ESCAPED).to_pylist()))
 
 
-def _example_key(record: bytes) -> str:
-  return str(examples.example_to_row(record)[columns.KEY])
+def _example_key(record: bytes) -> Tuple[str, bool]:
+  row = examples.example_to_row(record)
+  return str(row[columns.KEY]), bool(row.get(columns.KEY_ESCAPED) or False)
+
+
+def _has_escaped_column(path: str) -> bool:
+  names, _ = _parquet_facts(path)
+  return columns.KEY_ESCAPED in names
 
 
 class DoneKeys(beam.PTransform):
-  """PBegin -> the key of every result in ``files``."""
+  """PBegin -> (key, key_escaped) of every result in ``files`` (False for
+  files written before the column existed)."""
 
   def __init__(self, files: Sequence[str]):
     super().__init__()
-    self._parquet = [f for f in files if f.endswith(PARQUET_SUFFIXES)]
+    parquet = [f for f in files if f.endswith(PARQUET_SUFFIXES)]
+    # Beam's reader wants one column list: files with and without the
+    # key_escaped column are read apart.
+    self._parquet_groups = {
+        "": [f for f in parquet if _has_escaped_column(f)],
+        "Old": [f for f in parquet if not _has_escaped_column(f)]}
     self._tfrecord = [f for f in files if f.endswith(TFRECORD_SUFFIXES)]
 
   def expand(self, pbegin):
     keys = []
-    if self._parquet:
+    for label, group in self._parquet_groups.items():
+      if not group:
+        continue
+      wanted = [columns.KEY] + ([columns.KEY_ESCAPED] if not label else [])
       keys.append(pbegin
-                  | "ParquetFiles" >> beam.Create(self._parquet)
-                  | "ReadKeyColumn" >> beam.io.ReadAllFromParquetBatched(
-                      columns=[columns.KEY])
-                  | "Keys" >> beam.FlatMap(_parquet_keys))
+                  | f"ParquetFiles{label}" >> beam.Create(group)
+                  | f"ReadKeyColumn{label}" >>
+                  beam.io.ReadAllFromParquetBatched(columns=wanted)
+                  | f"Keys{label}" >> beam.FlatMap(_parquet_keys))
     if self._tfrecord:
       keys.append(pbegin
                   | "TFRecordFiles" >> beam.Create(self._tfrecord)

@@ -38,7 +38,10 @@ def row_to_example(row: Mapping[str, object], schema: pa.Schema) -> bytes:
       values = value
     else:
       values = [value]
-    if pa.types.is_string(value_type):
+    if pa.types.is_boolean(value_type):
+      features[field.name].int64_list.value.extend(int(bool(v))
+                                                   for v in values)
+    elif pa.types.is_string(value_type):
       features[field.name].bytes_list.value.extend(
           v.encode("utf-8") for v in values)
     elif pa.types.is_integer(value_type):

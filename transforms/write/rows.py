@@ -22,7 +22,8 @@ class RowBuilder:
     self._columns = columns_lib.result_columns(layout)
 
   def build(self, key: str, outputs: Mapping[str, np.ndarray],
-            passthrough: Optional[Mapping[str, object]] = None) -> Dict:
+            passthrough: Optional[Mapping[str, object]] = None,
+            key_escaped: bool = False) -> Dict:
     """Builds one result row from one image's model outputs.
 
     Args:
@@ -30,18 +31,20 @@ class RowBuilder:
       outputs: ``{"default": [N], <extra>: [...]}`` for this image.
       passthrough: source column values for the layout's passthrough
         columns.
+      key_escaped: ``key`` is an escaped file name.
 
     Returns:
       The row as a dict of column name to value, one entry per column.
     """
-    result = image_result(key, outputs, self._layout, passthrough)
+    result = image_result(key, outputs, self._layout, passthrough,
+                          key_escaped)
     return {c.name: c.value(result) for c in self._columns}
 
 
 def image_result(key: str, outputs: Mapping[str, np.ndarray],
                  layout: columns_lib.RowLayout,
-                 passthrough: Optional[Mapping[str, object]] = None
-                 ) -> columns_lib.ImageResult:
+                 passthrough: Optional[Mapping[str, object]] = None,
+                 key_escaped: bool = False) -> columns_lib.ImageResult:
   """Computes every value a column may take."""
   main = np.asarray(outputs[tasks.DEFAULT_OUTPUT], dtype=np.float32)
   indices = scores = labels = None
@@ -56,7 +59,7 @@ def image_result(key: str, outputs: Mapping[str, np.ndarray],
   copied = {name: None if given.get(name) is None else str(given[name])
             for name in layout.passthrough_columns}
   return columns_lib.ImageResult(
-      key=key, main=main, top_k_indices=indices, top_k_scores=scores,
+      key=key, key_escaped=key_escaped, main=main, top_k_indices=indices, top_k_scores=scores,
       top_k_labels=labels, extras=extras, passthrough=copied)
 
 

@@ -1,0 +1,130 @@
+"""Listing the files a glob names, every one of them, in a fixed order.
+
+Beam's ``FileSystems.match`` drops two kinds of local names without a word:
+a dangling symlink (``os.path.getsize`` fails, and its listing skips files
+that "may disappear"), and, later in the pipeline, any name that is not
+valid UTF-8 kills the job when a coder meets its surrogates. Both break the
+promise that every input comes out exactly once, so local globs are listed
+here, with Beam's own pattern syntax (``*`` within a folder, ``**`` across
+them, ``?``, ``[...]``) and Beam's walk (symlinked folders are not entered),
+but keeping every name ``os.walk`` reports; the file is opened (and a
+dangling link found) by the decode step, which fails it at the read stage
+with a reason of its own. Other filesystems (``gs://``: names are UTF-8, no
+symlinks) are listed by Beam.
+
+Each match is a :class:`ListedFile`: the key ``core.file_names`` gives it,
+so nothing downstream ever holds a name no coder can encode.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from typing import Iterator, List, NamedTuple, Optional, Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystem import FileSystem
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.localfilesystem import LocalFileSystem
+
+from transforms.core import file_names
+from transforms.core import storage_emulator
+
+
+_BEAM_STAR = r"[^/\\]*"
+_POSIX_STAR = r"[^/]*"
+
+
+class ListedFile(NamedTuple):
+  """One matched file.
+
+  Attributes:
+    key: its path, or its escaped path (``core.file_names``).
+    escaped: whether ``key`` is escaped.
+  """
+  key: str
+  escaped: bool = False
+
+  def path(self) -> str:
+    """The path to open."""
+    return file_names.path_of(self.key, self.escaped)
+
+
+def is_local(pattern: str) -> bool:
+  return isinstance(FileSystems.get_filesystem(pattern), LocalFileSystem)
+
+
+def local_regex(pattern: str) -> str:
+  """Beam's glob syntax as a regex for POSIX names: ``*`` stops at ``/``
+  only (Beam's also stops at a backslash, which on Linux is an ordinary
+  character of a name, so such names would vanish)."""
+  return FileSystem.translate_pattern(pattern).replace(
+      _BEAM_STAR, _POSIX_STAR)
+
+
+def _local_paths(pattern: str) -> Iterator[str]:
+  if pattern.endswith("/"):
+    pattern += "*"
+  prefix = re.match(r"^[^[*?]*", pattern).group(0)  # type: ignore[union-attr]
+  if prefix == pattern:  # no glob characters: the file itself
+    if os.path.lexists(pattern):
+      yield pattern
+    return
+  root = os.path.dirname(prefix) or "."
+  if not os.path.isdir(root):
+    return
+  regex = re.compile(local_regex(pattern))
+  for dirpath, _, names in os.walk(root):
+    for name in names:
+      path = os.path.join(dirpath, name)
+      if root == "." and not prefix.startswith("./"):
+        path = os.path.relpath(path)
+      if regex.match(path):
+        yield path
+
+
+def match_pattern(pattern: str,
+                  limit: Optional[int] = None) -> List[ListedFile]:
+  """The files ``pattern`` matches, sorted by key (the job's listing order:
+  deterministic, so the first N inputs are the same in every run).
+
+  Args:
+    limit: at most this many (on other filesystems, the first ones the
+      listing returns, so a bucket of millions is not listed to find one).
+  """
+  paths: List[str]
+  if is_local(pattern):
+    paths = list(itertools.islice(_local_paths(pattern), limit))
+  else:
+    storage_emulator.skip_credential_search()
+    paths = [m.path for m in FileSystems.match(
+        [pattern], limits=[limit])[0].metadata_list]
+  listed = sorted(ListedFile(*file_names.key_of(p)) for p in paths)
+  return listed[:limit] if limit is not None else listed
+
+
+class _MatchDoFn(beam.DoFn):
+  """Pattern -> ListedFile per file it matches."""
+
+  def process(self, pattern: str) -> Iterator[ListedFile]:
+    yield from match_pattern(pattern)
+
+
+def match_files(pbegin, patterns: Sequence[str]):
+  """PBegin -> ListedFile for each file each glob matches (a file matched
+  by several globs comes once per glob; ``keep_new.KeepNewOnce`` or
+  ``Distinct`` keeps one)."""
+  return (pbegin
+          | "Patterns" >> beam.Create(list(patterns))
+          | "Match" >> beam.ParDo(_MatchDoFn()))
+
+
+class Distinct(beam.PTransform):
+  """ListedFile -> each once (grouped as plain tuples, which have a
+  deterministic coder)."""
+
+  def expand(self, listed):
+    return (listed
+            | "AsTuple" >> beam.Map(tuple)
+            | "Group" >> beam.Distinct()
+            | "AsListedFile" >> beam.MapTuple(ListedFile))
