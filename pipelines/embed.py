@@ -116,6 +116,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   print(summary.format())
   engine = plan.model.engine
   print(f"engine:            {engine.engine} {engine.version}")
+  print(f"precision:         {engine.precision}")
+  if engine.reduced is not None:
+    print(f"                   {engine.reduced.reason}")
   run_record.write_run_record(plan, summary)
   print(f"results:  {plan.results_prefix}-*")
   print(f"failures: {plan.failures_prefix}-*")

@@ -51,8 +51,10 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
   decoded = read["images"] | "DecodeImages" >> decode_dofn.DecodeImages(
       config.decode, plan.model.image_size,
       (config.model.min_batch_size, config.model.max_batch_size))
+  engine = plan.model.engine
   model_handler = handler.HubImageModelHandler(
-      config.model, plan.model.image_size, plan.model.engine.engine)
+      config.model, plan.model.image_size, engine.engine, engine.precision,
+      engine.quantized_key)
   to_model = decoded.images
   placement = config.placement
   if placement.separate:

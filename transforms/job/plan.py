@@ -21,7 +21,11 @@ from typing import Dict, Tuple
 
 import pyarrow as pa
 
+from transforms.core import flags
+from transforms.job import image_sample
 from transforms.job import options as options_lib
+from transforms.job import provenance
+from transforms.model import precision
 from transforms.model import resolve
 from transforms.read import inputs_check
 from transforms.write import columns
@@ -79,7 +83,13 @@ def plan_job(config: options_lib.JobConfig,
     flags.ConfigError: a flag does not fit the model, the inputs or (workers
       here) this CPU.
   """
-  model = resolve.resolve_model(config.model, workers_here)
+  _check_int8_cache(config, workers_here)
+
+  def sample_for(image_size):
+    return image_sample.JobImageSample(config.read, config.decode, image_size,
+                                       config.model.quantization)
+
+  model = resolve.resolve_model(config.model, workers_here, sample_for)
   layout = layout_lib.row_layout(
       config.write, config.model.task, model.num_outputs, model.extra_shapes,
       config.read.passthrough_columns)
@@ -87,10 +97,32 @@ def plan_job(config: options_lib.JobConfig,
   earlier = (earlier_results.result_files(config.read.skip_existing,
                                           config.model.task)
              if config.read.skip_existing else ())
+  mixed = provenance.check_earlier(earlier, config, model) if earlier else {}
   output_dir.clear_output(config.write, earlier)
   metadata = columns.job_metadata(
       config.model.handle, config.model.task, model.image_size, model.entry,
-      config.write.top_k.score, config.model.precision, model.engine.engine,
+      config.write.top_k.score, model.engine.precision, model.engine.engine,
       model.engine.version)
+  metadata.update(provenance.facts(config, model))
+  metadata.update(mixed)
   return JobPlan(config=config, model=model, earlier_results=earlier,
                  layout=layout, metadata=metadata)
+
+
+def _check_int8_cache(config: options_lib.JobConfig,
+                      workers_here: bool) -> None:
+  """A remote job's int8 model must be where its workers can load it.
+
+  Raises:
+    flags.ConfigError: int8 with a remote runner and a local (or no)
+      ``--openvino_cache``.
+  """
+  settings = config.model
+  if settings.precision != precision.INT8 or workers_here:
+    return
+  cache = settings.openvino_cache or ""
+  if "://" not in cache:
+    raise flags.ConfigError(
+        "--precision int8 with a remote runner: expected an --openvino_cache "
+        f"the workers can read (gs://...), found {cache or 'none'!r}; the "
+        "launcher quantizes and gates, the workers load the model from there")

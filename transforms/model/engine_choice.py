@@ -20,8 +20,10 @@ from transforms.model import faithfulness
 from transforms.model import ov_cache
 from transforms.model import ov_engine
 from transforms.model import precision
+from transforms.model import precision_choice
 from transforms.model import settings as model_settings
 from transforms.model import tf_engine
+from transforms.model.openvino.quantization import calibration
 
 _LOGGER = logging.getLogger("hub_image_beam")
 
@@ -40,10 +42,20 @@ class EngineChoice:
     version: that engine's version.
     check: the faithfulness numbers, or why OpenVINO was not used ('' for
       ``--engine tensorflow``).
+    precision: what the workers compute in (``--precision`` resolved:
+      never auto).
+    reduced: for ``--precision int8`` / ``auto``: the gate's figures, the
+      calibration digest and the int8 model's cache key.
   """
   engine: str
   version: str
   check: str
+  precision: str = precision.FLOAT32
+  reduced: Optional[precision_choice.PrecisionChoice] = None
+
+  @property
+  def quantized_key(self) -> Optional[str]:
+    return self.reduced.quantized_key if self.reduced else None
 
 
 def tensorflow_precision(settings: model_settings.ModelSettings,
@@ -58,26 +70,43 @@ def tensorflow_precision(settings: model_settings.ModelSettings,
 
 def choose(settings: model_settings.ModelSettings,
            tf_model: tf_engine.ImageModel, image_size: Tuple[int, int],
-           workers_here: bool
+           workers_here: bool,
+           sample: Optional[calibration.ImageSample] = None
            ) -> Tuple[description.ImageRunner, EngineChoice]:
-  """Resolves ``--engine``; returns the model to hand to local workers and
-  the choice.
+  """Resolves ``--engine`` (and ``--precision int8`` / ``auto``); returns
+  the model to hand to local workers and the choice.
+
+  Args:
+    sample: the job's own images, for int8's calibration and the gate.
 
   Raises:
-    flags.ConfigError: ``--engine openvino`` and OpenVINO cannot be used
-      (the message says why), or ``auto`` fell back to TensorFlow for a
-      bfloat16 job whose launcher process already runs TensorFlow in
-      float32.
+    flags.ConfigError: ``--engine openvino`` (or int8 / auto) and OpenVINO
+      cannot be used (the message says why), int8 failed its gate, or
+      ``auto`` fell back to TensorFlow for a bfloat16 job whose launcher
+      process already runs TensorFlow in float32.
   """
   if settings.engine == model_settings.ENGINE_TENSORFLOW:
     return tf_model, EngineChoice(tf_model.engine, tf_model.engine_version,
-                                  "")
-  runner, reason, check = _try_openvino(settings, tf_model, image_size,
-                                        workers_here)
+                                  "", settings.precision)
+  reduced_job = settings.precision in precision.OPENVINO_ONLY
+  if reduced_job and settings.precision == precision.AUTO and not \
+      workers_here:
+    raise flags.ConfigError(
+        "--precision auto times the candidates on this machine's CPU, not "
+        "the workers'; with a remote runner give --precision float32, "
+        "bfloat16 or int8")
+  runner, reason, check, chosen = _try_openvino(
+      settings, tf_model, image_size, workers_here, sample)
   if runner is not None:
     _LOGGER.info("engine: openvino %s (agrees with TensorFlow: %s)",
                  runner.engine_version, check)
-    return runner, EngineChoice(runner.engine, runner.engine_version, check)
+    return runner, EngineChoice(
+        runner.engine, runner.engine_version, check,
+        chosen.precision if chosen else settings.precision, chosen)
+  if reduced_job:
+    raise flags.ConfigError(
+        f"--precision {settings.precision} needs the OpenVINO engine, which "
+        f"cannot run this model: {reason}")
   if settings.engine == model_settings.ENGINE_OPENVINO:
     raise flags.ConfigError(f"--engine openvino: {reason}; expected a model "
                             "OpenVINO converts and runs faithfully (use "
@@ -90,39 +119,52 @@ def choose(settings: model_settings.ModelSettings,
   _LOGGER.warning("engine: tensorflow (--engine auto did not use OpenVINO: "
                   "%s)", reason)
   return tf_model, EngineChoice(tf_model.engine, tf_model.engine_version,
-                                f"OpenVINO not used: {reason}")
+                                f"OpenVINO not used: {reason}",
+                                settings.precision)
 
 
-def _try_openvino(settings, tf_model, image_size, workers_here
-                  ) -> Tuple[Optional[ov_engine.OpenVinoModel], str, str]:
-  """(model, '', numbers) when OpenVINO is faithful; else (None, reason,
-  numbers or '')."""
+_Tried = Tuple[Optional[ov_engine.OpenVinoModel], str, str,
+               Optional[precision_choice.PrecisionChoice]]
+
+
+def _try_openvino(settings, tf_model, image_size, workers_here, sample
+                  ) -> _Tried:
+  """(model, '', numbers, int8/auto's choice or None) when OpenVINO is
+  faithful; else (None, reason, numbers or '', None)."""
   checks = sorted(tf_model.op_types() & RUNTIME_CHECKS)
   if checks:
     return None, (f"the model checks its inputs at run time ({', '.join(checks)}"
                   " ops), which OpenVINO's converter drops: an input the "
-                  "model refuses would get a result"), ""
+                  "model refuses would get a result"), "", None
   try:
     converted = ov_cache.load_or_convert(tf_model, settings.openvino_cache)
     reference_engine = ov_engine.compile_model(converted, tf_model.info,
                                                precision.FLOAT32)
   except Exception as e:  # pylint: disable=broad-except
-    return None, f"conversion failed: {_first_line(e)}", ""
+    return None, f"conversion failed: {_first_line(e)}", "", None
   probe = contract.probe_images(image_size, PROBE_IMAGES, PROBE_SEED,
                                 "uint8")
   try:
     candidate = reference_engine.run_uint8(probe)
   except Exception as e:  # pylint: disable=broad-except
-    return None, f"the converted model failed to run: {_first_line(e)}", ""
+    return (None, f"the converted model failed to run: {_first_line(e)}", "",
+            None)
   agreement = faithfulness.compare(tf_model.run_uint8(probe), candidate,
                                    settings.task)
   if not agreement.passed:
-    return None, f"disagrees with TensorFlow: {agreement}", str(agreement)
+    return (None, f"disagrees with TensorFlow: {agreement}", str(agreement),
+            None)
+  if settings.precision in precision.OPENVINO_ONLY:
+    runner, chosen = precision_choice.choose(
+        settings, converted, ov_cache.cache_key(tf_model), tf_model.info,
+        reference_engine, sample)
+    _LOGGER.info("precision: %s", chosen.reason)
+    return runner, "", str(agreement), chosen
   if settings.precision == precision.FLOAT32 or not workers_here:
-    return reference_engine, "", str(agreement)
+    return reference_engine, "", str(agreement), None
   precision.check_supported(settings.precision, precision.read_cpuinfo())
   return (ov_engine.compile_model(converted, tf_model.info,
-                                  settings.precision), "", str(agreement))
+                                  settings.precision), "", str(agreement), None)
 
 
 def _first_line(e: Exception) -> str:

@@ -92,7 +92,9 @@ class HubImageModelHandler(ModelHandler[elements.DecodedBatch,
 
   def __init__(self, settings: model_settings.ModelSettings,
                image_size: Tuple[int, int],
-               engine: str = model_settings.ENGINE_TENSORFLOW):
+               engine: str = model_settings.ENGINE_TENSORFLOW,
+               run_precision: Optional[str] = None,
+               quantized_key: Optional[str] = None):
     """Creates the handler.
 
     Args:
@@ -102,6 +104,10 @@ class HubImageModelHandler(ModelHandler[elements.DecodedBatch,
         resolved it (``resolve.ModelFacts.image_size``).
       engine: tensorflow or openvino, as the model stage resolved
         ``--engine`` (``resolve.ModelFacts.engine``).
+      run_precision: the precision it resolved (``--precision auto``
+        resolved); None: ``settings.precision``.
+      quantized_key: the int8 model the launcher gated, in the OpenVINO
+        cache (workers load it; they never quantize).
     """
     # One element is one batch already.
     super().__init__(min_batch_size=1, max_batch_size=1)
@@ -109,12 +115,15 @@ class HubImageModelHandler(ModelHandler[elements.DecodedBatch,
     self._image_size: Tuple[int, int] = (int(image_size[0]),
                                           int(image_size[1]))
     self._engine = engine
+    self._run_precision = run_precision
+    self._quantized_key = quantized_key
 
   def load_model(self) -> description.ImageRunner:
     # The launcher's model when this process planned the job; else load.
     return (handoff.take(self._settings, self._image_size, self._engine) or
             process_policy.load_for(self._settings, self._image_size,
-                                    self._engine))
+                                    self._engine, self._run_precision,
+                                    self._quantized_key))
 
   def share_model_across_processes(self) -> bool:
     return self._settings.model_copies > 0

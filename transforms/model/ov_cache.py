@@ -11,6 +11,7 @@ OpenVINO's default would halve the weights' precision).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -70,6 +71,85 @@ def _copy_out(local: str, remote: str) -> None:
     shutil.copyfileobj(src, dst)
 
 
+def _ir_paths(cache_dir: str, key: str):
+  return tuple(FileSystems.join(cache_dir, f"{key}.{ext}")
+               for ext in ("xml", "bin"))
+
+
+def read_cached(cache_dir: str, key: str) -> Optional[Any]:
+  """The ``ov.Model`` stored under ``key`` in ``cache_dir``, else None."""
+  ov = ov_engine.import_openvino()
+  xml, binary = _ir_paths(cache_dir, key)
+  if not all(m.metadata_list for m in FileSystems.match([xml, binary])):
+    return None
+  with tempfile.TemporaryDirectory(prefix="ov_ir_") as tmp:
+    local_xml = os.path.join(tmp, "model.xml")
+    local_bin = os.path.join(tmp, "model.bin")
+    _copy_in(xml, local_xml)
+    _copy_in(binary, local_bin)
+    _LOGGER.debug("OpenVINO: model %s from the cache %s", key, cache_dir)
+    # Unlinking the files after read_model is safe: a mapped .bin stays
+    # readable until the model lets go of it.
+    return ov.Core().read_model(local_xml, local_bin)
+
+
+def _write_atomically(local: str, remote: str) -> None:
+  suffix = f".tmp-{uuid.uuid4().hex}"
+  _copy_out(local, remote + suffix)
+  FileSystems.rename([remote + suffix], [remote])
+
+
+def store(model: Any, cache_dir: str, key: str) -> None:
+  """Stores ``model`` under ``key`` (a failed store is logged, not fatal)."""
+  ov = ov_engine.import_openvino()
+  xml, binary = _ir_paths(cache_dir, key)
+  with tempfile.TemporaryDirectory(prefix="ov_ir_") as tmp:
+    local_xml = os.path.join(tmp, "model.xml")
+    local_bin = os.path.join(tmp, "model.bin")
+    ov.save_model(model, local_xml, compress_to_fp16=False)
+    try:
+      FileSystems.mkdirs(cache_dir)
+    except OSError:
+      pass  # exists already (or an object store without folders)
+    try:
+      # The .bin first, under a unique name, then renamed: a reader that
+      # finds the .xml finds a whole .bin beside it.
+      _write_atomically(local_bin, binary)
+      _write_atomically(local_xml, xml)
+    except Exception as e:  # pylint: disable=broad-except
+      _LOGGER.warning("OpenVINO: could not store the model in %s: %s",
+                      cache_dir, e)
+
+
+def read_record(cache_dir: str, name: str) -> Optional[dict]:
+  """A JSON record stored beside the models (None when absent or
+  unreadable)."""
+  path = FileSystems.join(cache_dir, name)
+  try:
+    if not FileSystems.match([path])[0].metadata_list:
+      return None
+    with storage.open_file(path) as f:
+      return json.loads(f.read().decode("utf-8"))
+  except Exception:  # pylint: disable=broad-except
+    return None
+
+
+def store_record(cache_dir: str, name: str, record: dict) -> None:
+  try:
+    FileSystems.mkdirs(cache_dir)
+  except OSError:
+    pass
+  with tempfile.TemporaryDirectory(prefix="ov_rec_") as tmp:
+    local = os.path.join(tmp, name)
+    with open(local, "w", encoding="utf-8") as f:
+      json.dump(record, f, sort_keys=True)
+    try:
+      _write_atomically(local, FileSystems.join(cache_dir, name))
+    except Exception as e:  # pylint: disable=broad-except
+      _LOGGER.warning("OpenVINO: could not store %s in %s: %s", name,
+                      cache_dir, e)
+
+
 def load_or_convert(tf_model, cache_dir: Optional[str]) -> Any:
   """The converted model, from ``cache_dir`` when it holds it; else
   converted now and stored there (a failed store is logged, not fatal).
@@ -80,33 +160,10 @@ def load_or_convert(tf_model, cache_dir: Optional[str]) -> Any:
   """
   if not cache_dir:
     return ov_engine.convert(tf_model)
-  ov = ov_engine.import_openvino()
   key = cache_key(tf_model)
-  xml, binary = (FileSystems.join(cache_dir, f"{key}.{ext}")
-                 for ext in ("xml", "bin"))
-  with tempfile.TemporaryDirectory(prefix="ov_ir_") as tmp:
-    local_xml = os.path.join(tmp, "model.xml")
-    local_bin = os.path.join(tmp, "model.bin")
-    if all(m.metadata_list for m in FileSystems.match([xml, binary])):
-      _copy_in(xml, local_xml)
-      _copy_in(binary, local_bin)
-      _LOGGER.debug("OpenVINO: converted model from the cache %s", xml)
-      return ov.Core().read_model(local_xml, local_bin)
-    model = ov_engine.convert(tf_model)
-    ov.save_model(model, local_xml, compress_to_fp16=False)
-    try:
-      FileSystems.mkdirs(cache_dir)
-    except OSError:
-      pass  # exists already (or an object store without folders)
-    try:
-      # The .bin first, under a unique name, then renamed: a reader that
-      # finds the .xml finds a whole .bin beside it.
-      suffix = f".tmp-{uuid.uuid4().hex}"
-      _copy_out(local_bin, binary + suffix)
-      FileSystems.rename([binary + suffix], [binary])
-      _copy_out(local_xml, xml + suffix)
-      FileSystems.rename([xml + suffix], [xml])
-    except Exception as e:  # pylint: disable=broad-except
-      _LOGGER.warning("OpenVINO: could not store the converted model in "
-                      "%s: %s", cache_dir, e)
-    return model
+  cached = read_cached(cache_dir, key)
+  if cached is not None:
+    return cached
+  model = ov_engine.convert(tf_model)
+  store(model, cache_dir, key)
+  return model

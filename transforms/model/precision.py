@@ -1,4 +1,5 @@
-"""The precision of the model's arithmetic on CPU: float32 or bfloat16.
+"""The precision of the model's arithmetic on CPU: float32 or bfloat16
+(both engines), int8 or auto (OpenVINO only; see ``precision_choice``).
 
 ``float32`` (the default) runs the SavedModel as it was saved.
 ``bfloat16`` turns on TensorFlow's oneDNN auto-mixed-precision graph rewrite
@@ -35,7 +36,12 @@ from transforms.model import tf_import
 
 FLOAT32 = "float32"
 BFLOAT16 = "bfloat16"
-PRECISIONS = (FLOAT32, BFLOAT16)
+# int8 and auto run on the OpenVINO engine only (``openvino.quantization``,
+# ``precision_choice``): TensorFlow then computes float32, as the reference.
+INT8 = "int8"
+AUTO = "auto"
+PRECISIONS = (FLOAT32, BFLOAT16, INT8, AUTO)
+OPENVINO_ONLY = (INT8, AUTO)
 
 # Any one of these CPU flags means bfloat16 arithmetic in hardware.
 NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")

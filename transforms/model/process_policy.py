@@ -49,7 +49,9 @@ def openvino_from(tf_model: tf_engine.ImageModel,
 
 def load_for(settings: model_settings.ModelSettings,
              image_size: Optional[Tuple[int, int]],
-             engine: str = model_settings.ENGINE_TENSORFLOW
+             engine: str = model_settings.ENGINE_TENSORFLOW,
+             run_precision: Optional[str] = None,
+             quantized_key: Optional[str] = None
              ) -> description.ImageRunner:
   """Loads the job's model for images of ``image_size`` on ``engine``.
 
@@ -59,13 +61,26 @@ def load_for(settings: model_settings.ModelSettings,
       model's own, as the model stage resolved it (``resolve``); None
       traces for the model's declared input shape.
     engine: tensorflow or openvino, as the plan resolved ``--engine``.
+    run_precision: the precision the plan resolved (None: the settings').
+    quantized_key: for int8, the gated model's key in the OpenVINO cache.
 
   Raises:
     flags.ConfigError: ``--precision bfloat16`` on a CPU without it.
     description.ModelError: the model cannot be loaded or called.
   """
+  run_precision = run_precision or settings.precision
   if engine == model_settings.ENGINE_TENSORFLOW:
-    return load_tensorflow(settings, image_size, settings.precision)
-  precision.check_supported(settings.precision, precision.read_cpuinfo())
+    return load_tensorflow(settings, image_size, run_precision)
+  precision.check_supported(run_precision, precision.read_cpuinfo())
   tf_model = load_tensorflow(settings, image_size, precision.FLOAT32)
-  return openvino_from(tf_model, settings)
+  if run_precision == precision.INT8:
+    if not quantized_key or not settings.openvino_cache:
+      raise description.ModelError(
+          "--precision int8: expected the launcher's gated int8 model (a "
+          f"key and --openvino_cache), found key {quantized_key!r} and "
+          f"cache {settings.openvino_cache!r}")
+    from transforms.model.openvino.quantization import quantizer  # pylint: disable=g-import-not-at-top
+    return ov_engine.compile_model(
+        quantizer.load_quantized(settings.openvino_cache, quantized_key),
+        tf_model.info, precision.FLOAT32)
+  return openvino_from(tf_model, settings, run_precision)

@@ -11,16 +11,19 @@ The loaded model is offered to same-process workers (``handoff``).
 from __future__ import annotations
 
 import dataclasses
-from typing import Tuple
+from typing import Callable, Optional, Tuple
 
 from transforms.core import flags
 from transforms.core import tasks
 from transforms.model import contract
 from transforms.model import engine_choice
 from transforms.model import handoff
+from transforms.model import ov_cache
+from transforms.model import precision
 from transforms.model import process_policy
 from transforms.model import settings as model_settings
 from transforms.model.description import ImageModelInfo, ModelError
+from transforms.model.openvino.quantization import calibration
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,12 +38,15 @@ class ModelFacts:
     info: the model's description (format, entry point, tensors).
     engine: the engine the workers run (``--engine`` resolved), its
       version and the faithfulness numbers.
+    content_digest: sha256 of the SavedModel's files (what the results
+      were computed with).
   """
   image_size: Tuple[int, int]
   num_outputs: int
   extra_shapes: Tuple[Tuple[str, Tuple[int, ...]], ...]
   info: ImageModelInfo
   engine: engine_choice.EngineChoice
+  content_digest: str = ""
 
   @property
   def entry(self) -> str:
@@ -62,8 +68,12 @@ def image_size_for(settings: model_settings.ModelSettings,
   return size
 
 
+SampleFor = Callable[[Tuple[int, int]], calibration.ImageSample]
+
+
 def resolve_model(settings: model_settings.ModelSettings,
-                  workers_here: bool = True) -> ModelFacts:
+                  workers_here: bool = True,
+                  sample_for: Optional[SampleFor] = None) -> ModelFacts:
   """Loads, checks and probes the model; see the module docstring.
 
   Args:
@@ -73,6 +83,8 @@ def resolve_model(settings: model_settings.ModelSettings,
       of the model, which only answers the contract checks and the engine
       choice, runs in float32: the workers' CPUs, not this one, must
       support ``--precision``.
+    sample_for: image size -> the job's own images, decoded at that size
+      (``--precision int8`` / ``auto`` calibrate and gate on them).
 
   Raises:
     ModelError: the model breaks the contract.
@@ -97,8 +109,10 @@ def resolve_model(settings: model_settings.ModelSettings,
   if not probe.passed or outputs is None:
     raise ModelError(
         f"model {settings.handle!r}: expected {probe.rule}; {probe.detail}")
+  sample = (sample_for(image_size) if sample_for is not None and
+            settings.precision in precision.OPENVINO_ONLY else None)
   runner, engine = engine_choice.choose(settings, model, image_size,
-                                        workers_here)
+                                        workers_here, sample)
   if workers_here:
     # Traced (and converted) for the input shape the workers use, so a
     # worker in this process takes it instead of loading it again.
@@ -108,4 +122,5 @@ def resolve_model(settings: model_settings.ModelSettings,
       num_outputs=int(outputs[tasks.DEFAULT_OUTPUT].shape[1]),
       extra_shapes=tuple((k, tuple(int(d) for d in outputs[k].shape[1:]))
                          for k in settings.extra_outputs),
-      info=info, engine=engine)
+      info=info, engine=engine,
+      content_digest=ov_cache.content_digest(model.path))

@@ -7,7 +7,9 @@ from typing import Optional, Tuple
 
 from transforms.core import flags
 from transforms.core import tasks
+from transforms.model import gate
 from transforms.model import precision as precision_lib
+from transforms.model.openvino.quantization import config as quant_config
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -41,6 +43,8 @@ class ModelSettings:
     engine: auto, tensorflow or openvino (``engine_choice``).
     openvino_cache: folder (local or Beam filesystem) of converted models;
       None converts at every load.
+    quantization: int8's calibration, NNCF options and gate
+      (``--precision int8`` / ``auto``).
   """
   handle: str
   task: str = tasks.TASK_FEATURE_VECTOR
@@ -55,6 +59,8 @@ class ModelSettings:
   gpu_memory_limit_mb: Optional[int] = None
   engine: str = ENGINE_AUTO
   openvino_cache: Optional[str] = None
+  quantization: quant_config.QuantizationSettings = (
+      quant_config.QuantizationSettings())
 
 
 def add_flags(parser) -> None:
@@ -74,9 +80,13 @@ def add_flags(parser) -> None:
   add("--jit_compile", action="store_true",
       help="Compile the model call with XLA.")
   add("--precision", default=precision_lib.FLOAT32,
-      help=f"{precision_lib.FLOAT32} (default) or {precision_lib.BFLOAT16}: "
-      "convolutions and matrix products in bfloat16 through oneDNN, for "
-      "CPUs with avx512_bf16 or amx_bf16 (refused elsewhere).")
+      help=f"{precision_lib.FLOAT32} (default), {precision_lib.BFLOAT16} "
+      "(convolutions and matrix products in bfloat16, for CPUs with "
+      f"avx512_bf16 or amx_bf16), {precision_lib.INT8} (OpenVINO: quantized "
+      "with NNCF on the job's first images, gated on the next ones) or "
+      f"{precision_lib.AUTO} (OpenVINO: the fastest precision that passes "
+      "the gate on this CPU).")
+  _add_quantization_flags(parser)
   add("--batch_size", type=int, default=None,
       help=f"Fixed batch size (sets min and max); default "
       f"{DEFAULT_BATCH_SIZE}.")
@@ -99,6 +109,70 @@ def add_flags(parser) -> None:
       "~/.cache/hub_image_beam/openvino.")
 
 
+_Q = quant_config.QuantizationSettings()
+_T = gate.GateThresholds()
+
+
+def _add_quantization_flags(parser) -> None:
+  add = parser.add_argument
+  add("--calibration_images", type=int, default=_Q.calibration_images,
+      help="int8: calibrate on the job's first N inputs (listing order).")
+  add("--int8_check_images", type=int, default=_Q.check_images,
+      help="int8/auto: gate on the next N inputs.")
+  add("--int8_min_top1", type=float, default=_T.min_top1,
+      help="Gate (classification): least share with float32's top-1.")
+  add("--int8_min_top5", type=float, default=_T.min_top5,
+      help="Gate (classification): least share with float32's top-1 in "
+      "the top 5.")
+  add("--int8_min_mean_cosine", type=float, default=_T.min_mean_cosine,
+      help="Gate (feature vectors): least mean cosine to float32.")
+  add("--int8_min_p1_cosine", type=float, default=_T.min_p1_cosine,
+      help="Gate (feature vectors): least 1st-percentile cosine.")
+  add("--int8_preset", default=_Q.preset,
+      help=f"NNCF preset: {', '.join(quant_config.PRESETS)}.")
+  add("--int8_model_type", default=_Q.model_type,
+      help=f"NNCF model type: {', '.join(quant_config.MODEL_TYPES)}.")
+  add("--int8_bias_correction", default="fast",
+      help="NNCF bias correction: fast or full.")
+  add("--int8_subset_size", type=int, default=None,
+      help="Images NNCF's statistics use (default: every calibration "
+      "image).")
+  add("--requantize", action="store_true",
+      help="int8: calibrate afresh on this job's images even when the "
+      "OpenVINO cache holds a quantized model.")
+
+
+def _fraction(name: str, value: float) -> float:
+  if not 0 <= value <= 1:
+    raise flags.ConfigError(f"--{name}: expected a fraction in [0, 1], "
+                            f"found {value}")
+  return value
+
+
+def _quantization(o) -> quant_config.QuantizationSettings:
+  flags.positive("calibration_images", o.calibration_images)
+  flags.positive("int8_check_images", o.int8_check_images)
+  if o.int8_subset_size is not None:
+    flags.positive("int8_subset_size", o.int8_subset_size)
+  return quant_config.QuantizationSettings(
+      calibration_images=o.calibration_images,
+      check_images=o.int8_check_images,
+      thresholds=gate.GateThresholds(
+          min_top1=_fraction("int8_min_top1", o.int8_min_top1),
+          min_top5=_fraction("int8_min_top5", o.int8_min_top5),
+          min_mean_cosine=_fraction("int8_min_mean_cosine",
+                                    o.int8_min_mean_cosine),
+          min_p1_cosine=_fraction("int8_min_p1_cosine",
+                                  o.int8_min_p1_cosine)),
+      preset=flags.choice("int8_preset", o.int8_preset, quant_config.PRESETS),
+      model_type=flags.choice("int8_model_type", o.int8_model_type,
+                              quant_config.MODEL_TYPES),
+      fast_bias_correction=flags.choice(
+          "int8_bias_correction", o.int8_bias_correction,
+          ("fast", "full")) == "fast",
+      subset_size=o.int8_subset_size, requantize=bool(o.requantize))
+
+
 def from_flags(o) -> ModelSettings:
   """Raises flags.ConfigError for a bad value."""
   min_batch, max_batch = _batch_sizes(o)
@@ -107,19 +181,26 @@ def from_flags(o) -> ModelSettings:
                             f"or a positive count, found {o.model_copies}")
   if o.gpu_memory_limit_mb is not None:
     flags.positive("gpu_memory_limit_mb", o.gpu_memory_limit_mb)
+  precision = flags.choice("precision", o.precision,
+                           precision_lib.PRECISIONS)
+  engine = flags.choice("engine", o.engine, ENGINES)
+  if precision in precision_lib.OPENVINO_ONLY and engine == ENGINE_TENSORFLOW:
+    raise flags.ConfigError(
+        f"--precision {precision} runs on the OpenVINO engine only (NNCF "
+        "quantizes OpenVINO's converted model), found --engine tensorflow; "
+        "use --engine auto or openvino")
   return ModelSettings(
       handle=o.model, task=flags.choice("task", o.task, tasks.TASKS),
       signature=o.signature or None,
       extra_outputs=flags.csv_values(o.extra_outputs),
       image_size=flags.parse_image_size(o.image_size),
       jit_compile=o.jit_compile,
-      precision=flags.choice("precision", o.precision,
-                             precision_lib.PRECISIONS),
+      precision=precision,
       min_batch_size=min_batch,
       max_batch_size=max_batch, model_copies=o.model_copies,
       gpu_memory_limit_mb=o.gpu_memory_limit_mb,
-      engine=flags.choice("engine", o.engine, ENGINES),
-      openvino_cache=_openvino_cache(o.openvino_cache))
+      engine=engine, openvino_cache=_openvino_cache(o.openvino_cache),
+      quantization=_quantization(o))
 
 
 def _openvino_cache(value: Optional[str]) -> Optional[str]:

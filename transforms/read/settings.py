@@ -23,6 +23,7 @@ class ReadSettings:
   key_column: Optional[str] = None
   passthrough_columns: Tuple[str, ...] = ()
   skip_existing: Tuple[str, ...] = ()
+  allow_mixed_results: bool = False
 
 
 _DEFAULTS = ReadSettings(patterns=())
@@ -45,6 +46,9 @@ def add_flags(parser) -> None:
       help="manifest: column used as key (default: the URI).")
   add("--passthrough_columns", default="",
       help="manifest: comma-separated columns copied to each result.")
+  add("--allow_mixed_results", action="store_true",
+      help="--skip_existing: accept earlier results computed in another "
+      "precision or with other decode settings (refused otherwise).")
   add("--skip_existing", action="append", default=None,
       help="GLOB[,GLOB...]: result files of earlier runs (Parquet or "
       "TFRecord); inputs whose key has a result there are skipped. "
@@ -65,4 +69,5 @@ def from_flags(o) -> ReadSettings:
       uri_column=o.uri_column, key_column=o.key_column,
       passthrough_columns=passthrough,
       skip_existing=tuple(g for value in o.skip_existing or ()
-                          for g in flags.csv_values(value)))
+                          for g in flags.csv_values(value)),
+      allow_mixed_results=bool(o.allow_mixed_results))

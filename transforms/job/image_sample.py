@@ -1,0 +1,146 @@
+"""The job's own images for int8: its first inputs in listing order, read and
+decoded exactly as the job's decode step does (``decode.batch``).
+
+The first ``--calibration_images`` inputs calibrate and the next
+``--int8_check_images`` gate, so the two never overlap; a job with fewer
+inputs than both splits them 60 / 40, and below 100 int8 is refused. The
+order is the job's listing order, which is deterministic (``read.listing``
+sorts each glob's matches; globs, manifest rows and TFRecord records keep
+their order), so two runs over the same inputs calibrate on the same
+images. Inputs that fail to read or decode are left out, as the job would
+fail them. A job whose quantized model is cached decodes only its check
+images.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from typing import Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from transforms.core import elements
+from transforms.core import failures
+from transforms.core import flags
+from transforms.decode import batch
+from transforms.decode import settings as decode_settings
+from transforms.model.openvino.quantization import config as quant_config
+from transforms.read import files
+from transforms.read import listing
+from transforms.read import manifest
+from transforms.read import settings as read_settings
+
+
+def _listed(read: read_settings.ReadSettings
+            ) -> Iterator[listing.ListedFile]:
+  seen = set()
+  for pattern in read.patterns:
+    for listed in listing.match_pattern(pattern):
+      if listed not in seen:
+        seen.add(listed)
+        yield listed
+
+
+def _inputs(read: read_settings.ReadSettings
+            ) -> Iterator[elements.ImageInput]:
+  if read.input_format == read_settings.FORMAT_FILES:
+    for listed in _listed(read):
+      yield files.listed_input(listed)
+  elif read.input_format == read_settings.FORMAT_MANIFEST:
+    for listed in _listed(read):
+      for row in manifest.manifest_rows(listed.path(), read.uri_column,
+                                        read.key_column, ()):
+        uri = row[read.uri_column]
+        if uri not in (None, ""):
+          yield elements.ImageInput(elements.ImageKey(str(uri)), uri=str(uri))
+  else:
+    from transforms.read import storage  # pylint: disable=g-import-not-at-top
+    from transforms.read import tfrecord  # pylint: disable=g-import-not-at-top
+    for listed in _listed(read):
+      for index, record in enumerate(storage.iter_records(listed.path())):
+        try:
+          image_key, data = tfrecord.parse_example(
+              record, f"{listed.key}:{index}", read.image_feature,
+              read.key_feature)
+        except failures.ImageFailure:
+          continue
+        yield elements.ImageInput(image_key, data=data)
+
+
+def first_inputs(read: read_settings.ReadSettings,
+                 count: int) -> List[elements.ImageInput]:
+  """The job's first ``count`` inputs, in its listing order."""
+  found: List[elements.ImageInput] = []
+  keys = set()
+  for item in _inputs(read):
+    if item.image_key.join_key() in keys:
+      continue  # the job keeps a key's first input only
+    keys.add(item.image_key.join_key())
+    found.append(item)
+    if len(found) >= count:
+      break
+  return found
+
+
+def decode_all(items: List[elements.ImageInput], size: Tuple[int, int],
+               settings: decode_settings.DecodeSettings) -> np.ndarray:
+  """uint8 [n, height, width, 3] of the items that decode, in order."""
+  workers = max(1, os.cpu_count() or 1)
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    outcomes = list(pool.map(
+        lambda item: batch.load_pixels(item, size, settings), items))
+  pixels = [o for o in outcomes if not isinstance(o, failures.Failure)]
+  if not pixels:
+    return np.zeros((0, size[0], size[1], 3), np.uint8)
+  return np.stack(pixels)
+
+
+class JobImageSample:
+  """The calibration and check images of one job (``calibration.
+  ImageSample``), read and decoded when first asked for."""
+
+  def __init__(self, read: read_settings.ReadSettings,
+               decode: decode_settings.DecodeSettings,
+               image_size: Tuple[int, int],
+               quantization: quant_config.QuantizationSettings):
+    self._read, self._decode = read, decode
+    self._size = image_size
+    self._quantization = quantization
+    self._split: Optional[Tuple[List[elements.ImageInput],
+                                List[elements.ImageInput]]] = None
+    self._calibration: Optional[np.ndarray] = None
+    self._check: Optional[np.ndarray] = None
+
+  def _inputs_split(self):
+    if self._split is None:
+      q = self._quantization
+      items = first_inputs(self._read, q.calibration_images + q.check_images)
+      try:
+        n_cal, n_check = quant_config.split_sizes(len(items), q)
+      except ValueError as e:
+        raise flags.ConfigError(f"--precision int8: {e}") from None
+      self._split = items[:n_cal], items[n_cal:n_cal + n_check]
+    return self._split
+
+  def _enough(self, pixels: np.ndarray, what: str) -> np.ndarray:
+    if not len(pixels):
+      raise flags.ConfigError(
+          f"--precision int8: none of the job's {what} inputs decoded")
+    return pixels
+
+  def calibration(self) -> np.ndarray:
+    if self._calibration is None:
+      self._calibration = self._enough(
+          decode_all(self._inputs_split()[0], self._size, self._decode),
+          "calibration")
+    return self._calibration
+
+  def check(self) -> np.ndarray:
+    if self._check is None:
+      self._check = self._enough(
+          decode_all(self._inputs_split()[1], self._size, self._decode),
+          "check")
+    return self._check
+
+  def check_keys(self) -> List[str]:
+    return [item.image_key.key for item in self._inputs_split()[1]]

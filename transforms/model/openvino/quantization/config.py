@@ -1,0 +1,77 @@
+"""What int8 quantization and its gate are told: frozen settings, built
+once from the flags (``model.settings``), hashable (part of the model
+stage's settings and of the quantized model's cache key)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Tuple
+
+from transforms.model.gate import GateThresholds
+
+# NNCF's choices, as ``nncf.quantize`` names them; see benchmarks/README.md
+# ("int8") for what each measured on MobileNet V2 here.
+PRESET_PERFORMANCE = "performance"
+PRESET_MIXED = "mixed"
+PRESETS = (PRESET_PERFORMANCE, PRESET_MIXED)
+MODEL_TYPE_NONE = "none"
+MODEL_TYPE_TRANSFORMER = "transformer"
+MODEL_TYPES = (MODEL_TYPE_NONE, MODEL_TYPE_TRANSFORMER)
+
+# Below this many decoded images in the whole job, int8 is refused: too few
+# to calibrate on and to measure the result with.
+MIN_IMAGES = 100
+# A job smaller than calibration + gate calibrates on this share of its
+# images, and checks on the rest.
+SMALL_JOB_CALIBRATION_SHARE = 0.6
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizationSettings:
+  """Attributes:
+    calibration_images: the job's first N images calibrate (``--
+      calibration_images``).
+    check_images: the next N images gate (``--int8_check_images``).
+    thresholds: the gate's thresholds.
+    preset: NNCF's QuantizationPreset (performance: symmetric; mixed:
+      asymmetric activations).
+    model_type: NNCF's ModelType (none, or transformer).
+    fast_bias_correction: NNCF's fast (True) or full bias correction.
+    subset_size: images NNCF's statistics use (None: all calibration
+      images).
+    requantize: calibrate afresh even when the cache holds a quantized
+      model.
+  """
+  calibration_images: int = 300
+  check_images: int = 200
+  thresholds: GateThresholds = GateThresholds()
+  preset: str = PRESET_PERFORMANCE
+  model_type: str = MODEL_TYPE_NONE
+  fast_bias_correction: bool = True
+  subset_size: Optional[int] = None
+  requantize: bool = False
+
+  def cache_parts(self) -> Tuple[str, ...]:
+    """What the quantized graph depends on (not the gate, not requantize)."""
+    return (self.preset, self.model_type, str(self.fast_bias_correction),
+            str(self.subset_size or self.calibration_images),
+            str(self.calibration_images))
+
+
+def split_sizes(available: int, settings: QuantizationSettings
+                ) -> Tuple[int, int]:
+  """(calibration, check) image counts for a job with ``available`` decoded
+  images: the settings' own when there are enough, else the first 60 %
+  calibrate and the rest check.
+
+  Raises:
+    ValueError: fewer than :data:`MIN_IMAGES` images.
+  """
+  wanted = settings.calibration_images + settings.check_images
+  if available >= wanted:
+    return settings.calibration_images, settings.check_images
+  if available < MIN_IMAGES:
+    raise ValueError(
+        f"int8 needs at least {MIN_IMAGES} decodable images to calibrate "
+        f"and check on, found {available} in this job")
+  calibration = int(available * SMALL_JOB_CALIBRATION_SHARE)
+  return calibration, available - calibration
