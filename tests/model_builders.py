@@ -282,3 +282,41 @@ def save_with_op_openvino_lacks(path: str, size=(32, 32)) -> str:
       input_signature=[spec])
   tf.saved_model.save(model, path)
   return path
+
+
+def save_outlier_classifier(path: str, size=(32, 32),
+                            num_classes: int = 10) -> str:
+  """A classifier that int8 cannot keep: one activation channel carries
+  values ~10^4 times the others into the dense layer, so a per-tensor int8
+  scale for that layer's input rounds every other channel to zero. In
+  float32 (and bfloat16's 8-bit exponent) the small channels still decide
+  the class.
+  """
+  rng = np.random.default_rng(3)
+  channels = 16
+  kernel = rng.normal(size=(3, 3, 3, channels)).astype(np.float32)
+  scale = np.ones(channels, np.float32)
+  scale[0] = 1e4
+  dense = rng.normal(size=(channels, num_classes)).astype(np.float32)
+  dense[0] = 1e-4 * rng.normal(size=num_classes)
+
+  class _Outlier(tf.Module):
+
+    def __init__(self):
+      super().__init__()
+      self.kernel = tf.Variable(kernel, name="kernel")
+      self.scale = tf.Variable(scale, name="scale")
+      self.dense = tf.Variable(dense, name="dense")
+
+  model = _Outlier()
+
+  def call(images):
+    x = tf.nn.relu(tf.nn.conv2d(images - 0.5, model.kernel, 1, "SAME"))
+    pooled = tf.reduce_mean(x, axis=[1, 2]) * model.scale
+    return tf.matmul(pooled, model.dense)
+
+  spec = tf.TensorSpec([None, size[0], size[1], 3], tf.float32,
+                       name="images")
+  model.__call__ = tf.function(call, input_signature=[spec])
+  tf.saved_model.save(model, path)
+  return path
