@@ -6,7 +6,9 @@
 ``--engine tensorflow`` (default) calls the SavedModel on float32 batches;
 ``--engine openvino`` runs the same model converted and compiled the way
 the job's OpenVINO engine does (``process_policy.load_for``), on uint8
-batches (the ``/ 255`` is in its graph).
+batches (the ``/ 255`` is in its graph); with ``--precision int8`` it loads
+the int8 model a job quantized and gated (``--quantized_key``,
+``--openvino_cache``), as a worker does.
 
 With ``--callers 2``, two threads call the model at once (each its share of
 the batches), which fills the gaps one caller leaves in TensorFlow's thread
@@ -38,6 +40,10 @@ def main(argv=None) -> int:
                       help="float32 or bfloat16 (transforms.model.precision)")
   parser.add_argument("--engine", default="tensorflow",
                       help="tensorflow or openvino")
+  parser.add_argument("--quantized_key", default=None,
+                      help="--precision int8: the gated int8 model's key in "
+                      "--openvino_cache (a job's quantized_model metadata)")
+  parser.add_argument("--openvino_cache", default=None)
   args = parser.parse_args(argv)
   import numpy as np  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
@@ -48,8 +54,9 @@ def main(argv=None) -> int:
     runner = process_policy.load_for(
         model_settings.ModelSettings(handle=args.model,
                                      precision=args.precision,
-                                     openvino_cache=None),
-        (args.size, args.size), model_settings.ENGINE_OPENVINO)
+                                     openvino_cache=args.openvino_cache),
+        (args.size, args.size), model_settings.ENGINE_OPENVINO,
+        args.precision, args.quantized_key)
     pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
     forward = lambda: runner.run_uint8(pixels)
   else:

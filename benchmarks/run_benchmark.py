@@ -97,6 +97,10 @@ def main(argv=None) -> int:
   parser.add_argument("--engines", default="tensorflow,openvino",
                       help="engines for the model bound and ours, side by "
                       "side (stock Beam is TensorFlow)")
+  parser.add_argument("--int8", action="store_true",
+                      help="add OpenVINO int8 (quantized and gated by a "
+                      "first, cold job on the corpus) to the model bound "
+                      "and ours")
   parser.add_argument("--skip_stock", action="store_true")
   parser.add_argument("--json_out", default=None)
   args = parser.parse_args(argv)
@@ -114,33 +118,55 @@ def main(argv=None) -> int:
   files = sorted(os.path.join(all_dir, f) for f in os.listdir(all_dir))
   py = sys.executable
   engines = [e for e in args.engines.split(",") if e]
+  if args.int8:
+    engines.append(INT8_VARIANT)
   results = {"machine": f"{platform.node()} {platform.machine()}, "
                         f"{os.cpu_count()} CPUs, {cpu_model()}",
              "model": args.model, "batch_size": args.batch_size,
              "precision": args.precision, "engines": engines}
+  ov_cache_dir = os.path.join(args.work_dir, "openvino_cache")
 
-  def model_bound(engine: str, callers: int):
-    print(f"(a) model bound, {engine}, {callers} caller(s) ...", flush=True)
+  def ours_argv(variant: str, folder: str, out: str) -> List[str]:
+    engine, precision = _variant(variant, args.precision)
+    return [py, "-m", "pipelines.embed", "--model", args.model,
+            "--task", "classification", "--input",
+            os.path.join(folder, "*"), "--output", out, "--overwrite",
+            "--batch_size", str(args.batch_size), "--precision", precision,
+            "--engine", engine, "--openvino_cache", ov_cache_dir] + \
+        shlex.split(args.ours_args)
+
+  int8_key = None
+  if args.int8:
+    # A cold job quantizes (NNCF) and gates; every later one hits the cache.
+    folder = subset_dir(args.work_dir, files, args.images)
+    out = os.path.join(args.work_dir, "out_int8_cold")
+    print("int8: a cold job quantizes and gates ...", flush=True)
+    cold = run_child(ours_argv(INT8_VARIANT, folder, out) + ["--requantize"])
+    meta = results_metadata(out)
+    int8_key = meta["quantized_model"]
+    record = json.load(open(os.path.join(ov_cache_dir, int8_key + ".json")))
+    results["int8"] = {"cold_job_s": cold["seconds"],
+                       "quantize_s": record.get("seconds"),
+                       "gate": json.loads(meta["gate"]), "key": int8_key}
+
+  def model_bound(variant: str, callers: int):
+    print(f"(a) model bound, {variant}, {callers} caller(s) ...", flush=True)
+    engine, precision = _variant(variant, args.precision)
+    extra = (["--quantized_key", int8_key, "--openvino_cache", ov_cache_dir]
+             if variant == INT8_VARIANT else [])
     run = run_child([py, "-m", "benchmarks.model_bound", "--model",
                      args.model, "--images", str(args.images),
                      "--batch_size", str(args.batch_size), "--callers",
-                     str(callers), "--precision", args.precision,
-                     "--engine", engine])
+                     str(callers), "--precision", precision,
+                     "--engine", engine] + extra)
     measured = json.loads(run["stdout"].strip().splitlines()[-1])
     return measured["images"] / measured["seconds"], run["peak_mb"]
 
-  def ours(engine: str, size: int) -> Dict:
+  def ours(variant: str, size: int) -> Dict:
     folder = subset_dir(args.work_dir, files, size)
     # A warm IR cache, as on any run after a model's first.
-    return run_child([py, "-m", "pipelines.embed", "--model", args.model,
-                      "--task", "classification", "--input",
-                      os.path.join(folder, "*"), "--output",
-                      os.path.join(args.work_dir, "out_ours"), "--overwrite",
-                      "--batch_size", str(args.batch_size),
-                      "--precision", args.precision, "--engine", engine,
-                      "--openvino_cache",
-                      os.path.join(args.work_dir, "openvino_cache")] +
-                     shlex.split(args.ours_args))
+    return run_child(ours_argv(variant, folder, os.path.join(
+        args.work_dir, f"out_ours_{variant}_{size}")))
 
   def stock(size: int) -> Dict:
     folder = subset_dir(args.work_dir, files, size)
@@ -188,12 +214,56 @@ def main(argv=None) -> int:
         "peak_mb": max(max(before[(e, c)][1], after[(e, c)][1])
                        for c in callers)}
   results["compare_at"] = args.images
+  if args.int8 and "openvino" in engines:
+    results["int8"]["agreement"] = top1_agreement(
+        os.path.join(args.work_dir, f"out_ours_openvino_{args.images}"),
+        os.path.join(args.work_dir, f"out_ours_{INT8_VARIANT}_{args.images}"))
   print()
   print(format_table(results))
   if args.json_out:
     with open(args.json_out, "w") as f:
       json.dump(results, f, indent=2)
   return 0
+
+
+INT8_VARIANT = "openvino_int8"
+
+
+def _variant(variant: str, precision: str) -> Tuple[str, str]:
+  """An arm's name -> (engine, precision)."""
+  if variant == INT8_VARIANT:
+    return "openvino", "int8"
+  return variant, precision
+
+
+def results_metadata(out: str) -> Dict[str, str]:
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  path = sorted(p for p in os.listdir(out) if p.startswith("results-"))[0]
+  meta = pq.read_schema(os.path.join(out, path)).metadata or {}
+  return {k.decode().split(".", 1)[1]: v.decode() for k, v in meta.items()}
+
+
+def top1_agreement(f32_out: str, int8_out: str) -> Dict[str, float]:
+  """Over every image of two runs: the share with the same top-1, and with
+  float32's top-1 in int8's top 5."""
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+
+  def rows(out):
+    found = {}
+    for name in sorted(os.listdir(out)):
+      if name.startswith("results-"):
+        table = pq.read_table(os.path.join(out, name),
+                              columns=["key", "top_k_indices"])
+        found.update(zip(table.column("key").to_pylist(),
+                         table.column("top_k_indices").to_pylist()))
+    return found
+
+  a, b = rows(f32_out), rows(int8_out)
+  keys = sorted(set(a) & set(b))
+  same = sum(a[k][0] == b[k][0] for k in keys)
+  in5 = sum(a[k][0] in b[k][:5] for k in keys)
+  return {"images": len(keys), "top1": same / len(keys),
+          "top1_in_top5": in5 / len(keys)}
 
 
 def cpu_model() -> str:
@@ -207,7 +277,8 @@ def cpu_model() -> str:
                if line.startswith("model name")), "unknown CPU")
   found = next((line.split(":", 1)[1].split() for line in text.splitlines()
                 if line.startswith("flags")), [])
-  wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+  wanted = ("avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16",
+            "amx_bf16", "amx_int8")
   return f"{name} ({' '.join(f for f in wanted if f in found) or 'no AVX'})"
 
 
@@ -268,6 +339,33 @@ def format_table(results: Dict) -> str:
         lines.append(f"wall at {at} images, {name} vs stock: "
                      f"{walls[key][0]:.1f} s vs {walls['stock'][0]:.1f} s = "
                      f"{walls['stock'][0] / walls[key][0]:.2f} x faster")
+  if "int8" in results:
+    info = results["int8"]
+    bounds = results["model_bound"]
+    if "openvino" in bounds and INT8_VARIANT in bounds:
+      lines.append(f"model alone, int8 / float32 (openvino):    "
+                   f"{bounds[INT8_VARIANT]['images_per_s'] / bounds['openvino']['images_per_s']:.2f} x")
+    ours_int8 = results.get(f"ours_{INT8_VARIANT}")
+    if ours_int8 and "ours_openvino" in results:
+      lines.append(f"ours steady, int8 / openvino float32:      "
+                   f"{ours_int8['steady_images_per_s'] / results['ours_openvino']['steady_images_per_s']:.2f} x")
+      lines.append(f"warm start-up, int8 - float32 (openvino):  "
+                   f"{ours_int8['fixed_s'] - results['ours_openvino']['fixed_s']:+.1f} s")
+    if ours_int8 and "stock" in results:
+      lines.append(f"ours steady, int8 / stock Beam:            "
+                   f"{ours_int8['steady_images_per_s'] / results['stock']['steady_images_per_s']:.2f} x")
+    gate_figures = info["gate"]
+    lines.append(f"int8 gate (the cold job's check images): top-1 "
+                 f"{gate_figures['top1']}, top-5 {gate_figures['top5']}, "
+                 f"cosine mean {gate_figures['mean_cosine']} / p1 "
+                 f"{gate_figures['p1_cosine']}")
+    if "agreement" in info:
+      agree = info["agreement"]
+      lines.append(f"int8 vs float32 on all {agree['images']} images: top-1 "
+                   f"{agree['top1']:.4f}, float32 top-1 in int8 top-5 "
+                   f"{agree['top1_in_top5']:.4f}")
+    lines.append(f"int8 cold: quantization {info['quantize_s']} s, whole "
+                 f"cold job {info['cold_job_s']:.1f} s")
   for key, name in arms[:-1]:
     runs = results[key]["runs"]
     lines.append(
