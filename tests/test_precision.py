@@ -60,7 +60,7 @@ def test_flags_come_from_the_first_processor_only():
 
 def test_an_unknown_precision_fails_before_any_work(tmp_path):
   with pytest.raises(flags.ConfigError, match=(
-      r"--precision: expected one of float32, bfloat16, found 'float16'")):
+      r"--precision: expected one of float32, bfloat16, int8, auto, found 'float16'")):
     conftest.run_embed(["--model", "unused", "--precision", "float16",
                         "--input", str(tmp_path / "*"),
                         "--output", str(tmp_path / "out")])
