@@ -180,7 +180,7 @@ def measure_model(model: str, engine: str, size: Sequence[int],
   import numpy as np  # pylint: disable=g-import-not-at-top
   from transforms.model import process_policy  # pylint: disable=g-import-not-at-top
   from transforms.model import settings as model_settings  # pylint: disable=g-import-not-at-top
-  from transforms.model import tf_import  # pylint: disable=g-import-not-at-top
+  from transforms.model.tensorflow import lean_import as tf_import  # pylint: disable=g-import-not-at-top
   gpu = bool(tf_import.import_tensorflow().config.list_physical_devices(
       "GPU"))
   # On a GPU, TensorFlow; on CPU the engine asked for (auto measures

@@ -20,7 +20,7 @@ import json
 import os
 import sys
 import time
-from typing import Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 
-OPTION_SETS = [
+OPTION_SETS: List[Tuple[str, Dict[str, Any]]] = [
     ("default (performance, fast bias, all 300)", {}),
     ("preset mixed", {"preset": "mixed"}),
     ("model_type transformer", {"model_type": "transformer"}),
@@ -65,8 +65,8 @@ def main(argv=None) -> int:
   from transforms.decode import settings as decode_settings  # pylint: disable=g-import-not-at-top
   from transforms.job import image_sample  # pylint: disable=g-import-not-at-top
   from transforms.model import gate  # pylint: disable=g-import-not-at-top
-  from transforms.model import ov_cache  # pylint: disable=g-import-not-at-top
-  from transforms.model import ov_engine  # pylint: disable=g-import-not-at-top
+  from transforms.model.openvino import cache as ov_cache  # pylint: disable=g-import-not-at-top
+  from transforms.model.openvino import engine as ov_engine  # pylint: disable=g-import-not-at-top
   from transforms.model import process_policy  # pylint: disable=g-import-not-at-top
   from transforms.model import settings as model_settings  # pylint: disable=g-import-not-at-top
   from transforms.model.openvino.quantization import calibration  # pylint: disable=g-import-not-at-top

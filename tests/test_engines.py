@@ -17,8 +17,8 @@ from tests import model_builders
 from transforms.core import flags
 from transforms.model import contract
 from transforms.model import faithfulness
-from transforms.model import ov_cache
-from transforms.model import ov_engine
+from transforms.model.openvino import cache as ov_cache
+from transforms.model.openvino import engine as ov_engine
 from transforms.model import precision
 from transforms.model import process_policy
 from transforms.model import settings as model_settings

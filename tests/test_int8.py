@@ -18,8 +18,8 @@ from tests import model_builders
 from transforms.decode import batch
 from transforms.decode import settings as decode_settings
 from transforms.model import gate
-from transforms.model import ov_cache
-from transforms.model import ov_engine
+from transforms.model.openvino import cache as ov_cache
+from transforms.model.openvino import engine as ov_engine
 from transforms.model import precision
 from transforms.model import process_policy
 from transforms.model import settings as model_settings

@@ -16,7 +16,7 @@ from tests import model_builders
 from transforms.core import tasks
 from transforms.decode import resize
 from transforms.model import description
-from transforms.model import tf_engine
+from transforms.model.tensorflow import engine as tf_engine
 
 
 @pytest.fixture(scope="module")

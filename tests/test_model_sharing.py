@@ -12,7 +12,7 @@ from tests import model_builders
 from transforms.model import devices
 from transforms.model import precision
 from transforms.model import process_policy
-from transforms.model import tf_savedmodel
+from transforms.model.tensorflow import savedmodel as tf_savedmodel
 from transforms.model import settings as model_settings
 
 

@@ -11,7 +11,7 @@ from tests import conftest
 
 _CHILD = r'''
 import json, sys
-from transforms.model import tf_import
+from transforms.model.tensorflow import lean_import as tf_import
 tf = tf_import.import_tensorflow()
 at_import = {name: name in sys.modules
              for name in ("keras", "pandas", "tensorflow_hub")}

@@ -20,7 +20,7 @@ import threading
 import warnings
 from typing import Optional
 
-from transforms.model import tf_import
+from transforms.model.tensorflow import lean_import as tf_import
 
 _NOISY_LOGGERS = ("apache_beam", "tensorflow", "absl", "h5py", "keras")
 # Beam's RunInference logs this on every batch when torch is not installed

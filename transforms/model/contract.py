@@ -16,7 +16,7 @@ import numpy as np
 
 from transforms.core import tasks
 from transforms.model import description
-from transforms.model import tf_engine
+from transforms.model.tensorflow import engine as tf_engine
 
 RULE_INPUT = "input is float32 [batch, height, width, 3] with a free batch"
 RULE_OUTPUT = "output is float32 [batch, N] with N fixed"

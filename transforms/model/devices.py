@@ -14,7 +14,7 @@ import logging
 import os
 from typing import Optional
 
-from transforms.model import tf_import
+from transforms.model.tensorflow import lean_import as tf_import
 
 _LOGGER = logging.getLogger("hub_image_beam")
 

@@ -17,12 +17,12 @@ from transforms.core import flags
 from transforms.model import contract
 from transforms.model import description
 from transforms.model import faithfulness
-from transforms.model import ov_cache
-from transforms.model import ov_engine
+from transforms.model.openvino import cache as ov_cache
+from transforms.model.openvino import engine as ov_engine
 from transforms.model import precision
 from transforms.model import precision_choice
 from transforms.model import settings as model_settings
-from transforms.model import tf_engine
+from transforms.model.tensorflow import engine as tf_engine
 from transforms.model.openvino.quantization import calibration
 
 _LOGGER = logging.getLogger("hub_image_beam")

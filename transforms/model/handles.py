@@ -11,7 +11,7 @@ import os
 
 from transforms.model import description
 from transforms.model import fetch
-from transforms.model import tf_import
+from transforms.model.tensorflow import lean_import as tf_import
 
 ModelError = description.ModelError
 

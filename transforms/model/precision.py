@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import FrozenSet, Optional
 
 from transforms.core import flags
-from transforms.model import tf_import
+from transforms.model.tensorflow import lean_import as tf_import
 
 FLOAT32 = "float32"
 BFLOAT16 = "bfloat16"

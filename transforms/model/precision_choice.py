@@ -23,8 +23,8 @@ import numpy as np
 
 from transforms.core import flags
 from transforms.model import gate
-from transforms.model import ov_cache
-from transforms.model import ov_engine
+from transforms.model.openvino import cache as ov_cache
+from transforms.model.openvino import engine as ov_engine
 from transforms.model import precision as precision_lib
 from transforms.model import settings as model_settings
 from transforms.model.description import ImageModelInfo

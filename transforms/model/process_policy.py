@@ -11,11 +11,11 @@ from typing import Optional, Tuple
 
 from transforms.model import description
 from transforms.model import devices
-from transforms.model import ov_cache
-from transforms.model import ov_engine
+from transforms.model.openvino import cache as ov_cache
+from transforms.model.openvino import engine as ov_engine
 from transforms.model import precision
 from transforms.model import settings as model_settings
-from transforms.model import tf_engine
+from transforms.model.tensorflow import engine as tf_engine
 
 
 def load_tensorflow(settings: model_settings.ModelSettings,

@@ -18,7 +18,7 @@ from transforms.core import tasks
 from transforms.model import contract
 from transforms.model import engine_choice
 from transforms.model import handoff
-from transforms.model import ov_cache
+from transforms.model.openvino import cache as ov_cache
 from transforms.model import precision
 from transforms.model import process_policy
 from transforms.model import settings as model_settings

@@ -205,7 +205,7 @@ def from_flags(o) -> ModelSettings:
 
 def _openvino_cache(value: Optional[str]) -> Optional[str]:
   if value is None:
-    from transforms.model import ov_cache  # pylint: disable=g-import-not-at-top
+    from transforms.model.openvino import cache as ov_cache  # pylint: disable=g-import-not-at-top
     return ov_cache.default_dir()
   return None if value.strip().lower() in ("", "none") else value
 

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any, Optional, Tuple
 
-from transforms.model import ov_cache
+from transforms.model.openvino import cache as ov_cache
 from transforms.model.openvino.quantization import calibration
 from transforms.model.openvino.quantization import config
 

@@ -16,9 +16,9 @@ import numpy as np
 
 from transforms.core import tasks
 from transforms.model import handles
-from transforms.model import tf_entry
-from transforms.model import tf_savedmodel
-from transforms.model import tf_trace
+from transforms.model.tensorflow import entry as tf_entry
+from transforms.model.tensorflow import savedmodel as tf_savedmodel
+from transforms.model.tensorflow import trace as tf_trace
 from transforms.model.description import (FORMAT_SIGNATURE, FORMAT_TF1_HUB,
                                           ImageModelInfo, ModelError)
 
@@ -46,7 +46,7 @@ class ImageModel:
 
   @property
   def engine_version(self) -> str:
-    from transforms.model import tf_import  # pylint: disable=g-import-not-at-top
+    from transforms.model.tensorflow import lean_import as tf_import  # pylint: disable=g-import-not-at-top
     return str(tf_import.import_tensorflow().__version__)
 
   def op_types(self) -> FrozenSet[str]:

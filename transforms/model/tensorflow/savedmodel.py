@@ -6,7 +6,7 @@ import os
 from typing import List, Optional
 
 from transforms.model import description
-from transforms.model import tf_import
+from transforms.model.tensorflow import lean_import as tf_import
 
 ModelError = description.ModelError
 

@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.model import ov_engine
+from transforms.model.openvino import engine as ov_engine
 from transforms.read import storage
 
 _LOGGER = logging.getLogger("hub_image_beam")

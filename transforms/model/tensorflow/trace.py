@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Tuple
 
-from transforms.model import tf_import
+from transforms.model.tensorflow import lean_import as tf_import
 from transforms.model.description import ImageModelInfo
 
 
