@@ -29,6 +29,9 @@ REASON_PERMISSION = "permission_denied"     # read: not readable by us
 REASON_VANISHED = "vanished"                # read: gone since it was listed
 REASON_NOT_FOUND = "not_found"              # read: a manifest's URI is not there
 REASON_MISSING_URI = "missing_uri"          # read: a manifest row has no URI
+REASON_MISSING_IMAGE = "missing_image"      # read: a sample or row has none
+REASON_DUPLICATE_KEY = "duplicate_key"      # read: an earlier input has the key
+REASON_BAD_ARCHIVE = "bad_archive"          # read: a shard unreadable from here
 REASON_BAD_RECORD = "bad_record"            # read: TFRecord framing/Example
 REASON_MISSING_FEATURE = "missing_feature"  # read: no image bytes feature
 REASON_EMPTY = "empty_file"                 # decode
@@ -39,7 +42,8 @@ REASON_TOO_LARGE = "too_many_pixels"        # decode
 REASON_INFERENCE_ERROR = "inference_error"  # inference: the model raised
 REASON_BAD_OUTPUT = "bad_model_output"      # inference: NaN/inf or bad shape
 REASONS = (REASON_READ_ERROR, REASON_DANGLING_SYMLINK, REASON_PERMISSION,
-           REASON_VANISHED, REASON_NOT_FOUND, REASON_MISSING_URI, REASON_BAD_RECORD,
+           REASON_VANISHED, REASON_NOT_FOUND, REASON_MISSING_URI,
+           REASON_MISSING_IMAGE, REASON_DUPLICATE_KEY, REASON_BAD_ARCHIVE, REASON_BAD_RECORD,
            REASON_MISSING_FEATURE, REASON_EMPTY, REASON_NOT_AN_IMAGE,
            REASON_TRUNCATED, REASON_CORRUPT, REASON_TOO_LARGE,
            REASON_INFERENCE_ERROR, REASON_BAD_OUTPUT)

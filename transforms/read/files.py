@@ -104,8 +104,11 @@ class ReadImageFiles(beam.PTransform):
     self._done = done
 
   def expand(self, pbegin):
-    images = (listing.match_files(pbegin, self._patterns)
-              | "Keys" >> beam.Map(listed_input)
-              | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done))
-    return {"images": images,
-            failures.FAILURES_TAG: pbegin | "NoFailures" >> beam.Create([])}
+    # A file matched by several globs is one input: made unique before the
+    # join, which then only drops keys that are done.
+    kept = (listing.match_files(pbegin, self._patterns)
+            | "UniquePaths" >> listing.Distinct()
+            | "Keys" >> beam.Map(listed_input)
+            | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done))
+    return {"images": kept.kept,
+            failures.FAILURES_TAG: kept[failures.FAILURES_TAG]}

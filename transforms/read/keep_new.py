@@ -6,7 +6,9 @@ The keys of earlier results arrive as a PCollection (the write stage's
 listed inputs by key, so it scales with the number of keys instead of
 loading a set into the launcher. Of several inputs with one key (repeated in
 a manifest or TFRecord), the one listed first wins: lowest file path, then
-lowest row or record index (``ImageKey.origin``).
+lowest row or record index (``ImageKey.origin``); each later one is a
+``duplicate_key`` failure naming where it was listed and which one won, so
+no input is dropped without a word.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Optional
 import apache_beam as beam
 
 from transforms.core import counters
+from transforms.core import failures
 
 
 class _PickNew(beam.DoFn):
@@ -36,11 +39,24 @@ class _PickNew(beam.DoFn):
     new.sort(key=lambda item: item[0].origin)
     self._duplicates.inc(len(new) - 1)
     yield new[0]
+    first = where(new[0][0].origin)
+    for item in new[1:]:
+      yield failures.failure_output(
+          item[0].key, failures.STAGE_READ, failures.REASON_DUPLICATE_KEY,
+          f"{where(item[0].origin)} repeats the key of {first}, which is "
+          "processed", item[0].escaped)
+
+
+def where(origin: str) -> str:
+  """An ``ImageKey.origin`` as a person reads it: ``FILE row N``."""
+  path, _, index = origin.partition("\x00")
+  return f"{path} row {int(index)}" if index.isdigit() else path
 
 
 class KeepNewOnce(beam.PTransform):
-  """(ImageKey, payload) -> the same, without keys in ``done`` and with one
-  element per key (the lowest ``origin``). Keys are joined on
+  """(ImageKey, payload) -> ``kept``: the same, without keys in ``done``
+  and with one element per key (the lowest ``origin``), and ``failures``
+  (``duplicate_key`` for the others). Keys are joined on
   ``ImageKey.join_key()``; ``done`` holds such (key, escaped) pairs."""
 
   def __init__(self, done: Optional[beam.PCollection]):
@@ -56,4 +72,5 @@ class KeepNewOnce(beam.PTransform):
       done = self._done | "DoneByKey" >> beam.Map(lambda key: (key, True))
     return ({"new": by_key, "done": done}
             | "JoinOnKey" >> beam.CoGroupByKey()
-            | "PickNew" >> beam.ParDo(_PickNew()))
+            | "PickNew" >> beam.ParDo(_PickNew()).with_outputs(
+                failures.FAILURES_TAG, main="kept"))

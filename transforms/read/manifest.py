@@ -122,7 +122,7 @@ class ReadManifestImages(beam.PTransform):
               | "ListRows" >> beam.ParDo(ListManifestDoFn(
                   *self._args)).with_outputs(failures.FAILURES_TAG,
                                              main="rows"))
-    images = (listed.rows
-              | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done))
-    return {"images": images,
-            failures.FAILURES_TAG: listed[failures.FAILURES_TAG]}
+    kept = listed.rows | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done)
+    failed = ((listed[failures.FAILURES_TAG], kept[failures.FAILURES_TAG])
+              | "AllReadFailures" >> beam.Flatten())
+    return {"images": kept.kept, failures.FAILURES_TAG: failed}

@@ -9,7 +9,16 @@ from transforms.core import flags
 FORMAT_FILES = "files"
 FORMAT_TFRECORD = "tfrecord"
 FORMAT_MANIFEST = "manifest"
-INPUT_FORMATS = (FORMAT_FILES, FORMAT_TFRECORD, FORMAT_MANIFEST)
+FORMAT_WEBDATASET = "webdataset"
+FORMAT_PARQUET = "parquet"
+INPUT_FORMATS = (FORMAT_FILES, FORMAT_TFRECORD, FORMAT_MANIFEST,
+                 FORMAT_WEBDATASET, FORMAT_PARQUET)
+# Formats whose inputs carry other columns to pass through.
+PASSTHROUGH_FORMATS = (FORMAT_MANIFEST, FORMAT_WEBDATASET, FORMAT_PARQUET)
+# WebDataset members taken as the image, first match wins: the formats the
+# decode step reads.
+DEFAULT_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp",
+                            "tif", "tiff")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +31,8 @@ class ReadSettings:
   uri_column: str = "uri"
   key_column: Optional[str] = None
   passthrough_columns: Tuple[str, ...] = ()
+  image_column: str = "image"
+  image_extensions: Tuple[str, ...] = DEFAULT_IMAGE_EXTENSIONS
   skip_existing: Tuple[str, ...] = ()
   allow_mixed_results: bool = False
 
@@ -43,9 +54,18 @@ def add_flags(parser) -> None:
   add("--uri_column", default=_DEFAULTS.uri_column,
       help="manifest: column of image URIs.")
   add("--key_column", default=None,
-      help="manifest: column used as key (default: the URI).")
+      help="manifest / parquet: column used as key (default: the URI; "
+      "parquet: FILE:ROW).")
   add("--passthrough_columns", default="",
-      help="manifest: comma-separated columns copied to each result.")
+      help="manifest / parquet: comma-separated columns copied to each "
+      "result (their Arrow types kept); webdataset: members copied as text "
+      "(cls as an integer).")
+  add("--image_column", default=_DEFAULTS.image_column,
+      help="parquet: the column holding the images (binary, or a struct "
+      "{bytes, path} as Hugging Face datasets write it).")
+  add("--image_extensions", default=",".join(DEFAULT_IMAGE_EXTENSIONS),
+      help="webdataset: member suffixes taken as the image, first match "
+      "wins.")
   add("--allow_mixed_results", action="store_true",
       help="--skip_existing: accept earlier results computed in another "
       "precision or with other decode settings (refused otherwise).")
@@ -59,15 +79,21 @@ def from_flags(o) -> ReadSettings:
   """Raises flags.ConfigError for a bad value."""
   input_format = flags.choice("input_format", o.input_format, INPUT_FORMATS)
   passthrough = flags.csv_values(o.passthrough_columns)
-  if passthrough and input_format != FORMAT_MANIFEST:
+  if passthrough and input_format not in PASSTHROUGH_FORMATS:
     raise flags.ConfigError(
-        f"--passthrough_columns needs --input_format manifest (found "
-        f"{input_format})")
+        f"--passthrough_columns needs --input_format "
+        f"{' or '.join(PASSTHROUGH_FORMATS)} (found {input_format})")
+  extensions = tuple(e.lower().lstrip(".")
+                     for e in flags.csv_values(o.image_extensions))
+  if not extensions:
+    raise flags.ConfigError("--image_extensions: expected at least one "
+                            "suffix, found none")
   return ReadSettings(
       patterns=tuple(o.input), input_format=input_format,
       image_feature=o.image_feature, key_feature=o.key_feature,
       uri_column=o.uri_column, key_column=o.key_column,
-      passthrough_columns=passthrough,
+      passthrough_columns=passthrough, image_column=o.image_column,
+      image_extensions=extensions,
       skip_existing=tuple(g for value in o.skip_existing or ()
                           for g in flags.csv_values(value)),
       allow_mixed_results=bool(o.allow_mixed_results))

@@ -7,14 +7,16 @@ those it takes, the job those that failed here).
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import apache_beam as beam
 
 from transforms.read import files
 from transforms.read import manifest
+from transforms.read import parquet_images
 from transforms.read import settings as read_settings
 from transforms.read import tfrecord
+from transforms.read import webdataset
 
 
 class ReadInputs(beam.PTransform):
@@ -24,10 +26,19 @@ class ReadInputs(beam.PTransform):
   read or decoded."""
 
   def __init__(self, settings: read_settings.ReadSettings,
-               done: Optional[beam.PCollection] = None):
+               done: Optional[beam.PCollection] = None,
+               passthrough: Optional[Sequence[str]] = None):
+    """Args:
+      settings: the read stage's settings.
+      done: keys with a result from an earlier run.
+      passthrough: the columns to pass through, as the launch check
+        resolved them (``inputs_check``); default the settings'.
+    """
     super().__init__()
     self._settings = settings
     self._done = done
+    self._passthrough = tuple(settings.passthrough_columns
+                              if passthrough is None else passthrough)
 
   def expand(self, pbegin):
     settings = self._settings
@@ -41,7 +52,15 @@ class ReadInputs(beam.PTransform):
     elif settings.input_format == read_settings.FORMAT_MANIFEST:
       source = manifest.ReadManifestImages(
           settings.patterns, settings.uri_column, settings.key_column,
-          settings.passthrough_columns, done)
+          self._passthrough, done)
+    elif settings.input_format == read_settings.FORMAT_WEBDATASET:
+      source = webdataset.ReadWebDataset(
+          settings.patterns, settings.image_extensions, self._passthrough,
+          done)
+    elif settings.input_format == read_settings.FORMAT_PARQUET:
+      source = parquet_images.ReadParquetImages(
+          settings.patterns, settings.image_column, settings.key_column,
+          self._passthrough, done)
     else:
       raise ValueError(
           f"unknown input format {settings.input_format!r} (expected one of "

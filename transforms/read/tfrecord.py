@@ -105,7 +105,8 @@ class ReadKeptRecordsDoFn(beam.DoFn):
     self._image_feature = image_feature
 
   def process(self, element):
-    listed, wanted = element
+    listed_tuple, wanted = element
+    listed = listing.ListedFile(*listed_tuple)
     keys = dict(wanted)
     for index, record in enumerate(storage.iter_records(listed.path())):
       if index in keys:
@@ -134,12 +135,13 @@ class ReadTFRecordImages(beam.PTransform):
               | "ListRecords" >> beam.ParDo(ListRecordsDoFn(
                   self._image_feature, self._key_feature)).with_outputs(
                       failures.FAILURES_TAG, main="records"))
-    images = (listed.records
-              | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done)
+    kept = listed.records | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done)
+    images = (kept.kept
               | "ByFile" >> beam.Map(
-                  lambda item: (item[1][0], (item[1][1], item[0])))
+                  lambda item: (tuple(item[1][0]), (item[1][1], item[0])))
               | "GroupByFile" >> beam.GroupByKey()
               | "ReadKept" >> beam.ParDo(ReadKeptRecordsDoFn(
                   self._image_feature)))
-    return {"images": images,
-            failures.FAILURES_TAG: listed[failures.FAILURES_TAG]}
+    failed = ((listed[failures.FAILURES_TAG], kept[failures.FAILURES_TAG])
+              | "AllReadFailures" >> beam.Flatten())
+    return {"images": images, failures.FAILURES_TAG: failed}

@@ -1,0 +1,104 @@
+"""WebDataset shards as samples: pure generator steps, each testable alone
+(as webdataset's ``tariterators.py`` chains them): a byte stream -> tar
+members -> samples grouped by key.
+
+WebDataset's rule: a member's sample key is its path up to the first dot of
+its last path component, and the rest is its suffix (``a/b/000123.seg.png``
+-> key ``a/b/000123``, suffix ``seg.png``). Consecutive members with one
+key form one sample. The shard is read as a stream (``tarfile`` in stream
+mode, gzip detected from the bytes): one member at a time, never the whole
+shard.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import tarfile
+from typing import BinaryIO, Dict, Iterator, Optional, Tuple
+
+_NAME = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
+
+
+@dataclasses.dataclass
+class Sample:
+  """One sample: its key and its members by suffix (lowercase), in the
+  shard's order.
+
+  Attributes:
+    key: the sample key within the shard.
+    members: suffix -> bytes.
+    index: the sample's position in the shard (0-based).
+  """
+  key: str
+  members: Dict[str, bytes]
+  index: int
+
+
+class DamagedArchive(Exception):
+  """The shard cannot be read past some point; ``samples`` yielded every
+  sample read before it."""
+
+
+def split_name(name: str) -> Optional[Tuple[str, str]]:
+  """A member's (sample key, suffix), or None for a name without a suffix
+  (WebDataset skips those)."""
+  match = _NAME.match(name)
+  if not match:
+    return None
+  return match.group(1), match.group(2).lower()
+
+
+def members(stream: BinaryIO) -> Iterator[Tuple[str, bytes]]:
+  """The regular files of a tar (or gzipped tar) stream, in order.
+
+  Raises:
+    DamagedArchive: the stream is not a tar, or is truncated or corrupt;
+      the members before the damage were yielded.
+  """
+  try:
+    with tarfile.open(fileobj=stream, mode="r|*") as archive:
+      for info in archive:
+        if not info.isfile():
+          continue
+        handle = archive.extractfile(info)
+        data = handle.read() if handle is not None else b""
+        if len(data) != info.size:
+          raise DamagedArchive(f"member {info.name!r} is truncated "
+                               f"({len(data)} of {info.size} bytes)")
+        yield info.name, data
+  except DamagedArchive:
+    raise
+  except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+    raise DamagedArchive(f"{type(e).__name__}: {e}") from e
+  except Exception as e:  # zlib.error and the like: damage all the same
+    raise DamagedArchive(f"{type(e).__name__}: {e}") from e
+
+
+def samples(named: Iterator[Tuple[str, bytes]]) -> Iterator[Sample]:
+  """Members -> samples: consecutive members with one sample key.
+
+  A member whose suffix repeats within one sample is ignored (the first
+  wins, as in WebDataset). Raises what ``named`` raises, after yielding the
+  sample in progress (its members were read before the damage).
+  """
+  current: Optional[Sample] = None
+  index = 0
+  try:
+    for name, data in named:
+      split = split_name(name)
+      if split is None:
+        continue
+      key, suffix = split
+      if current is not None and current.key != key:
+        yield current
+        current = None
+      if current is None:
+        current = Sample(key, {}, index)
+        index += 1
+      current.members.setdefault(suffix, data)
+  except DamagedArchive:
+    if current is not None:
+      yield current
+    raise
+  if current is not None:
+    yield current
