@@ -36,7 +36,11 @@ setuptools.setup(
                  # A local GCS (STORAGE_EMULATOR_HOST) for gs:// tests.
                  "gcp-storage-emulator>=2026.7",
                  # Drives Debian's chromium (never downloads a browser).
-                 "playwright>=1.65"],
+                 "playwright>=1.65",
+                 # Fixtures made with the real tools (WebDataset shards,
+                 # Hugging Face Parquet), and outputs read back as users
+                 # read them.
+                 "webdataset>=1.0,<2", "datasets>=5,<6", "duckdb>=2"],
         # Only benchmarks/ uses tfx-bsl (TFXIO and its Example encoder,
         # measured against ours); workers do not need it. See
         # benchmarks/README.md for why the job does not use it.

@@ -28,7 +28,12 @@ from transforms.model.openvino.quantization import config as quant_config
 from transforms.read import files
 from transforms.read import listing
 from transforms.read import manifest
+from transforms.read import parquet_images
 from transforms.read import settings as read_settings
+from transforms.read import storage
+from transforms.read import tar_samples
+from transforms.read import tfrecord
+from transforms.read import webdataset
 
 
 def _listed(read: read_settings.ReadSettings
@@ -53,9 +58,31 @@ def _inputs(read: read_settings.ReadSettings
         uri = row[read.uri_column]
         if uri not in (None, ""):
           yield elements.ImageInput(elements.ImageKey(str(uri)), uri=str(uri))
+  elif read.input_format == read_settings.FORMAT_WEBDATASET:
+    for listed in _listed(read):
+      try:
+        with storage.open_file(listed.path()) as stream:
+          for sample in tar_samples.samples(tar_samples.members(stream)):
+            outcome = webdataset.sample_input(listed, sample,
+                                              read.image_extensions, ())
+            if isinstance(outcome, elements.ImageInput):
+              yield outcome
+      except tar_samples.DamagedArchive:
+        continue  # the samples before the damage were yielded
+  elif read.input_format == read_settings.FORMAT_PARQUET:
+    for listed in _listed(read):
+      source = parquet_images.parquet_file(listed.path())
+      position = 0
+      for group in range(source.metadata.num_row_groups):
+        cells = source.read_row_group(
+            group, columns=[read.image_column]).column(0).to_pylist()
+        for cell in cells:
+          data = parquet_images.image_bytes(cell)
+          if data is not None:
+            yield elements.ImageInput(
+                elements.ImageKey(f"{listed.key}:{position}"), data=data)
+          position += 1
   else:
-    from transforms.read import storage  # pylint: disable=g-import-not-at-top
-    from transforms.read import tfrecord  # pylint: disable=g-import-not-at-top
     for listed in _listed(read):
       for index, record in enumerate(storage.iter_records(listed.path())):
         try:

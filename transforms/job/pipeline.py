@@ -43,7 +43,8 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
   if plan.earlier_results:
     done = pipeline | "DoneKeys" >> earlier_results.DoneKeys(
         plan.earlier_results)
-  read = pipeline | "ReadInputs" >> source.ReadInputs(config.read, done)
+  read = pipeline | "ReadInputs" >> source.ReadInputs(
+      config.read, done, plan.layout.passthrough_columns)
   # Inputs are counted once, whatever the source: the decode step counts
   # those it takes, and here those the source could not list or read.
   read_failures = read[failures.FAILURES_TAG] | "CountReadFailures" >> (

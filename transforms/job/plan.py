@@ -90,10 +90,10 @@ def plan_job(config: options_lib.JobConfig,
                                        config.model.quantization)
 
   model = resolve.resolve_model(config.model, workers_here, sample_for)
+  passthrough = inputs_check.check_inputs(config.read)
   layout = layout_lib.row_layout(
       config.write, config.model.task, model.num_outputs, model.extra_shapes,
-      config.read.passthrough_columns)
-  inputs_check.check_inputs(config.read)
+      [name for name, _ in passthrough], [kind for _, kind in passthrough])
   earlier = (earlier_results.result_files(config.read.skip_existing,
                                           config.model.task)
              if config.read.skip_existing else ())

@@ -1,26 +1,91 @@
-"""The read stage's part of planning a job: do the inputs exist?
+"""The read stage's part of planning a job: do the inputs exist, and what
+do they pass through?
 
-Each input pattern must match at least one file (listing one only, so a
-bucket of millions is not listed at launch); a manifest's first file must
-have the named columns.
+Each input pattern must match at least one file (listing a few only, so a
+bucket of millions is not listed at launch). A manifest's or Parquet file's
+first file must have the named columns; their Arrow types are the
+pass-through columns' types in the results (CSV keeps strings). Under the
+default ``files`` format, a glob whose files are all Parquet files or tar
+shards is refused, naming the format that reads them (else each one would
+fail as ``not_an_image``).
 """
 from __future__ import annotations
+
+from typing import Any, List, Tuple
 
 from transforms.core import flags
 from transforms.read import listing
 from transforms.read import manifest
+from transforms.read import parquet_images
 from transforms.read import settings as read_settings
+from transforms.read import webdataset
+
+# Files listed per glob at launch to tell what a glob holds.
+_LOOK_AT = 50
+_CONTAINERS = {".parquet": read_settings.FORMAT_PARQUET}
+_CONTAINERS.update({s: read_settings.FORMAT_WEBDATASET
+                    for s in webdataset.SHARD_SUFFIXES})
+_URI_PREFIXES = ("http://", "https://", "gs://", "s3://", "/", "file:")
+
+PassthroughTypes = Tuple[Tuple[str, Any], ...]
 
 
-def check_inputs(settings: read_settings.ReadSettings) -> None:
-  """Raises flags.ConfigError naming the pattern or column at fault."""
-  for pattern in settings.patterns:
-    matched = listing.match_pattern(pattern, limit=1)
+def _container_format(names: List[str]):
+  kinds = {next((f for s, f in _CONTAINERS.items()
+                 if n.lower().endswith(s)), None) for n in names}
+  return kinds.pop() if len(kinds) == 1 else None
+
+
+def _uri_like_columns(path: str) -> List[str]:
+  """Columns of a Parquet file whose first values look like URIs."""
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  source = parquet_images.parquet_file(path)
+  if not source.metadata.num_row_groups:
+    return []
+  strings = [f.name for f in source.schema_arrow
+             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+  if not strings:
+    return []
+  table = source.read_row_group(0, columns=strings).slice(0, 20)
+  found = []
+  for name in strings:
+    values = [v for v in table.column(name).to_pylist() if v]
+    if values and all(str(v).startswith(_URI_PREFIXES) for v in values):
+      found.append(name)
+  return found
+
+
+def _webdataset_types(settings: read_settings.ReadSettings
+                      ) -> PassthroughTypes:
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  return tuple((c, pa.int64() if c in webdataset.INTEGER_MEMBERS else
+                pa.string()) for c in settings.passthrough_columns)
+
+
+def check_inputs(settings: read_settings.ReadSettings) -> PassthroughTypes:
+  """Returns the pass-through columns and their Arrow types.
+
+  Raises:
+    flags.ConfigError: naming the pattern or column at fault.
+  """
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  types: PassthroughTypes = tuple(
+      (c, pa.string()) for c in settings.passthrough_columns)
+  for index, pattern in enumerate(settings.patterns):
+    matched = listing.match_pattern(pattern, limit=_LOOK_AT)
     if not matched:
       raise flags.ConfigError(
           f"--input: expected files, but {pattern!r} matches nothing")
-    if settings.input_format == read_settings.FORMAT_MANIFEST:
-      path = matched[0].path()
+    path = matched[0].path()
+    kind = settings.input_format
+    if kind == read_settings.FORMAT_FILES:
+      container = _container_format([m.key for m in matched])
+      if container is not None:
+        raise flags.ConfigError(
+            f"--input: {pattern!r} matches {container} files "
+            f"({matched[0].key}, ...), not images: use --input_format "
+            f"{container}")
+    elif kind == read_settings.FORMAT_MANIFEST:
       try:
         table = manifest.read_manifest(path)
         manifest.check_columns(
@@ -28,3 +93,33 @@ def check_inputs(settings: read_settings.ReadSettings) -> None:
             settings.passthrough_columns, path)
       except ValueError as e:
         raise flags.ConfigError(f"--input: {e}") from None
+      if index == 0:
+        types = tuple((c, table.schema.field(c).type)
+                      for c in settings.passthrough_columns)
+    elif kind == read_settings.FORMAT_PARQUET:
+      try:
+        found = parquet_images.check_file(
+            path, settings.image_column, settings.key_column,
+            passthrough_with_path(settings, path), _uri_like_columns(path))
+      except ValueError as e:
+        raise flags.ConfigError(f"--input: {e}") from None
+      if index == 0:
+        types = tuple(found)
+    elif kind == read_settings.FORMAT_WEBDATASET and index == 0:
+      types = _webdataset_types(settings)
+  return types
+
+
+def passthrough_with_path(settings: read_settings.ReadSettings,
+                          path: str) -> Tuple[str, ...]:
+  """Parquet: the pass-through columns, plus the image struct's ``path``
+  (as ``<image_column>_path``) when the image column is a struct."""
+  columns = tuple(settings.passthrough_columns)
+  source = parquet_images.parquet_file(path)
+  names = source.schema_arrow.names
+  if settings.image_column in names and parquet_images.is_image_struct(
+      source.schema_arrow.field(settings.image_column).type):
+    extra = parquet_images.path_column(settings.image_column)
+    if extra not in columns:
+      columns += (extra,)
+  return columns

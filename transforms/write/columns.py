@@ -60,7 +60,9 @@ class RowLayout:
     labels: class names by index, or None.
     extra_shapes: (name, shape without batch) per extra model output,
       written flattened.
-    passthrough_columns: source columns copied to each row as strings.
+    passthrough_columns: source columns copied to each row.
+    passthrough_types: their Arrow types (as the source file has them);
+      empty: strings.
   """
   task: str
   num_outputs: int
@@ -68,6 +70,11 @@ class RowLayout:
   labels: Optional[Tuple[str, ...]] = None
   extra_shapes: Tuple[Tuple[str, Tuple[int, ...]], ...] = ()
   passthrough_columns: Tuple[str, ...] = ()
+  passthrough_types: Tuple[pa.DataType, ...] = ()
+
+  def passthrough_type(self, index: int) -> pa.DataType:
+    return (self.passthrough_types[index] if self.passthrough_types
+            else pa.string())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +87,7 @@ class ImageResult:
   top_k_scores: Optional[np.ndarray] = None
   top_k_labels: Optional[Sequence[str]] = None
   extras: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
-  passthrough: Mapping[str, Optional[str]] = dataclasses.field(
+  passthrough: Mapping[str, object] = dataclasses.field(
       default_factory=dict)
 
 
@@ -100,7 +107,7 @@ def _extra(name: str, result: ImageResult) -> np.ndarray:
   return result.extras[name]
 
 
-def _passthrough(name: str, result: ImageResult) -> Optional[str]:
+def _passthrough(name: str, result: ImageResult) -> object:
   return result.passthrough.get(name)
 
 
@@ -136,9 +143,9 @@ def result_columns(layout: RowLayout) -> Tuple[Column, ...]:
         name, pa.list_(pa.float32(), extra_width(shape)), False,
         f"extra output {name} {list(shape)}, flattened",
         functools.partial(_extra, name)))
-  for name in layout.passthrough_columns:
-    columns.append(Column(name, pa.string(), True,
-                          f"manifest column {name}",
+  for index, name in enumerate(layout.passthrough_columns):
+    columns.append(Column(name, layout.passthrough_type(index), True,
+                          f"source column {name}",
                           functools.partial(_passthrough, name)))
   return tuple(columns)
 

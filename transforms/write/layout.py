@@ -6,13 +6,14 @@ against the model, so a bad flag fails before any input is read.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 from transforms.core import flags
 from transforms.core import labels as labels_lib
 from transforms.core import tasks
 from transforms.write import columns
 from transforms.write import settings as write_settings
+from transforms.write import sinks
 
 
 def read_class_names(labels_file: Optional[str],
@@ -39,7 +40,8 @@ def read_class_names(labels_file: Optional[str],
 def row_layout(settings: write_settings.WriteSettings, task: str,
                num_outputs: int,
                extra_shapes: Sequence[Tuple[str, Tuple[int, ...]]] = (),
-               passthrough_columns: Sequence[str] = ()) -> columns.RowLayout:
+               passthrough_columns: Sequence[str] = (),
+               passthrough_types: Sequence[Any] = ()) -> columns.RowLayout:
   """The result rows' layout for this job.
 
   Args:
@@ -47,11 +49,23 @@ def row_layout(settings: write_settings.WriteSettings, task: str,
     task: feature_vector or classification.
     num_outputs: the model's output width N.
     extra_shapes: (name, shape without batch) per extra model output.
-    passthrough_columns: manifest columns copied to each row.
+    passthrough_columns: source columns copied to each row.
+    passthrough_types: their Arrow types (default: strings).
 
   Raises:
-    flags.ConfigError: --top_k above N, or a bad --labels_file.
+    flags.ConfigError: --top_k above N, a bad --labels_file, or a nested
+      pass-through type for TFRecord results.
   """
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  if settings.output_format == sinks.TFRECORD:
+    nested = [f"{c} ({t})" for c, t in zip(passthrough_columns,
+                                           passthrough_types)
+              if pa.types.is_nested(t)]
+    if nested:
+      raise flags.ConfigError(
+          f"--passthrough_columns: {', '.join(nested)} is nested, which a "
+          "tf.train.Example cannot hold; expected scalar columns for "
+          "--output_format tfrecord (use parquet, or leave them out)")
   if task == tasks.TASK_CLASSIFICATION and settings.top_k.k > num_outputs:
     raise flags.ConfigError(
         f"--top_k {settings.top_k.k} is more than the model's "
@@ -60,4 +74,5 @@ def row_layout(settings: write_settings.WriteSettings, task: str,
       task=task, num_outputs=num_outputs, top_k=settings.top_k,
       labels=read_class_names(settings.labels_file, num_outputs),
       extra_shapes=tuple(extra_shapes),
-      passthrough_columns=tuple(passthrough_columns))
+      passthrough_columns=tuple(passthrough_columns),
+      passthrough_types=tuple(passthrough_types))

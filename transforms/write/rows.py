@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Dict, Mapping, Optional
 
 import numpy as np
+import pyarrow as pa
 
 from transforms.core import tasks
 from transforms.write import columns as columns_lib
@@ -56,11 +57,21 @@ def image_result(key: str, outputs: Mapping[str, np.ndarray],
   extras = {name: np.asarray(outputs[name], dtype=np.float32).reshape(-1)
             for name, _ in layout.extra_shapes}
   given = passthrough or {}
-  copied = {name: None if given.get(name) is None else str(given[name])
-            for name in layout.passthrough_columns}
+  copied = {name: _typed(given.get(name), layout.passthrough_type(i))
+            for i, name in enumerate(layout.passthrough_columns)}
   return columns_lib.ImageResult(
       key=key, key_escaped=key_escaped, main=main, top_k_indices=indices, top_k_scores=scores,
       top_k_labels=labels, extras=extras, passthrough=copied)
+
+
+def _typed(value: object, arrow_type) -> object:
+  """A pass-through value as its column's type holds it: strings as text
+  (CSV manifests, WebDataset members), others as the source gave them."""
+  if value is None:
+    return None
+  if pa.types.is_string(arrow_type) and not isinstance(value, str):
+    return str(value)
+  return value
 
 
 def build_row(key: str, outputs: Mapping[str, np.ndarray],
