@@ -48,6 +48,21 @@ def split_name(name: str) -> Optional[Tuple[str, str]]:
   return match.group(1), match.group(2).lower()
 
 
+class _HeaderWatch(tarfile.TarInfo):
+  """Remembers why ``tarfile`` stopped: a tar ends with a block of zeros
+  (``EOFHeaderError``); a stream that stops short, or a garbled header after
+  the first, ends tarfile's iteration just as quietly, and would lose the
+  rest of the shard without a word."""
+
+  @classmethod
+  def fromtarfile(cls, tarfile_):
+    try:
+      return super().fromtarfile(tarfile_)
+    except tarfile.HeaderError as e:
+      tarfile_.stopped_by = e  # type: ignore[attr-defined]
+      raise
+
+
 def members(stream: BinaryIO) -> Iterator[Tuple[str, bytes]]:
   """The regular files of a tar (or gzipped tar) stream, in order.
 
@@ -56,7 +71,9 @@ def members(stream: BinaryIO) -> Iterator[Tuple[str, bytes]]:
       the members before the damage were yielded.
   """
   try:
-    with tarfile.open(fileobj=stream, mode="r|*") as archive:
+    with tarfile.open(fileobj=stream, mode="r|*",
+                      tarinfo=_HeaderWatch) as archive:
+      archive.stopped_by = None  # type: ignore[attr-defined]
       for info in archive:
         if not info.isfile():
           continue
@@ -66,6 +83,12 @@ def members(stream: BinaryIO) -> Iterator[Tuple[str, bytes]]:
           raise DamagedArchive(f"member {info.name!r} is truncated "
                                f"({len(data)} of {info.size} bytes)")
         yield info.name, data
+      stopped = archive.stopped_by  # type: ignore[attr-defined]
+      if not isinstance(stopped, tarfile.EOFHeaderError):
+        raise DamagedArchive(
+            "the archive stops without its end-of-archive block ("
+            f"{type(stopped).__name__ if stopped else 'no end'}: "
+            f"{stopped or 'truncated'})")
   except DamagedArchive:
     raise
   except (tarfile.TarError, EOFError, OSError, ValueError) as e:
