@@ -151,3 +151,37 @@ def test_report_reads_and_writes_gcs(gcs, simple_model):
   assert "no preview" not in page
   for name in jpgs:
     assert name in page
+
+
+def test_webdataset_shards_and_parquet_images_on_gcs(gcs, simple_model,
+                                                     tmp_path):
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  import webdataset as wds  # pylint: disable=g-import-not-at-top
+  url, storage, bucket = gcs
+  photos = conftest.photo_paths()[:4]
+  shard = tmp_path / "00000.tar.gz"
+  import gzip  # pylint: disable=g-import-not-at-top
+  with gzip.open(shard, "wb") as stream, wds.TarWriter(stream) as sink:
+    for i, path in enumerate(photos):
+      with open(path, "rb") as f:
+        sink.write({"__key__": f"s{i}", os.path.splitext(path)[1][1:]:
+                    f.read(), "cls": str(i)})
+  bucket.blob("shards/00000.tar.gz").upload_from_filename(str(shard))
+  table = pa.table({"image": [open(p, "rb").read() for p in photos]})
+  sink_file = io.BytesIO()
+  pq.write_table(table, sink_file, row_group_size=2)
+  bucket.blob("tables/t.parquet").upload_from_string(sink_file.getvalue())
+  base = ["--model", simple_model]
+  done = _run(url, base + ["--input_format", "webdataset", "--input",
+                           "gs://lake/shards/*", "--passthrough_columns",
+                           "cls", "--output", "gs://lake/out/wds"])
+  assert done.returncode == 0, done.stderr
+  rows = _parquet_rows(storage, "out/wds/results-")
+  assert sorted((r["key"], r["cls"]) for r in rows) == [
+      (f"gs://lake/shards/00000.tar.gz:s{i}", i) for i in range(4)]
+  done = _run(url, base + ["--input_format", "parquet", "--input",
+                           "gs://lake/tables/*.parquet", "--output",
+                           "gs://lake/out/pq"])
+  assert done.returncode == 0, done.stderr
+  assert sorted(r["key"] for r in _parquet_rows(storage, "out/pq/results-")
+                ) == [f"gs://lake/tables/t.parquet:{i}" for i in range(4)]

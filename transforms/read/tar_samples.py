@@ -17,6 +17,8 @@ import tarfile
 from typing import BinaryIO, Dict, Iterator, Optional, Tuple
 
 _NAME = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
+# tarfile's "a block of zeros: the end of the archive" (not in typeshed).
+_END_OF_ARCHIVE = getattr(tarfile, "EOFHeaderError")
 
 
 @dataclasses.dataclass
@@ -84,7 +86,7 @@ def members(stream: BinaryIO) -> Iterator[Tuple[str, bytes]]:
                                f"({len(data)} of {info.size} bytes)")
         yield info.name, data
       stopped = archive.stopped_by  # type: ignore[attr-defined]
-      if not isinstance(stopped, tarfile.EOFHeaderError):
+      if not isinstance(stopped, _END_OF_ARCHIVE):
         raise DamagedArchive(
             "the archive stops without its end-of-archive block ("
             f"{type(stopped).__name__ if stopped else 'no end'}: "
