@@ -49,12 +49,15 @@ class ImageInput(NamedTuple):
     uri_escaped: ``uri`` is an escaped file name (``core.file_names``).
     listed: ``uri`` was found by listing a glob (so a file that is not
       there when read has vanished since), not named by a manifest.
+    content_type: for fetched URLs, the type the server declared (a decode
+      failure names it: an HTML error page served with 200).
   """
   image_key: ImageKey
   uri: str = ""
   data: Optional[bytes] = None
   uri_escaped: bool = False
   listed: bool = False
+  content_type: str = ""
 
   def uri_path(self) -> str:
     """The path to open for ``uri``."""

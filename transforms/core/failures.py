@@ -17,9 +17,10 @@ FAILURES_TAG = "failures"
 
 # Stages, in pipeline order.
 STAGE_READ = "read"
+STAGE_FETCH = "fetch"
 STAGE_DECODE = "decode"
 STAGE_INFERENCE = "inference"
-STAGES = (STAGE_READ, STAGE_DECODE, STAGE_INFERENCE)
+STAGES = (STAGE_READ, STAGE_FETCH, STAGE_DECODE, STAGE_INFERENCE)
 
 # Reason codes. Stable strings: they are counter names and a column in the
 # failures output that users filter on.
@@ -34,6 +35,15 @@ REASON_DUPLICATE_KEY = "duplicate_key"      # read: an earlier input has the key
 REASON_BAD_ARCHIVE = "bad_archive"          # read: a shard unreadable from here
 REASON_BAD_RECORD = "bad_record"            # read: TFRecord framing/Example
 REASON_MISSING_FEATURE = "missing_feature"  # read: no image bytes feature
+REASON_BLOCKED_ADDRESS = "blocked_address"  # fetch: private, metadata, ...
+REASON_REDIRECT = "redirect"                # fetch: a loop or too many
+REASON_HTTP_STATUS = "http_status"          # fetch: not 200 (after retries)
+REASON_OPTED_OUT = "opted_out"              # fetch: X-Robots-Tag noai, ...
+REASON_ROBOTS = "robots"                    # fetch: robots.txt disallows it
+REASON_RESPONSE_TOO_LARGE = "response_too_large"  # fetch: above --max_bytes
+REASON_TIMEOUT = "timeout"                  # fetch: connect/read/deadline
+REASON_CONNECTION_ERROR = "connection_error"  # fetch: after retries
+REASON_UNSUPPORTED_URL = "unsupported_url"  # fetch: scheme, no host
 REASON_EMPTY = "empty_file"                 # decode
 REASON_NOT_AN_IMAGE = "not_an_image"        # decode
 REASON_TRUNCATED = "truncated"              # decode
@@ -43,7 +53,10 @@ REASON_INFERENCE_ERROR = "inference_error"  # inference: the model raised
 REASON_BAD_OUTPUT = "bad_model_output"      # inference: NaN/inf or bad shape
 REASONS = (REASON_READ_ERROR, REASON_DANGLING_SYMLINK, REASON_PERMISSION,
            REASON_VANISHED, REASON_NOT_FOUND, REASON_MISSING_URI,
-           REASON_MISSING_IMAGE, REASON_DUPLICATE_KEY, REASON_BAD_ARCHIVE, REASON_BAD_RECORD,
+           REASON_MISSING_IMAGE, REASON_DUPLICATE_KEY, REASON_BAD_ARCHIVE,
+           REASON_BLOCKED_ADDRESS, REASON_REDIRECT, REASON_HTTP_STATUS,
+           REASON_OPTED_OUT, REASON_ROBOTS, REASON_RESPONSE_TOO_LARGE,
+           REASON_TIMEOUT, REASON_CONNECTION_ERROR, REASON_UNSUPPORTED_URL, REASON_BAD_RECORD,
            REASON_MISSING_FEATURE, REASON_EMPTY, REASON_NOT_AN_IMAGE,
            REASON_TRUNCATED, REASON_CORRUPT, REASON_TOO_LARGE,
            REASON_INFERENCE_ERROR, REASON_BAD_OUTPUT)

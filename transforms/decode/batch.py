@@ -33,6 +33,10 @@ def load_pixels(item: elements.ImageInput, size: Tuple[int, int],
     return resize.prepare_image(data, size, settings.resize,
                                 settings.max_pixels, settings.jpeg_draft)
   except failures.ImageFailure as e:
+    if item.content_type:
+      e = failures.ImageFailure(
+          e.reason, f"{e.message} (served as {item.content_type!r}, "
+          f"{len(data)} bytes)", e.key)
     return failures.failure_record(key, failures.STAGE_DECODE, e, escaped)
 
 

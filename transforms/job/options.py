@@ -18,12 +18,14 @@ from typing import List, Optional, Sequence
 from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.options.pipeline_options import GoogleCloudOptions
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import SetupOptions
 from apache_beam.options.pipeline_options import StandardOptions
 
 from transforms.core import flags
 from transforms.core import tasks
 from transforms.decode import settings as decode_settings
 from transforms.job import dataflow
+from transforms.fetch import settings as fetch_settings
 from transforms.job import placement as placement_lib
 from transforms.model import settings as model_settings
 from transforms.read import settings as read_settings
@@ -49,6 +51,7 @@ class EmbedOptions(PipelineOptions):
     model_settings.add_flags(parser)
     read_settings.add_flags(parser)
     decode_settings.add_flags(parser)
+    fetch_settings.add_flags(parser)
     write_settings.add_flags(parser)
     parser.add_argument(
         "--max_failure_rate", type=float, default=None,
@@ -94,6 +97,7 @@ class JobConfig:
   max_failure_rate: Optional[float] = None
   no_wait: bool = False
   placement: placement_lib.Placement = placement_lib.Placement()
+  fetch: fetch_settings.FetchSettings = fetch_settings.FetchSettings()
 
 
 def expand_config_file(argv: Sequence[str]) -> List[str]:
@@ -120,6 +124,8 @@ def build_config(options: PipelineOptions) -> JobConfig:
   model = model_settings.from_flags(o)
   read = read_settings.from_flags(o)
   decode = decode_settings.from_flags(o)
+  fetch = fetch_settings.from_flags(
+      o, options.view_as(SetupOptions).user_agent or "")
   write = write_settings.from_flags(o)
   if model.task != tasks.TASK_CLASSIFICATION and write.labels_file:
     raise ConfigError(f"--labels_file is only used with --task classification "
@@ -138,7 +144,7 @@ def build_config(options: PipelineOptions) -> JobConfig:
   dataflow.check_options(options, o.no_wait)
   return JobConfig(read=read, decode=decode, model=model, write=write,
                    max_failure_rate=o.max_failure_rate, no_wait=o.no_wait,
-                   placement=placement)
+                   placement=placement, fetch=fetch)
 
 
 def apply_local_runner_defaults(options: PipelineOptions) -> None:

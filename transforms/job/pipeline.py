@@ -18,8 +18,10 @@ from apache_beam.ml.inference.base import RunInference
 from transforms.core import counters
 from transforms.core import failures
 from transforms.decode import dofn as decode_dofn
+from transforms.fetch import dofn as fetch_dofn
 from transforms.job import plan as plan_lib
 from transforms.model import handler
+from transforms.read import settings as read_settings
 from transforms.read import source
 from transforms.write import columns
 from transforms.write import dofn as write_dofn
@@ -49,7 +51,12 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
   # those it takes, and here those the source could not list or read.
   read_failures = read[failures.FAILURES_TAG] | "CountReadFailures" >> (
       beam.ParDo(counters.CountInputDoFn()))
-  decoded = read["images"] | "DecodeImages" >> decode_dofn.DecodeImages(
+  images = read["images"]
+  fetch_failures = None
+  if config.read.input_format in read_settings.URL_FORMATS:
+    fetched = images | "FetchImages" >> fetch_dofn.FetchImages(config.fetch)
+    images, fetch_failures = fetched["images"], fetched[failures.FAILURES_TAG]
+  decoded = images | "DecodeImages" >> decode_dofn.DecodeImages(
       config.decode, plan.model.image_size,
       (config.model.min_batch_size, config.model.max_batch_size))
   engine = plan.model.engine
@@ -75,13 +82,16 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
       write.compression, write.num_shards)
   # Each stage's failures are counted before they are merged, so they are
   # counted as they happen (the step fuses with the one that found them).
+  stages = [("CountFailedReads", read_failures)]
+  if fetch_failures is not None:
+    # Fetch failures are inputs the decode step never takes: counted here.
+    stages.append(("CountFailedFetches", fetch_failures | "CountFetchInputs"
+                   >> beam.ParDo(counters.CountInputDoFn())))
+  stages += [("CountFailedDecodes", decoded[failures.FAILURES_TAG]),
+             ("CountFailedInference", built[failures.FAILURES_TAG])]
   stage_failures = [
       stage | label >> beam.ParDo(counters.CountFailureDoFn(live_job))
-      for label, stage in (("CountFailedReads", read_failures),
-                           ("CountFailedDecodes",
-                            decoded[failures.FAILURES_TAG]),
-                           ("CountFailedInference",
-                            built[failures.FAILURES_TAG]))]
+      for label, stage in stages]
   all_failures = (tuple(stage_failures)
                   | "CollectFailures" >> beam.Flatten()
                   | "FailureRows" >> beam.Map(failures.Failure.as_row))

@@ -11,6 +11,7 @@ fail as ``not_an_image``).
 """
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any, List, Tuple
 
 from transforms.core import flags
@@ -18,6 +19,7 @@ from transforms.read import listing
 from transforms.read import manifest
 from transforms.read import parquet_images
 from transforms.read import settings as read_settings
+from transforms.read import url_list
 from transforms.read import webdataset
 
 # Files listed per glob at launch to tell what a glob holds.
@@ -107,7 +109,40 @@ def check_inputs(settings: read_settings.ReadSettings) -> PassthroughTypes:
         types = tuple(found)
     elif kind == read_settings.FORMAT_WEBDATASET and index == 0:
       types = _webdataset_types(settings)
+    if kind in read_settings.URL_FORMATS:
+      _refuse_credentials(settings, pattern)
   return types
+
+
+def has_credentials(uri: object) -> bool:
+  """A URL with ``user:pass@`` (or ``user@``) in it."""
+  if not isinstance(uri, str) or "@" not in uri or "://" not in uri:
+    return False
+  parts = urllib.parse.urlsplit(uri)
+  return parts.username is not None or parts.password is not None
+
+
+def _refuse_credentials(settings: read_settings.ReadSettings,
+                        pattern: str) -> None:
+  """Every URL the glob's files list, at launch: keys are written into the
+  results, so a secret in a URL would be too. The message names the row,
+  never the secret."""
+  for listed in listing.match_pattern(pattern):
+    path = listed.path()
+    if settings.input_format == read_settings.FORMAT_URLS:
+      rows = url_list.url_lines(path)
+    else:
+      table = manifest.read_manifest(path)
+      if settings.uri_column not in table.column_names:
+        continue
+      rows = enumerate(table.column(settings.uri_column).to_pylist(),
+                       start=1)
+    for number, uri in rows:
+      if has_credentials(uri):
+        raise flags.ConfigError(
+            f"--input: row {number} of {listed.key} is a URL with "
+            "credentials in it (user:pass@); refused, since keys are "
+            "written into the results: put the secret elsewhere")
 
 
 def passthrough_with_path(settings: read_settings.ReadSettings,

@@ -11,8 +11,11 @@ FORMAT_TFRECORD = "tfrecord"
 FORMAT_MANIFEST = "manifest"
 FORMAT_WEBDATASET = "webdataset"
 FORMAT_PARQUET = "parquet"
+FORMAT_URLS = "urls"
 INPUT_FORMATS = (FORMAT_FILES, FORMAT_TFRECORD, FORMAT_MANIFEST,
-                 FORMAT_WEBDATASET, FORMAT_PARQUET)
+                 FORMAT_WEBDATASET, FORMAT_PARQUET, FORMAT_URLS)
+# Formats whose inputs may be http(s) URLs (the fetch stage runs).
+URL_FORMATS = (FORMAT_MANIFEST, FORMAT_URLS)
 # Formats whose inputs carry other columns to pass through.
 PASSTHROUGH_FORMATS = (FORMAT_MANIFEST, FORMAT_WEBDATASET, FORMAT_PARQUET)
 # WebDataset members taken as the image, first match wins: the formats the

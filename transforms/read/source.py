@@ -16,6 +16,7 @@ from transforms.read import manifest
 from transforms.read import parquet_images
 from transforms.read import settings as read_settings
 from transforms.read import tfrecord
+from transforms.read import url_list
 from transforms.read import webdataset
 
 
@@ -57,6 +58,8 @@ class ReadInputs(beam.PTransform):
       source = webdataset.ReadWebDataset(
           settings.patterns, settings.image_extensions, self._passthrough,
           done)
+    elif settings.input_format == read_settings.FORMAT_URLS:
+      source = url_list.ReadUrlLists(settings.patterns, done)
     elif settings.input_format == read_settings.FORMAT_PARQUET:
       source = parquet_images.ReadParquetImages(
           settings.patterns, settings.image_column, settings.key_column,

@@ -1,0 +1,132 @@
+"""A real HTTP server on 127.0.0.1 for the fetch tests: images, and every
+way a server misbehaves (redirect loops, 429 / 503 with Retry-After, a body
+that trickles, a body too large, HTML served with 200, opt-out headers,
+robots.txt), with what it saw recorded for the test to check."""
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import http.server
+import threading
+import time
+from typing import Dict, Iterator, List
+
+
+class Record:
+  def __init__(self):
+    self.lock = threading.Lock()
+    self.in_flight = 0
+    self.max_in_flight = 0
+    self.hits: Dict[str, int] = {}
+    self.user_agents: List[str] = []
+
+
+def handler_for(images: Dict[str, bytes], record: Record):
+
+  class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # quiet
+      pass
+
+    def _send(self, status, body=b"", headers=()):
+      self.send_response(status)
+      for name, value in headers:
+        self.send_header(name, value)
+      if not any(n.lower() == "content-length" for n, _ in headers):
+        self.send_header("Content-Length", str(len(body)))
+      self.end_headers()
+      if body:
+        self.wfile.write(body)
+
+    def do_GET(self):  # pylint: disable=invalid-name
+      path = self.path
+      with record.lock:
+        record.hits[path] = record.hits.get(path, 0) + 1
+        hits = record.hits[path]
+        record.user_agents.append(self.headers.get("User-Agent", ""))
+      name = path.rsplit("/", 1)[-1]
+      if path == "/robots.txt":
+        return self._send(200, b"User-agent: *\nDisallow: /private/\n",
+                          [("Content-Type", "text/plain")])
+      if path.startswith(("/img/", "/private/")):
+        return self._send(200, images[name],
+                          [("Content-Type", "image/jpeg")])
+      if path.startswith("/slow/"):
+        with record.lock:
+          record.in_flight += 1
+          record.max_in_flight = max(record.max_in_flight, record.in_flight)
+        time.sleep(0.15)
+        with record.lock:
+          record.in_flight -= 1
+        return self._send(200, images[name], [("Content-Type", "image/jpeg")])
+      if path == "/html":
+        return self._send(200, b"<html><body>Sorry, error</body></html>",
+                          [("Content-Type", "text/html; charset=utf-8")])
+      if path == "/big":
+        return self._send(200, b"x" * 5000, [("Content-Type", "image/jpeg")])
+      if path == "/big-unsized":
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for _ in range(10):
+          self.wfile.write(b"3e8\r\n" + b"y" * 1000 + b"\r\n")
+        self.wfile.write(b"0\r\n\r\n")
+        return None
+      if path == "/trickle":
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Length", "40")
+        self.end_headers()
+        for _ in range(40):
+          try:
+            self.wfile.write(b"z")
+            self.wfile.flush()
+          except OSError:
+            return None
+          time.sleep(0.1)
+        return None
+      if path == "/loop":
+        return self._send(302, headers=[("Location", "/loop")])
+      if path.startswith("/hops/"):
+        left = int(name)
+        target = f"/hops/{left - 1}" if left else "/img/a.jpg"
+        return self._send(302, headers=[("Location", target)])
+      if path == "/to-metadata":
+        return self._send(302, headers=[
+            ("Location", "http://169.254.169.254/latest/meta-data/")])
+      if path.startswith("/flaky/"):
+        if hits == 1:
+          return self._send(503, headers=[("Retry-After", "1")])
+        return self._send(200, images["b.jpg"],
+                          [("Content-Type", "image/jpeg")])
+      if path.startswith("/busy/"):
+        if hits == 1:
+          when = email.utils.formatdate(time.time() + 1, usegmt=True)
+          return self._send(429, headers=[("Retry-After", when)])
+        return self._send(200, images["c.jpg"],
+                          [("Content-Type", "image/jpeg")])
+      if path == "/always500":
+        return self._send(500)
+      if path == "/noai":
+        return self._send(200, images["a.jpg"], [
+            ("Content-Type", "image/jpeg"), ("X-Robots-Tag", "noai")])
+      return self._send(404)
+
+  return Handler
+
+
+@contextlib.contextmanager
+def serving(images: Dict[str, bytes]) -> Iterator[tuple]:
+  record = Record()
+  server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                           handler_for(images, record))
+  server.daemon_threads = True
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  try:
+    yield f"http://127.0.0.1:{server.server_address[1]}", record
+  finally:
+    server.shutdown()
+    server.server_close()

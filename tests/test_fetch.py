@@ -1,0 +1,211 @@
+"""Images behind http(s) URLs (issue 28), against a real HTTP server on
+127.0.0.1: every outcome recorded once, limits enforced, retries that
+honour Retry-After, opt-outs, robots.txt, and addresses refused."""
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines import embed
+from tests import conftest
+from tests import http_server
+from tests import image_corpus
+from transforms.core import failures
+from transforms.fetch import addresses
+from transforms.fetch import client
+from transforms.fetch import opt_out
+from transforms.fetch import retries
+from transforms.fetch import settings as fetch_settings
+
+
+def _jpeg(color):
+  return image_corpus.encode(image_corpus.solid("RGB", color), "JPEG")
+
+
+IMAGES = {"a.jpg": _jpeg((200, 10, 10)), "b.jpg": _jpeg((10, 200, 10)),
+          "c.jpg": _jpeg((10, 10, 200))}
+IMAGES.update({f"s{i}.jpg": _jpeg((20 * i, 90, 90)) for i in range(12)})
+
+
+@pytest.fixture()
+def server():
+  with http_server.serving(IMAGES) as (url, record):
+    yield url, record
+
+
+@pytest.mark.parametrize("address,blocked", [
+    ("127.0.0.1", True), ("10.1.2.3", True), ("192.168.0.9", True),
+    ("172.16.5.5", True), ("169.254.169.254", True), ("169.254.1.1", True),
+    ("100.64.0.1", True), ("224.0.0.1", True), ("0.0.0.0", True),
+    ("::1", True), ("fe80::1", True), ("fd00:ec2::254", True),
+    ("::ffff:127.0.0.1", True), ("8.8.8.8", False), ("2606:4700::1", False),
+])
+def test_address_policy(address, blocked):
+  assert (addresses.blocked_because(address) is not None) == blocked
+
+
+def test_retry_policy():
+  rng = random.Random(0)
+  assert retries.retryable_status(429) and retries.retryable_status(503)
+  assert not retries.retryable_status(404)
+  assert all(0 <= retries.backoff(a, rng, 60) <= 0.5 * 2 ** (a - 1)
+             for a in range(1, 6))
+  assert retries.retry_after("7", 0, 60) == 7
+  assert retries.retry_after("600", 0, 60) == 60   # capped
+  assert retries.retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470,
+                             60) == 10
+  assert retries.retry_after("soon", 0, 60) is None
+
+
+@pytest.mark.parametrize("values,expected", [
+    (["noai"], "noai"), (["noindex, noimageai"], "noimageai"),
+    (["otherbot: noai"], None), (["hub-image-beam: noai"], "noai"),
+    (["noindex"], None), ([], None)])
+def test_opt_out_directives(values, expected):
+  assert opt_out.opted_out(values, opt_out.DEFAULT_DIRECTIVES,
+                           "hub-image-beam/0.1.0") == expected
+
+
+def _settings(**kw):
+  base = dict(allow_private_addresses=True, retries=2,
+              retry_after_cap=2.0)
+  base.update(kw)
+  return fetch_settings.FetchSettings(**base)
+
+
+def _reason(fetcher, url):
+  with pytest.raises(failures.ImageFailure) as raised:
+    fetcher.fetch(url)
+  return raised.value.reason, raised.value.message
+
+
+def test_the_fetcher_one_outcome_at_a_time(server, tmp_path):
+  url, record = server
+  fetcher = client.Fetcher(_settings(max_bytes=1000, total_timeout=1.0),
+                           str(tmp_path))
+  assert fetcher.fetch(f"{url}/img/a.jpg").data == IMAGES["a.jpg"]
+  assert fetcher.fetch(f"{url}/hops/4").data == IMAGES["a.jpg"]  # 5 hops
+  assert _reason(fetcher, f"{url}/hops/5")[0] == "redirect"  # 6
+  assert "loop" in _reason(fetcher, f"{url}/loop")[1]
+  assert _reason(fetcher, f"{url}/big")[0] == "response_too_large"
+  assert _reason(fetcher, f"{url}/big-unsized")[0] == "response_too_large"
+  reason, message = _reason(fetcher, f"{url}/trickle")
+  assert reason == "timeout" and "deadline" in message
+  assert _reason(fetcher, f"{url}/noai")[0] == "opted_out"
+  assert _reason(fetcher, f"{url}/nothing")[0] == "http_status"
+  # Each redirect hop is checked: metadata stays refused even with
+  # --allow_private_addresses.
+  assert _reason(fetcher, f"{url}/to-metadata")[0] == "blocked_address"
+  assert _reason(fetcher, "ftp://example.com/a.jpg")[0] == "unsupported_url"
+  # Retries heal 503 and 429, waiting as Retry-After says.
+  assert fetcher.fetch(f"{url}/flaky/1").data == IMAGES["b.jpg"]
+  assert fetcher.fetch(f"{url}/busy/1").data == IMAGES["c.jpg"]
+  assert record.hits["/flaky/1"] == 2 and record.hits["/busy/1"] == 2
+  reason, message = _reason(fetcher, f"{url}/always500")
+  assert reason == "http_status" and "after 3 attempts" in message
+  assert record.hits["/always500"] == 3
+  assert not any(b"Sorry" in m.encode() for m in [message])
+  # The address connected to is what is checked: 'localhost' resolves to
+  # loopback, refused without the flag.
+  strict = client.Fetcher(_settings(allow_private_addresses=False),
+                          str(tmp_path))
+  port = url.rsplit(":", 1)[1]
+  before = record.hits.get("/img/a.jpg")
+  reason, message = _reason(strict, f"http://localhost:{port}/img/a.jpg")
+  assert reason == "blocked_address" and "loopback" in message
+  assert record.hits.get("/img/a.jpg") == before  # nothing was sent
+
+
+def _main(argv, capsys):
+  status = embed.main(list(argv))
+  captured = capsys.readouterr()
+  return status, captured.out, captured.err
+
+
+def test_urls_through_the_job_each_exactly_once(server, simple_model,
+                                                tmp_path, capsys):
+  url, record = server
+  listing = tmp_path / "urls.txt"
+  urls = [f"{url}/img/a.jpg", f"{url}/img/b.jpg", f"{url}/html",
+          f"{url}/noai", f"{url}/private/c.jpg", f"{url}/loop",
+          f"{url}/nothing", f"{url}/img/a.jpg"]
+  listing.write_text("# a URL list\n" + "\n".join(urls) + "\n\n")
+  out = str(tmp_path / "out")
+  status, _, err = _main([
+      "--model", simple_model, "--input_format", "urls", "--input",
+      str(listing), "--output", out, "--allow_private_addresses",
+      "--respect_robots_txt", "--user_agent", "ops@example.com"], capsys)
+  assert status == 0, err
+  rows = conftest.read_parquet_rows(out)
+  failed = conftest.read_failures(out)
+  assert sorted(r["key"] for r in rows) == sorted(urls[:2])
+  got = sorted((f["key"].replace(url, ""), f["stage"], f["reason"])
+               for f in failed)
+  assert got == [("/html", "decode", "not_an_image"),
+                 ("/img/a.jpg", "read", "duplicate_key"),
+                 ("/loop", "fetch", "redirect"),
+                 ("/noai", "fetch", "opted_out"),
+                 ("/nothing", "fetch", "http_status"),
+                 ("/private/c.jpg", "fetch", "robots")]
+  html = next(f for f in failed if f["key"].endswith("/html"))
+  assert "text/html" in html["message"] and "Sorry" not in html["message"]
+  assert all(ua.startswith("hub-image-beam/0.1.0") and
+             "ops@example.com" in ua for ua in record.user_agents)
+  assert record.hits["/robots.txt"] == 1   # once per host, cached
+
+  # Without the opt-in, every URL to this machine is refused.
+  status, _, err = _main([
+      "--model", simple_model, "--input_format", "urls", "--input",
+      str(listing), "--output", str(tmp_path / "strict")], capsys)
+  assert status == 0, err
+  reasons = {f["reason"] for f in conftest.read_failures(
+      str(tmp_path / "strict"))}
+  assert reasons == {"blocked_address", "duplicate_key"}
+
+
+def test_per_host_limit_holds(server, simple_model, tmp_path, capsys):
+  url, record = server
+  listing = tmp_path / "urls.txt"
+  listing.write_text("\n".join(f"{url}/slow/s{i}.jpg" for i in range(12)))
+  status, _, err = _main([
+      "--model", simple_model, "--input_format", "urls", "--input",
+      str(listing), "--output", str(tmp_path / "out"),
+      "--allow_private_addresses", "--per_host_concurrency", "2"], capsys)
+  assert status == 0, err
+  assert len(conftest.read_parquet_rows(str(tmp_path / "out"))) == 12
+  assert record.max_in_flight == 2
+
+
+def test_laion_style_parquet_with_captions(server, simple_model, tmp_path,
+                                           capsys):
+  url, _ = server
+  path = tmp_path / "laion.parquet"
+  pq.write_table(pa.table({
+      "url": [f"{url}/img/a.jpg", f"{url}/img/b.jpg", "/no/such/file.jpg"],
+      "caption": ["a red square", "a green square", "a local file"]}), path)
+  out = str(tmp_path / "out")
+  status, _, err = _main([
+      "--model", simple_model, "--input_format", "manifest", "--input",
+      str(path), "--uri_column", "url", "--passthrough_columns", "caption",
+      "--output", out, "--allow_private_addresses"], capsys)
+  assert status == 0, err
+  rows = {r["key"]: r["caption"] for r in conftest.read_parquet_rows(out)}
+  assert rows == {f"{url}/img/a.jpg": "a red square",
+                  f"{url}/img/b.jpg": "a green square"}
+  assert [(f["reason"]) for f in conftest.read_failures(out)] == ["not_found"]
+
+
+def test_credentials_in_urls_are_refused_at_launch(simple_model, tmp_path,
+                                                   capsys):
+  listing = tmp_path / "urls.txt"
+  listing.write_text("https://example.com/a.jpg\n"
+                     "https://user:hunter2@example.com/b.jpg\n")
+  status, _, err = _main(["--model", simple_model, "--input_format", "urls",
+                          "--input", str(listing), "--output",
+                          str(tmp_path / "out")], capsys)
+  assert status == 2
+  assert "row 2" in err and "credentials" in err and "hunter2" not in err
+  assert not (tmp_path / "out").exists()
