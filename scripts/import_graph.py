@@ -20,8 +20,8 @@ PACKAGES = tuple(p for p in ("pipelines", "transforms", "benchmarks", "report",
                  if os.path.isdir(os.path.join(ROOT, p)))
 # The data's path through transforms/: a stage may import itself, core and
 # stages to its left, never one to its right.
-STAGE_ORDER = ("core", "read", "fetch", "decode", "model", "write", "report",
-               "job")
+STAGE_ORDER = ("core", "read", "fetch", "decode", "model", "write", "index",
+               "report", "job")
 
 
 def modules() -> Dict[str, str]:

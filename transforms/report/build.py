@@ -2,18 +2,21 @@
 map, failures; returns the HTML."""
 from __future__ import annotations
 
+import os
 import posixpath
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from transforms.core import file_names
 from transforms.core import tasks
+from transforms.index import store
 from transforms.report import geometry
 from transforms.report import page
 from transforms.report import run_outputs
 from transforms.report import thumbnails
 from transforms.write import columns
+from transforms.write import output_files
 
 DEFAULT_MAX_IMAGES = 200
 NEIGHBOURS = 5
@@ -58,19 +61,45 @@ def build_report(output_dir: str, max_images: int = DEFAULT_MAX_IMAGES,
     sections.append(page.classification_section(cards))
   elif run.rows:
     vectors = run.embeddings()
-    index, sims = geometry.nearest_neighbours(vectors, shown, NEIGHBOURS)
+    neighbours = (_indexed_neighbours(output_dir, run, vectors, shown) or
+                  _all_pairs_neighbours(run, vectors, shown))
     entries = []
-    for q, i in enumerate(shown):
+    for i, found in zip(shown, neighbours):
       key = run.rows[i][columns.KEY]
       entries.append((label(key), image(key), [
-          (label(run.rows[j][columns.KEY]), image(run.rows[j][columns.KEY]),
-           float(s)) for j, s in zip(index[q], sims[q]) if j >= 0]))
+          (label(other), image(other), sim) for other, sim in found]))
     sections.append(page.neighbours_section(entries))
     sections.append(page.map_section(_map_points(run, vectors, shown, thumbs),
                                      len(run.rows)))
   sections.append(page.failures_section(run.failures))
   title = f"Run report: {posixpath.basename(output_dir.rstrip('/'))}"
   return page.document(title, sections, thumbs)
+
+
+def _all_pairs_neighbours(run, vectors: np.ndarray, shown: List[int]
+                          ) -> List[List[Tuple[str, float]]]:
+  index, sims = geometry.nearest_neighbours(vectors, shown, NEIGHBOURS)
+  return [[(run.rows[j][columns.KEY], float(s))
+           for j, s in zip(index[q], sims[q]) if j >= 0]
+          for q in range(len(shown))]
+
+
+def _indexed_neighbours(output_dir: str, run, vectors: np.ndarray,
+                        shown: List[int]
+                        ) -> Optional[List[List[Tuple[str, float]]]]:
+  """Neighbours from ``OUTPUT/index`` (pipelines.index) when there is one:
+  it may span several runs' folders. None without an index."""
+  folder = os.path.join(output_dir.rstrip("/"), output_files.INDEX_DIR)
+  if "://" in output_dir or not store.exists(folder) or not shown:
+    return None
+  index, keys, _ = store.load(folder)
+  sims, ids = store.search(index, vectors[shown], NEIGHBOURS + 1)
+  found = []
+  for q, i in enumerate(shown):
+    own = run.rows[i][columns.KEY]
+    found.append([(keys.keys[j], float(s)) for j, s in zip(ids[q], sims[q])
+                  if j >= 0 and keys.keys[j] != own][:NEIGHBOURS])
+  return found
 
 
 def _map_points(run, vectors: np.ndarray, shown: List[int],

@@ -33,6 +33,8 @@ def clear_output(settings: write_settings.WriteSettings,
   existing = existing_outputs(settings.output)
   if settings.overwrite or earlier_results:
     remove_temporary(settings.output)
+  if settings.overwrite:
+    remove_index(settings.output)
   if not existing:
     return
   reused = sorted(set(existing) & set(earlier_results))
@@ -71,3 +73,16 @@ def remove_temporary(output: str) -> None:
     for folder in folders:
       for path in glob_lib.glob(os.path.join(folder, temp)):
         FileSystems.delete([path])
+
+
+def remove_index(output: str) -> None:
+  """Deletes ``OUTPUT/index/`` (pipelines.index): it indexes the results
+  ``--overwrite`` replaces."""
+  folder = FileSystems.join(output, output_files.INDEX_DIR)
+  found = [m.path for m in FileSystems.match(
+      [FileSystems.join(folder, "*")])[0].metadata_list]
+  if found:
+    FileSystems.delete(found)
+  if "://" not in output and os.path.isdir(folder):
+    import shutil  # pylint: disable=g-import-not-at-top
+    shutil.rmtree(folder, ignore_errors=True)

@@ -4,6 +4,7 @@
     failures/failures-SSSSS-of-NNNNN.<ext> the failures
     run.json                               what the run recorded (run_record)
     report.html                            pipelines.report's page
+    index/                                 pipelines.index's index
     beam-temp-*/                           a killed run's unfinished shards
 
 The plan, ``--skip_existing``, the run record and the report all find files
@@ -20,6 +21,8 @@ FAILURES_DIR = "failures"
 FAILURES_PREFIX = "failures"
 RUN_FILE = "run.json"
 REPORT_FILE = "report.html"
+# pipelines.index's default folder (never named results-*).
+INDEX_DIR = "index"
 TEMP_PREFIX = "beam-temp-"
 
 

@@ -1,0 +1,49 @@
+"""Entry point: an index over jobs' embeddings, and near-duplicates.
+
+    python -m pipelines.index OUTPUT_DIR [OUTPUT_DIR ...] [--index_dir D] \
+        [--duplicates THRESHOLD]
+
+The index goes to ``OUTPUT_DIR/index/`` (the first folder's) unless
+``--index_dir``; ``pipelines.index NEW_OUTPUT --index_dir D`` adds a folder
+to an existing index. The last line printed is the index's path.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  parser = argparse.ArgumentParser(prog="python -m pipelines.index",
+                                   description=__doc__.splitlines()[0])
+  parser.add_argument("output_dirs", nargs="+", metavar="OUTPUT_DIR")
+  parser.add_argument("--index_dir", default=None)
+  parser.add_argument("--duplicates", type=float, default=None,
+                      metavar="THRESHOLD",
+                      help="write duplicates.parquet: pairs with cosine >= "
+                      "THRESHOLD, grouped")
+  args = parser.parse_args(argv)
+  from transforms.core import flags  # pylint: disable=g-import-not-at-top
+  from transforms.index import build  # pylint: disable=g-import-not-at-top
+  from transforms.index import duplicates  # pylint: disable=g-import-not-at-top
+  if args.duplicates is not None and not -1 <= args.duplicates <= 1:
+    print(f"error: --duplicates: expected a cosine in [-1, 1], found "
+          f"{args.duplicates}", file=sys.stderr)
+    return 2
+  try:
+    path, done = build.build_index(args.output_dirs, args.index_dir)
+  except (flags.ConfigError, FileNotFoundError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  print(f"index {done}")
+  if args.duplicates is not None:
+    table, count = duplicates.write_duplicates(path, args.duplicates)
+    print(f"duplicates: {count} pairs with cosine >= {args.duplicates} -> "
+          f"{table}")
+  print(path)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

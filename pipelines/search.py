@@ -1,0 +1,114 @@
+"""Entry point: nearest neighbours in an index, by image or by key.
+
+    python -m pipelines.search INDEX --image PATH [PATH ...] [--k 10] \
+        [--json] [--html PAGE] [--force]
+    python -m pipelines.search INDEX --key KEY
+
+``INDEX`` is the index folder or the output folder holding ``index/``.
+Query images are embedded exactly as the indexed run did (model, engine,
+precision, decode: from the index's manifest); when that cannot be
+reproduced the search exits 2 saying what differs, unless ``--force``.
+``--key`` queries use the indexed vector and always work. One line per hit:
+rank, cosine, key; with several queries each group starts ``# query N``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import List, Optional
+
+
+def _index_folder(path: str) -> str:
+  from transforms.index import store  # pylint: disable=g-import-not-at-top
+  from transforms.write import output_files  # pylint: disable=g-import-not-at-top
+  nested = os.path.join(path, output_files.INDEX_DIR)
+  return nested if not store.exists(path) and store.exists(nested) else path
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  parser = argparse.ArgumentParser(prog="python -m pipelines.search",
+                                   description=__doc__.splitlines()[0])
+  parser.add_argument("index")
+  parser.add_argument("--image", nargs="+", action="extend", default=[])
+  parser.add_argument("--key", nargs="+", action="extend", default=[])
+  parser.add_argument("--k", type=int, default=10)
+  parser.add_argument("--json", action="store_true")
+  parser.add_argument("--html", default=None, metavar="PAGE")
+  parser.add_argument("--force", action="store_true",
+                      help="embed query images even when the run cannot be "
+                      "reproduced exactly")
+  parser.add_argument("--openvino_cache", default=None)
+  args = parser.parse_args(argv)
+  if not args.image and not args.key:
+    print("error: expected --image or --key", file=sys.stderr)
+    return 2
+  from pipelines.cli import quiet  # pylint: disable=g-import-not-at-top
+  quiet.configure(False)
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from transforms.index import manifest as manifest_lib  # pylint: disable=g-import-not-at-top
+  from transforms.index import store  # pylint: disable=g-import-not-at-top
+  folder = _index_folder(args.index)
+  if not store.exists(folder):
+    print(f"error: no index at {args.index!r} (expected the folder "
+          "pipelines.index printed, or the output folder holding index/)",
+          file=sys.stderr)
+    return 2
+  index, keys, record = store.load(folder)
+  queries, labels, problems = [], [], []
+  for key in args.key:
+    position = keys.position(key)
+    if position is None:
+      problems.append(f"key {key!r} is not in the index")
+      continue
+    queries.append(store.vector(index, position)[0])
+    labels.append(key)
+  if args.image:
+    from transforms.index import query  # pylint: disable=g-import-not-at-top
+    from transforms.model.openvino import cache as ov_cache  # pylint: disable=g-import-not-at-top
+    try:
+      embedder = query.QueryEmbedder(
+          manifest_lib.IndexManifest.from_json(record),
+          args.openvino_cache or ov_cache.default_dir(), args.force)
+    except query.NotReproducible as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
+    vectors, errors = embedder.embed(args.image)
+    row = 0
+    for path, error in zip(args.image, errors):
+      if error:
+        problems.append(f"{path}: {error}")
+        continue
+      queries.append(vectors[row])
+      labels.append(path)
+      row += 1
+  for problem in problems:
+    print(f"error: {problem}", file=sys.stderr)
+  if not queries:
+    return 2
+  sims, ids = store.search(index, np.stack(queries), args.k)
+  results = []
+  for number, (label, row_sims, row_ids) in enumerate(zip(labels, sims, ids),
+                                                      start=1):
+    hits = [{"rank": rank, "cosine": float(s), "key": keys.keys[i],
+             "key_escaped": bool(keys.escaped[i])}
+            for rank, (s, i) in enumerate(zip(row_sims, row_ids), start=1)
+            if i >= 0]
+    results.append({"query": number, "hits": hits})
+    if not args.json:
+      if len(labels) > 1:
+        print(f"# query {number}")
+      for hit in hits:
+        print(f"{hit['rank']}\t{hit['cosine']:.4f}\t{hit['key']}")
+  if args.json:
+    print(json.dumps(results, indent=1))
+  if args.html:
+    from transforms.report import search_page  # pylint: disable=g-import-not-at-top
+    with open(args.html, "w", encoding="utf-8") as f:
+      f.write(search_page.page_html(labels, results))
+  return 1 if problems else 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,190 @@
+"""Search what was embedded (issue 29): a real faiss index over real
+MobileNet V2 embeddings of the shared photos; queries embedded as the run
+did; near-duplicates; incremental folders; refusals."""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import shutil
+import types
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from tests import conftest
+from transforms.index import duplicates
+from transforms.index import store
+
+pytestmark = conftest.needs_shared
+
+
+def _cli(module, *argv):
+  """Runs a command's main() in this process (the model stays loaded)."""
+  main = importlib.import_module(module).main
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    status = main(list(argv))
+  return types.SimpleNamespace(returncode=status, stdout=out.getvalue(),
+                               stderr=err.getvalue())
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+  """The shared photos, plus an exact copy of one and a resized one."""
+  folder = tmp_path_factory.mktemp("photos")
+  for path in conftest.photo_paths():
+    shutil.copy(path, folder / os.path.basename(path))
+  shutil.copy(folder / "owl.jpg", folder / "owl_copy.jpg")
+  image = Image.open(folder / "parrot.jpg").convert("RGB")
+  image.resize((image.width // 2, image.height // 2)).save(
+      folder / "parrot_small.jpg", quality=92)
+  return folder
+
+
+@pytest.fixture(scope="module")
+def embedded(photos, tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("emb") / "out")
+  conftest.run_embed(["--model", conftest.MOBILENET_FV, "--input",
+                      str(photos / "*"), "--output", out,
+                      "--openvino_cache", str(tmp_path_factory.mktemp("c"))])
+  return out
+
+
+def test_index_then_search_by_image_and_key(embedded, photos):
+  done = _cli("pipelines.index", embedded)
+  assert done.returncode == 0, done.stderr
+  index_dir = done.stdout.strip().splitlines()[-1]
+  assert index_dir == os.path.join(embedded, "index")
+  with open(os.path.join(index_dir, "manifest.json")) as f:
+    record = json.load(f)
+  assert record["count"] == 14 and record["dimension"] == 1280
+  assert record["fields"]["model_digest"] and record["fields"]["decode"]
+  # A query image is embedded exactly as the run did: itself at cosine 1.
+  done = _cli("pipelines.search", embedded, "--image",
+              str(photos / "cat.bmp"), "--k", "3")
+  assert done.returncode == 0, done.stderr
+  rank, cosine, key = done.stdout.splitlines()[0].split("\t")
+  assert (rank, key) == ("1", str(photos / "cat.bmp"))
+  assert float(cosine) > 0.9999
+  # Several queries: groups, without repeating the paths.
+  done = _cli("pipelines.search", index_dir, "--image",
+              str(photos / "owl.jpg"), str(photos / "parrot.jpg"), "--k",
+              "2")
+  lines = done.stdout.splitlines()
+  assert lines[0] == "# query 1" and lines[3] == "# query 2"
+  assert {lines[1].split("\t")[2], lines[2].split("\t")[2]} == {
+      str(photos / "owl.jpg"), str(photos / "owl_copy.jpg")}
+  assert not any(line.startswith("#") and "owl" in line for line in lines)
+  done = _cli("pipelines.search", embedded, "--key",
+              str(photos / "parrot.jpg"), "--k", "2", "--json")
+  hits = json.loads(done.stdout)[0]["hits"]
+  assert [h["key"] for h in hits] == [str(photos / "parrot.jpg"),
+                                      str(photos / "parrot_small.jpg")]
+  # Near-duplicates: the copy and the resized one, each pair its group.
+  done = _cli("pipelines.index", embedded, "--duplicates", "0.9")
+  assert done.returncode == 0, done.stderr
+  assert "reused" in done.stdout   # nothing changed: not rebuilt
+  table = pq.read_table(os.path.join(index_dir, "duplicates.parquet"))
+  pairs = {frozenset((a, b)) for a, b in zip(table.column("key_a").to_pylist(),
+                                             table.column("key_b").to_pylist())}
+  assert frozenset((str(photos / "owl.jpg"), str(photos / "owl_copy.jpg"))) \
+      in pairs
+  assert frozenset((str(photos / "parrot.jpg"),
+                    str(photos / "parrot_small.jpg"))) in pairs
+  assert len(set(table.column("group").to_pylist())) == len(pairs)
+
+
+def test_incremental_folders_and_refusals(embedded, photos, tmp_path):
+  index_dir = str(tmp_path / "index")
+  assert _cli("pipelines.index", embedded, "--index_dir",
+              index_dir).returncode == 0
+  day2_photos = tmp_path / "day2"
+  day2_photos.mkdir()
+  image = Image.open(photos / "hot_dog.jpg").convert("RGB")
+  image.rotate(90, expand=True).save(day2_photos / "hot_dog_turned.jpg")
+  day2 = str(tmp_path / "day2_out")
+  # Day 2 embeds one new photo and one day 1 already has (the same key).
+  conftest.run_embed(["--model", conftest.MOBILENET_FV, "--input",
+                      str(day2_photos / "*"), str(photos / "owl.jpg"),
+                      "--output", day2])
+  done = _cli("pipelines.index", day2, "--index_dir", index_dir)
+  assert done.returncode == 0, done.stderr
+  assert "extended: 1 vectors added, 15 in all" in done.stdout
+  # The report's neighbours come from the run's index when it has one, and
+  # so may come from another day's folder.
+  from transforms.report import build as report_build  # pylint: disable=g-import-not-at-top
+  before = report_build.build_report(embedded, thumbnail=lambda key: None)
+  assert str(day2_photos) not in before
+  assert _cli("pipelines.index", embedded, day2).returncode == 0
+  after = report_build.build_report(embedded, thumbnail=lambda key: None)
+  assert f'data-key="{day2_photos}/hot_dog_turned.jpg"' in after
+  # Another decode cannot share the index.
+  other = str(tmp_path / "cropped")
+  conftest.run_embed(["--model", conftest.MOBILENET_FV, "--input",
+                      str(day2_photos / "*"), "--output", other, "--resize",
+                      "center_crop"])
+  done = _cli("pipelines.index", other, "--index_dir", index_dir)
+  assert done.returncode == 2
+  assert "embedded differently" in done.stderr and "decode" in done.stderr
+
+
+def test_queries_that_cannot_be_reproduced_are_refused(photos, tmp_path):
+  model = str(tmp_path / "model")
+  shutil.copytree(conftest.MOBILENET_FV, model)
+  out = str(tmp_path / "out")
+  conftest.run_embed(["--model", model, "--input", str(photos / "c*"),
+                      "--output", out, "--engine", "tensorflow"])
+  assert _cli("pipelines.index", out).returncode == 0
+  with open(os.path.join(model, "NOTES.txt"), "w") as f:
+    f.write("the model folder changed after the run\n")
+  query = str(photos / "cat.bmp")
+  done = _cli("pipelines.search", out, "--image", query)
+  assert done.returncode == 2 and "not the one indexed" in done.stderr
+  assert _cli("pipelines.search", out, "--image", query,
+              "--force").returncode == 0
+  assert _cli("pipelines.search", out, "--key", query).returncode == 0
+  # --overwrite on the embed job removes the stale index.
+  conftest.run_embed(["--model", model, "--input", str(photos / "c*"),
+                      "--output", out, "--engine", "tensorflow",
+                      "--overwrite"])
+  assert not os.path.exists(os.path.join(out, "index"))
+
+
+def test_hnsw_recall_at_10_against_exact():
+  rng = np.random.default_rng(0)
+  centers = rng.normal(size=(200, 64)).astype(np.float32)
+  data = centers[rng.integers(0, 200, 20000)] + 0.5 * rng.normal(
+      size=(20000, 64)).astype(np.float32)
+  exact = store.new_index(64, 1)
+  approx = store.new_index(64, store.FLAT_LIMIT + 1)
+  assert "HNSW" in store.kind(approx) and "flat" in store.kind(exact)
+  for index in (exact, approx):
+    index.add(store.unit(data))
+  queries = data[:500]
+  _, truth = store.search(exact, queries, 10)
+  _, got = store.search(approx, queries, 10)
+  recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got)])
+  assert recall >= 0.95, recall
+
+
+def test_duplicate_pairs_match_all_pairs_on_a_small_set():
+  rng = np.random.default_rng(1)
+  data = rng.normal(size=(300, 16)).astype(np.float32)
+  data[10] = data[20] + 0.01
+  data[30] = data[20] - 0.01
+  data[40] = data[41] * 3   # the same direction: cosine 1
+  index = store.new_index(16, 1)
+  index.add(store.unit(data))
+  unit = store.unit(data)
+  sims = unit @ unit.T
+  expected = {(i, j) for i in range(300) for j in range(i + 1, 300)
+              if sims[i, j] >= 0.99}
+  found = duplicates.pairs(index, 0.99)
+  assert {(i, j) for i, j, _ in found} == expected
+  groups = duplicates.groups(300, found)
+  assert groups[10] == groups[20] == groups[30] != groups[40] == groups[41]

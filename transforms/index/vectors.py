@@ -1,0 +1,84 @@
+"""An output folder's embeddings, streamed in batches (never all at once
+beside the index), with the folder's metadata."""
+from __future__ import annotations
+
+import json
+from typing import Dict, Iterator, List, Tuple
+
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.read import storage
+from transforms.write import columns
+from transforms.write import examples
+from transforms.write import output_files
+
+BATCH = 4096
+Batch = Tuple[List[str], List[bool], np.ndarray]
+_META = columns.METADATA_PREFIX.encode()
+
+
+def result_files(output_dir: str) -> List[str]:
+  pattern = output_files.results_glob(output_dir.rstrip("/"))
+  return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list
+                if not output_files.is_temporary(m.path))
+
+
+def metadata(output_dir: str) -> Dict[str, str]:
+  """The run's metadata: its first Parquet file's, else ``run.json``'s."""
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  for path in result_files(output_dir):
+    if path.endswith(".parquet"):
+      with storage.open_file(path) as f:
+        meta = pq.read_schema(f).metadata or {}
+      return {k[len(_META):].decode(): v.decode() for k, v in meta.items()
+              if k.startswith(_META)}
+  run_file = FileSystems.join(output_dir, output_files.RUN_FILE)
+  if FileSystems.exists(run_file):
+    return {k: str(v) for k, v in json.loads(storage.read_bytes(
+        run_file)).get("metadata", {}).items()}
+  return {}
+
+
+def fingerprint(output_dir: str) -> List[List[object]]:
+  """The folder's result files and their sizes: an unchanged folder gives
+  the same fingerprint."""
+  found = []
+  for path in result_files(output_dir):
+    found.append([path, FileSystems.match([path])[0].metadata_list[0].size_in_bytes])
+  return found
+
+
+def batches(output_dir: str, size: int = BATCH) -> Iterator[Batch]:
+  """(keys, key_escaped, float32 [n, dim]) batches of the folder's
+  results."""
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  for path in result_files(output_dir):
+    if path.endswith(".parquet"):
+      source = pq.ParquetFile(storage.open_file(path))
+      wanted = [c for c in (columns.KEY, columns.KEY_ESCAPED,
+                            columns.EMBEDDING) if c in source.schema_arrow.names]
+      if columns.EMBEDDING not in wanted:
+        raise ValueError(f"{path} has no {columns.EMBEDDING!r} column: only "
+                         "feature-vector results can be indexed")
+      for batch in source.iter_batches(batch_size=size, columns=wanted):
+        keys = batch.column(columns.KEY).to_pylist()
+        escaped = (batch.column(columns.KEY_ESCAPED).to_pylist()
+                   if columns.KEY_ESCAPED in batch.schema.names
+                   else [False] * len(keys))
+        flat = batch.column(columns.EMBEDDING).flatten().to_numpy(
+            zero_copy_only=False)
+        yield keys, [bool(e) for e in escaped], np.asarray(
+            flat, np.float32).reshape(len(keys), -1)
+    else:
+      keys, escaped, vectors = [], [], []
+      for record in storage.iter_records(path):
+        row = examples.example_to_row(record)
+        keys.append(str(row[columns.KEY]))
+        escaped.append(bool(row.get(columns.KEY_ESCAPED) or False))
+        vectors.append(row[columns.EMBEDDING])
+        if len(keys) >= size:
+          yield keys, escaped, np.asarray(vectors, np.float32)
+          keys, escaped, vectors = [], [], []
+      if keys:
+        yield keys, escaped, np.asarray(vectors, np.float32)
