@@ -25,6 +25,11 @@ def _rss_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _recall(truth: np.ndarray, got: np.ndarray) -> float:
+  return float(np.mean([len(set(a) & set(b)) / 10
+                        for a, b in zip(truth, got)]))
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--count", type=int, default=100_000)
@@ -65,7 +70,7 @@ def main(argv=None) -> int:
   hnsw.add(data)
   build = time.perf_counter() - start
   ms, got = timed_queries(lambda q: hnsw.search(q, 10)[1])
-  recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got)])
+  recall = _recall(truth, got)
   rows.append(("faiss HNSW", build, _rss_mb() - before, ms, recall))
   del hnsw
 
@@ -77,7 +82,7 @@ def main(argv=None) -> int:
   index.add(np.arange(args.count), data)
   build = time.perf_counter() - start
   ms, got = timed_queries(lambda q: index.search(q, 10).keys)
-  recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got)])
+  recall = _recall(truth, got)
   rows.append(("usearch HNSW", build, _rss_mb() - before, ms, recall))
 
   print(f"{args.count} vectors of {args.dim} float32; {args.queries} "
