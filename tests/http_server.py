@@ -19,6 +19,7 @@ class Record:
     self.max_in_flight = 0
     self.hits: Dict[str, int] = {}
     self.user_agents: List[str] = []
+    self.latency = 0.0   # seconds added to every response
 
 
 def handler_for(images: Dict[str, bytes], record: Record):
@@ -46,6 +47,7 @@ def handler_for(images: Dict[str, bytes], record: Record):
         hits = record.hits[path]
         record.user_agents.append(self.headers.get("User-Agent", ""))
       name = path.rsplit("/", 1)[-1]
+      time.sleep(record.latency)
       if path == "/robots.txt":
         return self._send(200, b"User-agent: *\nDisallow: /private/\n",
                           [("Content-Type", "text/plain")])
@@ -106,6 +108,18 @@ def handler_for(images: Dict[str, bytes], record: Record):
           when = email.utils.formatdate(time.time() + 1, usegmt=True)
           return self._send(429, headers=[("Retry-After", when)])
         return self._send(200, images["c.jpg"],
+                          [("Content-Type", "image/jpeg")])
+      if path.startswith("/reset/"):
+        if hits == 1:  # the connection dies before any response
+          self.connection.shutdown(2)
+          self.close_connection = True
+          return None
+        return self._send(200, images["a.jpg"],
+                          [("Content-Type", "image/jpeg")])
+      if path.startswith("/burst/"):
+        if hits <= 2:  # a burst of 503s without Retry-After
+          return self._send(503)
+        return self._send(200, images["b.jpg"],
                           [("Content-Type", "image/jpeg")])
       if path == "/always500":
         return self._send(500)

@@ -95,7 +95,7 @@ def test_the_fetcher_one_outcome_at_a_time(server, tmp_path):
   reason, message = _reason(fetcher, f"{url}/trickle")
   assert reason == "timeout" and "deadline" in message
   assert _reason(fetcher, f"{url}/noai")[0] == "opted_out"
-  assert _reason(fetcher, f"{url}/nothing")[0] == "http_status"
+  assert _reason(fetcher, f"{url}/nothing")[0] == "http"
   # Each redirect hop is checked: metadata stays refused even with
   # --allow_private_addresses.
   assert _reason(fetcher, f"{url}/to-metadata")[0] == "blocked_address"
@@ -104,8 +104,12 @@ def test_the_fetcher_one_outcome_at_a_time(server, tmp_path):
   assert fetcher.fetch(f"{url}/flaky/1").data == IMAGES["b.jpg"]
   assert fetcher.fetch(f"{url}/busy/1").data == IMAGES["c.jpg"]
   assert record.hits["/flaky/1"] == 2 and record.hits["/busy/1"] == 2
+  # A connection reset and a burst of 503s heal with retries too.
+  assert fetcher.fetch(f"{url}/reset/1").data == IMAGES["a.jpg"]
+  assert fetcher.fetch(f"{url}/burst/1").data == IMAGES["b.jpg"]
+  assert record.hits["/reset/1"] == 2 and record.hits["/burst/1"] == 3
   reason, message = _reason(fetcher, f"{url}/always500")
-  assert reason == "http_status" and "after 3 attempts" in message
+  assert reason == "http" and "after 3 attempts" in message
   assert record.hits["/always500"] == 3
   assert not any(b"Sorry" in m.encode() for m in [message])
   # The address connected to is what is checked: 'localhost' resolves to
@@ -148,7 +152,7 @@ def test_urls_through_the_job_each_exactly_once(server, simple_model,
                  ("/img/a.jpg", "read", "duplicate_key"),
                  ("/loop", "fetch", "redirect"),
                  ("/noai", "fetch", "opted_out"),
-                 ("/nothing", "fetch", "http_status"),
+                 ("/nothing", "fetch", "http"),
                  ("/private/c.jpg", "fetch", "robots")]
   html = next(f for f in failed if f["key"].endswith("/html"))
   assert "text/html" in html["message"] and "Sorry" not in html["message"]
@@ -168,6 +172,7 @@ def test_urls_through_the_job_each_exactly_once(server, simple_model,
 
 def test_per_host_limit_holds(server, simple_model, tmp_path, capsys):
   url, record = server
+  record.latency = 0.05
   listing = tmp_path / "urls.txt"
   listing.write_text("\n".join(f"{url}/slow/s{i}.jpg" for i in range(12)))
   status, _, err = _main([

@@ -216,8 +216,8 @@ class Fetcher:
 
     Raises:
       failures.ImageFailure: with reason ``blocked_address``, ``redirect``,
-        ``http_status``, ``opted_out``, ``robots``, ``response_too_large``,
-        ``timeout``, ``connection_error`` or ``unsupported_url``.
+        ``http``, ``opted_out``, ``robots``, ``response_too_large``,
+        ``timeout``, ``connection`` or ``unsupported_url``.
     """
     problem = check_url(url)
     if problem:
