@@ -138,11 +138,14 @@ def test_urls_through_the_job_each_exactly_once(server, simple_model,
           f"{url}/nothing", f"{url}/img/a.jpg"]
   listing.write_text("# a URL list\n" + "\n".join(urls) + "\n\n")
   out = str(tmp_path / "out")
-  status, _, err = _main([
+  status, printed, err = _main([
       "--model", simple_model, "--input_format", "urls", "--input",
       str(listing), "--output", out, "--allow_private_addresses",
       "--respect_robots_txt", "--user_agent", "ops@example.com"], capsys)
   assert status == 0, err
+  # The summary: what was fetched, and the hosts with the most failures.
+  assert "fetched:           3 URLs" in printed
+  assert "failed at 127.0.0.1" in printed and " 4\n" in printed
   rows = conftest.read_parquet_rows(out)
   failed = conftest.read_failures(out)
   assert sorted(r["key"] for r in rows) == sorted(urls[:2])

@@ -8,10 +8,13 @@ type, or as a ``fetch`` failure. Every other input passes through.
 from __future__ import annotations
 
 import concurrent.futures
+import time
+import urllib.parse
 from typing import Optional, Sequence
 
 import apache_beam as beam
 
+from transforms.core import counters
 from transforms.core import elements
 from transforms.core import failures
 from transforms.fetch import client
@@ -42,6 +45,9 @@ class FetchBatchDoFn(beam.DoFn):
     self._settings = settings
     self._fetcher: Optional[client.Fetcher] = None
     self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+    self._fetched = counters.counter(counters.FETCHED)
+    self._bytes = counters.counter(counters.FETCHED_BYTES)
+    self._ms = counters.counter(counters.FETCH_SECONDS_MS)
 
   def setup(self):
     self._fetcher = client.Fetcher(self._settings)
@@ -59,11 +65,17 @@ class FetchBatchDoFn(beam.DoFn):
 
   def process(self, batch: Sequence[elements.ImageInput]):
     assert self._pool is not None
-    for outcome in self._pool.map(self._one, batch):
+    started = time.monotonic()
+    for item, outcome in zip(batch, self._pool.map(self._one, batch)):
       if isinstance(outcome, failures.Failure):
+        host = urllib.parse.urlsplit(item.uri).hostname or "?"
+        counters.counter(counters.HOST_FAILURE_PREFIX + host).inc()
         yield failures.tagged(outcome)
       else:
+        self._fetched.inc()
+        self._bytes.inc(len(outcome.data or b""))
         yield outcome
+    self._ms.inc(int(1000 * (time.monotonic() - started)))
 
   def teardown(self):
     if self._pool is not None:

@@ -18,6 +18,10 @@ class JobSummary:
   seconds: float
   skipped_done: int = 0
   duplicate_keys: int = 0
+  fetched: int = 0
+  fetched_bytes: int = 0
+  fetch_failures_by_host: Dict[str, int] = dataclasses.field(
+      default_factory=dict)
 
   @property
   def images_per_second(self) -> float:
@@ -46,6 +50,14 @@ class JobSummary:
     if self.duplicate_keys:
       lines.append(f"repeated keys:     {self.duplicate_keys} (a key seen "
                    "earlier in the inputs; first one kept)")
+    if self.fetched or self.fetch_failures_by_host:
+      lines.append(f"fetched:           {self.fetched} URLs, "
+                   f"{self.fetched_bytes / 2**20:.1f} MB "
+                   f"({self.fetched / max(self.seconds, 1e-9):.1f} URLs/s)")
+      worst = sorted(self.fetch_failures_by_host.items(),
+                     key=lambda hc: (-hc[1], hc[0]))[:5]
+      for host, count in worst:
+        lines.append(f"  failed at {host:<24} {count}")
     lines.append(f"wall time:         {self.seconds:.1f} s "
                  f"({self.images_per_second:.1f} images/s)")
     return "\n".join(lines)
@@ -74,4 +86,10 @@ def summarize(pipeline_result, seconds: float) -> JobSummary:
       failures=counts.get(metrics.FAILURES, 0),
       failures_by_reason=by_reason, seconds=seconds,
       skipped_done=counts.get(metrics.SKIPPED_DONE, 0),
-      duplicate_keys=counts.get(metrics.DUPLICATES, 0))
+      duplicate_keys=counts.get(metrics.DUPLICATES, 0),
+      fetched=counts.get(metrics.FETCHED, 0),
+      fetched_bytes=counts.get(metrics.FETCHED_BYTES, 0),
+      fetch_failures_by_host={
+          name[len(metrics.HOST_FAILURE_PREFIX):]: value
+          for name, value in counts.items()
+          if name.startswith(metrics.HOST_FAILURE_PREFIX) and value})

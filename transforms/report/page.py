@@ -97,8 +97,8 @@ def run_section(metadata: Mapping[str, str], counts: Mapping[str, int],
           ("score", metadata.get("score", "-")),
           ("results", counts.get("results", 0)),
           ("failures", counts.get("failures", 0))]
-  for extra in ("inputs", "skipped_done"):
-    if extra in counts:
+  for extra in ("inputs", "skipped_done", "fetched", "fetched_bytes"):
+    if counts.get(extra):
       rows.append((extra.replace("_", " "), counts[extra]))
   rows.append(("shown", f"{shown} of {total} results"))
   body = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>"
