@@ -20,6 +20,8 @@ class Record:
     self.hits: Dict[str, int] = {}
     self.user_agents: List[str] = []
     self.latency = 0.0   # seconds added to every response
+    self.all_in_flight = 0
+    self.all_max_in_flight = 0
 
 
 def handler_for(images: Dict[str, bytes], record: Record):
@@ -41,7 +43,24 @@ def handler_for(images: Dict[str, bytes], record: Record):
         self.wfile.write(body)
 
     def do_GET(self):  # pylint: disable=invalid-name
+      with record.lock:
+        record.all_in_flight += 1
+        record.all_max_in_flight = max(record.all_max_in_flight,
+                                       record.all_in_flight)
+      try:
+        return self._get()
+      finally:
+        with record.lock:
+          record.all_in_flight -= 1
+
+    def _get(self):
       path = self.path
+      if path == "/stats":
+        import json  # pylint: disable=g-import-not-at-top
+        return self._send(200, json.dumps({
+            "max_in_flight": record.all_max_in_flight,
+            "requests": sum(record.hits.values())}).encode(),
+                          [("Content-Type", "application/json")])
       with record.lock:
         record.hits[path] = record.hits.get(path, 0) + 1
         hits = record.hits[path]
@@ -144,3 +163,26 @@ def serving(images: Dict[str, bytes]) -> Iterator[tuple]:
   finally:
     server.shutdown()
     server.server_close()
+
+
+def main() -> None:
+  """``python -m tests.http_server DIR LATENCY PORT_FILE``: serves DIR's
+  files as /img/NAME with LATENCY seconds added, until killed."""
+  import os  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  folder, latency, port_file = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+  images = {}
+  for name in os.listdir(folder):
+    with open(os.path.join(folder, name), "rb") as f:
+      images[name] = f.read()
+  with serving(images) as (url, record):
+    record.latency = latency
+    with open(port_file + ".tmp", "w") as f:
+      f.write(url)
+    os.replace(port_file + ".tmp", port_file)
+    while True:
+      time.sleep(3600)
+
+
+if __name__ == "__main__":
+  main()
