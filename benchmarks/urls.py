@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from typing import Dict
 
 from benchmarks import corpus
 from benchmarks import run_benchmark
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
     arms = {"files": ["--input", os.path.join(loose, "*")],
             "urls": ["--input_format", "urls", "--input", listing,
                      "--allow_private_addresses"]}
-    best = {}
+    best: Dict[str, Dict] = {}
     for repeat in range(args.repeats):
       for name, extra in arms.items():
         print(f"{name} (run {repeat + 1}) ...", flush=True)
