@@ -25,6 +25,14 @@ def _rss_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _peak_mb() -> float:
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith("VmHWM:"):
+        return int(line.split()[1]) / 1024
+  return 0.0
+
+
 def _recall(truth: np.ndarray, got: np.ndarray) -> float:
   return float(np.mean([len(set(a) & set(b)) / 10
                         for a, b in zip(truth, got)]))
@@ -35,6 +43,11 @@ def main(argv=None) -> int:
   parser.add_argument("--count", type=int, default=100_000)
   parser.add_argument("--dim", type=int, default=1280)
   parser.add_argument("--queries", type=int, default=500)
+  parser.add_argument("--skip_usearch", action="store_true")
+  parser.add_argument("--duplicates", type=float, default=None,
+                      metavar="THRESHOLD",
+                      help="also time the near-duplicates pass on the HNSW "
+                      "index (1,000 planted near-copies must be found)")
   args = parser.parse_args(argv)
   import faiss  # pylint: disable=g-import-not-at-top
   import usearch.index  # pylint: disable=g-import-not-at-top
@@ -42,6 +55,9 @@ def main(argv=None) -> int:
   centers = rng.normal(size=(1000, args.dim)).astype(np.float32)
   data = centers[rng.integers(0, 1000, args.count)] + rng.normal(
       size=(args.count, args.dim)).astype(np.float32)
+  planted = min(1000, args.count // 10)
+  data[-planted:] = data[:planted] + 0.01 * rng.normal(
+      size=(planted, args.dim)).astype(np.float32)
   data /= np.linalg.norm(data, axis=1, keepdims=True)
   queries = data[:args.queries] + 0.05 * rng.normal(
       size=(args.queries, args.dim)).astype(np.float32)
@@ -72,7 +88,19 @@ def main(argv=None) -> int:
   ms, got = timed_queries(lambda q: hnsw.search(q, 10)[1])
   recall = _recall(truth, got)
   rows.append(("faiss HNSW", build, _rss_mb() - before, ms, recall))
+  if args.duplicates is not None:
+    from transforms.index import duplicates  # pylint: disable=g-import-not-at-top
+    start = time.perf_counter()
+    found = duplicates.pairs(hnsw, args.duplicates)
+    seconds = time.perf_counter() - start
+    pairs = {(i, j) for i, j, _ in found}
+    hits = sum((i, args.count - planted + i) in pairs for i in range(planted))
+    print(f"duplicates pass at cosine >= {args.duplicates}: {seconds:.0f} s, "
+          f"{len(found)} pairs, {hits} of {planted} planted copies found")
   del hnsw
+  if args.skip_usearch:
+    _print(args, rows)
+    return 0
 
   index = usearch.index.Index(ndim=args.dim, metric="cos", connectivity=32,
                               expansion_add=80, expansion_search=128,
@@ -85,15 +113,20 @@ def main(argv=None) -> int:
   recall = _recall(truth, got)
   rows.append(("usearch HNSW", build, _rss_mb() - before, ms, recall))
 
+  _print(args, rows)
+  return 0
+
+
+def _print(args, rows) -> None:
   print(f"{args.count} vectors of {args.dim} float32; {args.queries} "
-        "queries, k=10")
+        f"queries, k=10; peak RSS {_peak_mb():.0f} MB")
   print(f"{'index':<22}{'build s':>9}{'memory MB':>11}{'ms/query':>10}"
         f"{'recall@10':>11}{'s/M build':>11}{'GB/M':>7}")
   per_million = 1_000_000 / args.count
   for name, build, memory, ms, recall in rows:
     print(f"{name:<22}{build:>9.1f}{memory:>11.0f}{ms:>10.2f}{recall:>11.3f}"
-          f"{build * per_million:>11.0f}{memory * per_million / 1024:>7.1f}")
-  return 0
+          f"{build * per_million:>11.0f}{memory * per_million / 1024:>7.1f}"
+          f"   {1000 / ms:.0f} queries/s")
 
 
 if __name__ == "__main__":
