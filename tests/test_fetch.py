@@ -163,6 +163,22 @@ def test_urls_through_the_job_each_exactly_once(server, simple_model,
              "ops@example.com" in ua for ua in record.user_agents)
   assert record.hits["/robots.txt"] == 1   # once per host, cached
 
+  # A re-run that also takes the earlier failures skips those that cannot
+  # heal (404, opted out, robots, a redirect loop), and tries the rest.
+  again = str(tmp_path / "again")
+  status, printed, err = _main([
+      "--model", simple_model, "--input_format", "urls", "--input",
+      str(listing), "--output", again, "--allow_private_addresses",
+      "--respect_robots_txt", "--skip_existing",
+      f"{out}/results-*,{out}/failures/failures-*"], capsys)
+  assert status == 0, err
+  # (the repeated a.jpg has a result: both its lines are done.)
+  assert [f["reason"] for f in conftest.read_failures(again)] == [
+      "not_an_image"]
+  assert "skipped (hopeless): 4" in printed
+  for reason in ("http", "opted_out", "redirect", "robots"):
+    assert f"  {reason:<24} 1" in printed
+
   # Without the opt-in, every URL to this machine is refused.
   status, _, err = _main([
       "--model", simple_model, "--input_format", "urls", "--input",

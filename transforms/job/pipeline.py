@@ -45,6 +45,11 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
   if plan.earlier_results:
     done = pipeline | "DoneKeys" >> earlier_results.DoneKeys(
         plan.earlier_results)
+  if plan.earlier_failures:
+    hopeless = pipeline | "HopelessFailures" >> (
+        earlier_results.HopelessFailureKeys(plan.earlier_failures))
+    done = hopeless if done is None else (
+        (done, hopeless) | "DoneOrHopeless" >> beam.Flatten())
   read = pipeline | "ReadInputs" >> source.ReadInputs(
       config.read, done, plan.layout.passthrough_columns)
   # Inputs are counted once, whatever the source: the decode step counts

@@ -28,6 +28,7 @@ from transforms.job import provenance
 from transforms.model import precision
 from transforms.model import resolve
 from transforms.read import inputs_check
+from transforms.read import settings as read_settings
 from transforms.write import columns
 from transforms.write import earlier_results
 from transforms.write import layout as layout_lib
@@ -43,6 +44,8 @@ class JobPlan:
     config: every stage's settings, as built from the flags.
     model: what the model stage learned (image size, output width, entry).
     earlier_results: result files of earlier runs whose keys are skipped.
+    earlier_failures: failures files of earlier runs (URL inputs) whose
+      hopeless failures are skipped.
     layout: what each result row holds.
     metadata: the run's facts written beside the results.
   """
@@ -51,6 +54,7 @@ class JobPlan:
   earlier_results: Tuple[str, ...]
   layout: columns.RowLayout
   metadata: Dict[str, str]
+  earlier_failures: Tuple[str, ...] = ()
 
   @property
   def results_schema(self) -> pa.Schema:
@@ -94,9 +98,10 @@ def plan_job(config: options_lib.JobConfig,
   layout = layout_lib.row_layout(
       config.write, config.model.task, model.num_outputs, model.extra_shapes,
       [name for name, _ in passthrough], [kind for _, kind in passthrough])
-  earlier = (earlier_results.result_files(config.read.skip_existing,
-                                          config.model.task)
-             if config.read.skip_existing else ())
+  earlier, earlier_failures = (earlier_results.earlier_files(
+      config.read.skip_existing, config.model.task,
+      config.read.input_format in read_settings.URL_FORMATS)
+                               if config.read.skip_existing else ((), ()))
   mixed = provenance.check_earlier(earlier, config, model) if earlier else {}
   output_dir.clear_output(config.write, earlier)
   metadata = columns.job_metadata(
@@ -106,6 +111,7 @@ def plan_job(config: options_lib.JobConfig,
   metadata.update(provenance.facts(config, model))
   metadata.update(mixed)
   return JobPlan(config=config, model=model, earlier_results=earlier,
+                 earlier_failures=earlier_failures,
                  layout=layout, metadata=metadata)
 
 

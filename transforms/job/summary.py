@@ -22,6 +22,7 @@ class JobSummary:
   fetched_bytes: int = 0
   fetch_failures_by_host: Dict[str, int] = dataclasses.field(
       default_factory=dict)
+  skipped_failures: Dict[str, int] = dataclasses.field(default_factory=dict)
 
   @property
   def images_per_second(self) -> float:
@@ -47,6 +48,11 @@ class JobSummary:
     if self.skipped_done:
       lines.append(f"skipped (done):    {self.skipped_done} (a result in "
                    "--skip_existing; not read again)")
+    if self.skipped_failures:
+      lines.append(f"skipped (hopeless): {sum(self.skipped_failures.values())} "
+                   "earlier failures that fetching again cannot heal:")
+      for reason, count in sorted(self.skipped_failures.items()):
+        lines.append(f"  {reason:<24} {count}")
     if self.duplicate_keys:
       lines.append(f"repeated keys:     {self.duplicate_keys} (a key seen "
                    "earlier in the inputs; first one kept)")
@@ -89,6 +95,10 @@ def summarize(pipeline_result, seconds: float) -> JobSummary:
       duplicate_keys=counts.get(metrics.DUPLICATES, 0),
       fetched=counts.get(metrics.FETCHED, 0),
       fetched_bytes=counts.get(metrics.FETCHED_BYTES, 0),
+      skipped_failures={
+          name[len(metrics.SKIPPED_FAILURE_PREFIX):]: value
+          for name, value in counts.items()
+          if name.startswith(metrics.SKIPPED_FAILURE_PREFIX) and value},
       fetch_failures_by_host={
           name[len(metrics.HOST_FAILURE_PREFIX):]: value
           for name, value in counts.items()

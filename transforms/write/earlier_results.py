@@ -12,12 +12,17 @@ Failures of earlier runs are not results: they are tried again.
 """
 from __future__ import annotations
 
+import json
+import posixpath
+import re
 from typing import Iterable, List, Optional, Sequence, Set, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.core import counters
+from transforms.core import failures
 from transforms.core import flags
 from transforms.read import storage
 from transforms.write import columns
@@ -36,19 +41,105 @@ def result_files(globs: Sequence[str], task: str) -> Tuple[str, ...]:
     flags.ConfigError: a glob matches nothing, a file is not a results file
       (extension, no ``key`` column) or holds another task's results.
   """
+  return earlier_files(globs, task, False)[0]
+
+
+def _is_failures_file(path: str) -> bool:
+  return posixpath.basename(path).startswith(
+      output_files.FAILURES_PREFIX + "-")
+
+
+def earlier_files(globs: Sequence[str], task: str, failures_allowed: bool
+                  ) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+  """(result files, failures files) the globs name, checked. Failures
+  files count only where ``failures_allowed`` (inputs fetched from URLs:
+  their hopeless failures are skipped, ``HopelessFailureKeys``).
+
+  Raises:
+    flags.ConfigError: a glob matches nothing usable, or a results file is
+      not one (see :func:`check_result_file`).
+  """
   files: List[str] = []
+  failed: List[str] = []
   for glob, match in zip(globs, FileSystems.match(list(globs))):
-    paths = sorted(m.path for m in match.metadata_list
-                   if not output_files.is_temporary(m.path) and
-                   not output_files.is_side_file(m.path))
-    if not paths:
+    kept = [m.path for m in match.metadata_list
+            if not output_files.is_temporary(m.path)]
+    paths = sorted(p for p in kept if not output_files.is_side_file(p))
+    failure_paths = sorted(p for p in kept if _is_failures_file(p)) if \
+        failures_allowed else []
+    if not paths and not failure_paths:
       raise flags.ConfigError(
           f"--skip_existing: expected result files, but {glob!r} matches "
-          "none (beam-temp-* and failures files do not count)")
+          "none (beam-temp-* and failures files do not count" +
+          (")" if failures_allowed else
+           "; failures files do for URL inputs)"))
     for path in paths:
       check_result_file(path, task)
     files += paths
-  return tuple(dict.fromkeys(files))
+    failed += failure_paths
+  return tuple(dict.fromkeys(files)), tuple(dict.fromkeys(failed))
+
+
+# Earlier failures that trying again cannot heal (URL inputs): skipped.
+HOPELESS_REASONS = frozenset({
+    failures.REASON_OPTED_OUT, failures.REASON_BLOCKED_ADDRESS,
+    failures.REASON_RESPONSE_TOO_LARGE, failures.REASON_ROBOTS,
+    failures.REASON_UNSUPPORTED_URL, failures.REASON_REDIRECT})
+# 4xx statuses that can heal: timeout, too early, too many requests.
+_HEALING_4XX = frozenset({408, 425, 429})
+_STATUS = re.compile(r"HTTP (\d{3})")
+
+
+def hopeless(reason: str, message: str) -> bool:
+  """Whether an earlier failure cannot heal by fetching again."""
+  if reason in HOPELESS_REASONS:
+    return True
+  if reason == failures.REASON_HTTP_STATUS:
+    found = _STATUS.search(message or "")
+    if found:
+      status = int(found.group(1))
+      return 400 <= status < 500 and status not in _HEALING_4XX
+  return False
+
+
+def _failure_rows(path: str) -> Iterable[dict]:
+  if path.endswith(PARQUET_SUFFIXES):
+    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+    with storage.open_file(path) as f:
+      return pq.read_table(f).to_pylist()
+  if ".tfrecord" in path:
+    return [examples.example_to_row(r) for r in storage.iter_records(path)]
+  text = storage.read_bytes(path)
+  if path.endswith(".gz"):
+    import gzip  # pylint: disable=g-import-not-at-top
+    text = gzip.decompress(text)
+  return [json.loads(line) for line in text.decode("utf-8").splitlines()
+          if line.strip()]
+
+
+class _HopelessKeysDoFn(beam.DoFn):
+  """Failures file -> (key, key_escaped) of each hopeless failure, counted
+  by reason."""
+
+  def process(self, path: str):
+    for row in _failure_rows(path):
+      reason, message = str(row.get("reason")), str(row.get("message"))
+      if hopeless(reason, message):
+        counters.counter(counters.SKIPPED_FAILURE_PREFIX + reason).inc()
+        yield str(row.get("key")), bool(row.get("key_escaped") or False)
+
+
+class HopelessFailureKeys(beam.PTransform):
+  """PBegin -> (key, key_escaped) of earlier failures that cannot heal."""
+
+  def __init__(self, files: Sequence[str]):
+    super().__init__()
+    self._files = list(files)
+
+  def expand(self, pbegin):
+    return (pbegin
+            | "FailureFiles" >> beam.Create(self._files)
+            | "HopelessKeys" >> beam.ParDo(_HopelessKeysDoFn()))
 
 
 def _parquet_facts(path: str) -> Tuple[Set[str], Optional[str]]:
