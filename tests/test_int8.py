@@ -228,11 +228,11 @@ def test_skip_existing_refuses_another_precision(simple_model, photos_150,
   assert status == 0, err
 
 
-def test_int8_feature_vector_passes(photos_240, int8_cache, tmp_path):
+def test_int8_feature_vector_passes(photos_150, int8_cache, tmp_path):
   out = str(tmp_path / "out")
   conftest.run_embed([
       "--model", conftest.MOBILENET_FV, "--input",
-      os.path.join(photos_240, "*"), "--output", out, "--precision", "int8",
+      os.path.join(photos_150, "*"), "--output", out, "--precision", "int8",
       "--openvino_cache", int8_cache])
   figures = json.loads(_metadata(out)["gate"])
   assert figures["passed"]
