@@ -88,6 +88,11 @@ def main(argv=None) -> int:
   ms, got = timed_queries(lambda q: hnsw.search(q, 10)[1])
   recall = _recall(truth, got)
   rows.append(("faiss HNSW", build, _rss_mb() - before, ms, recall))
+  for ef in (256, 512):
+    hnsw.hnsw.efSearch = ef
+    ms, got = timed_queries(lambda q: hnsw.search(q, 10)[1])
+    rows.append((f"  efSearch {ef}", 0.0, 0.0, ms, _recall(truth, got)))
+  hnsw.hnsw.efSearch = 128
   if args.duplicates is not None:
     from transforms.index import duplicates  # pylint: disable=g-import-not-at-top
     start = time.perf_counter()
