@@ -51,6 +51,16 @@ def make_corpus(source_dir: str, out_dir: str, count: int,
   return paths
 
 
+def ensure_corpus(out_dir: str, count: int) -> List[str]:
+  """The first ``count`` corpus photos under ``out_dir`` (sorted), made
+  from the shared photos when there are fewer."""
+  if len(photos_in(out_dir)) < count:
+    source = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "shared", "images", "imagenet")
+    make_corpus(source, out_dir, count)
+  return photos_in(out_dir)[:count]
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--source", required=True)

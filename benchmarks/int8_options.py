@@ -15,7 +15,6 @@ its validation function. Prints one table and writes JSON with
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import sys
@@ -75,11 +74,8 @@ def main(argv=None) -> int:
   from transforms.read import files as files_lib  # pylint: disable=g-import-not-at-top
   from transforms.read import listing  # pylint: disable=g-import-not-at-top
 
-  photos = os.path.join(args.work_dir, "photos")
-  if len(glob.glob(os.path.join(photos, "*"))) < args.images:
-    corpus.make_corpus(os.path.join(SHARED, "images", "imagenet"), photos,
-                       args.images)
-  paths = sorted(glob.glob(os.path.join(photos, "*")))[:args.images]
+  paths = corpus.ensure_corpus(os.path.join(args.work_dir, "photos"),
+                               args.images)
   settings = model_settings.ModelSettings(handle=args.model, task=args.task,
                                           openvino_cache=None)
   tf_model = process_policy.load_tensorflow(settings, None, "float32")

@@ -55,11 +55,7 @@ def main(argv=None) -> int:
   parser.add_argument("--work_dir", default="/tmp/hub_image_beam_shards")
   args = parser.parse_args(argv)
   work = args.work_dir
-  photos = os.path.join(work, "photos")
-  if len(corpus.photos_in(photos)) < args.images:
-    corpus.make_corpus(os.path.join(run_benchmark.SHARED, "images",
-                                    "imagenet"), photos, args.images)
-  paths = sorted(corpus.photos_in(photos))[:args.images]
+  paths = corpus.ensure_corpus(os.path.join(work, "photos"), args.images)
   shards8, shards1, shards64 = (os.path.join(work, f"shards_{n}")
                                 for n in (8, 1, 64))
   for folder, count in ((shards8, 8), (shards1, 1), (shards64, 64)):

@@ -34,11 +34,8 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   work = args.work_dir
   photos = os.path.join(work, "photos")
-  if len(corpus.photos_in(photos)) < args.images:
-    corpus.make_corpus(os.path.join(run_benchmark.SHARED, "images",
-                                    "imagenet"), photos, args.images)
-  names = sorted(os.path.basename(p) for p in corpus.photos_in(photos))[
-      :args.images]
+  names = [os.path.basename(p)
+           for p in corpus.ensure_corpus(photos, args.images)]
   port_file = os.path.join(work, "port")
   if os.path.exists(port_file):
     os.remove(port_file)

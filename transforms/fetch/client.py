@@ -260,19 +260,13 @@ class Fetcher:
       except (httpcore.TimeoutException, socket.timeout) as e:
         raise _Retryable(f"timed out ({type(e).__name__})",
                          failures.REASON_TIMEOUT) from None
-      except (httpcore.NetworkError, httpcore.ProtocolError, OSError) as e:
+      except Exception as e:  # pylint: disable=broad-except
+        # Network and protocol errors; httpcore may wrap our backend's
+        # refusal, which stays a refusal.
         cause = e.__cause__ or e.__context__
         if isinstance(cause, _Blocked):
           raise _failure(failures.REASON_BLOCKED_ADDRESS,
                          str(cause)) from None
-        raise _Retryable(f"{type(e).__name__}: {str(e)[:200]}",
-                         failures.REASON_CONNECTION_ERROR) from None
-      except Exception as e:  # pylint: disable=broad-except
-        if isinstance(e.__cause__, _Blocked) or isinstance(e.__context__,
-                                                           _Blocked):
-          blocked = e.__cause__ or e.__context__
-          raise _failure(failures.REASON_BLOCKED_ADDRESS,
-                         str(blocked)) from None
         raise _Retryable(f"{type(e).__name__}: {str(e)[:200]}",
                          failures.REASON_CONNECTION_ERROR) from None
       if kind == "done":

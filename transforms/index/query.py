@@ -17,7 +17,6 @@ from transforms.index import manifest as manifest_lib
 from transforms.model import precision as precision_lib
 from transforms.model import process_policy
 from transforms.model import settings as model_settings
-from transforms.model.openvino import cache as ov_cache
 from transforms.model.openvino import engine as ov_engine
 from transforms.model.tensorflow import entry as tf_entry
 
@@ -66,7 +65,7 @@ class QueryEmbedder:
     except Exception as e:  # pylint: disable=broad-except
       raise NotReproducible(f"the model {fields.get('model')!r} cannot be "
                             f"loaded here: {e}") from None
-    digest = ov_cache.content_digest(tf_model.path)
+    digest = tf_model.content_digest()
     recorded = fields.get("model_digest") or ""
     if recorded and digest != recorded and not force:
       raise NotReproducible(

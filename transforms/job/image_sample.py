@@ -135,8 +135,7 @@ class JobImageSample:
     self._quantization = quantization
     self._split: Optional[Tuple[List[elements.ImageInput],
                                 List[elements.ImageInput]]] = None
-    self._calibration: Optional[np.ndarray] = None
-    self._check: Optional[np.ndarray] = None
+    self._pixels: List[Optional[np.ndarray]] = [None, None]
 
   def _inputs_split(self):
     if self._split is None:
@@ -149,25 +148,19 @@ class JobImageSample:
       self._split = items[:n_cal], items[n_cal:n_cal + n_check]
     return self._split
 
-  def _enough(self, pixels: np.ndarray, what: str) -> np.ndarray:
-    if not len(pixels):
-      raise flags.ConfigError(
-          f"--precision int8: none of the job's {what} inputs decoded")
-    return pixels
+  def _decoded(self, part: int, what: str) -> np.ndarray:
+    """The calibration (0) or check (1) inputs, read and decoded once."""
+    if self._pixels[part] is None:
+      pixels = decode_all(self._inputs_split()[part], self._size,
+                          self._decode)
+      if not len(pixels):
+        raise flags.ConfigError(
+            f"--precision int8: none of the job's {what} inputs decoded")
+      self._pixels[part] = pixels
+    return self._pixels[part]  # type: ignore[return-value]
 
   def calibration(self) -> np.ndarray:
-    if self._calibration is None:
-      self._calibration = self._enough(
-          decode_all(self._inputs_split()[0], self._size, self._decode),
-          "calibration")
-    return self._calibration
+    return self._decoded(0, "calibration")
 
   def check(self) -> np.ndarray:
-    if self._check is None:
-      self._check = self._enough(
-          decode_all(self._inputs_split()[1], self._size, self._decode),
-          "check")
-    return self._check
-
-  def check_keys(self) -> List[str]:
-    return [item.image_key.key for item in self._inputs_split()[1]]
+    return self._decoded(1, "check")

@@ -127,14 +127,12 @@ class _Candidates:
 
   def choice(self, precision: str, result: Optional[gate.GateResult],
              reason: str) -> PrecisionChoice:
-    int8 = precision == precision_lib.INT8 and self.quantized is not None
+    quantized = self.quantized if precision == precision_lib.INT8 else None
     return PrecisionChoice(
         precision=precision,
         gate=result.figures() if result is not None else None,
-        calibration_digest=self.quantized.calibration_digest if int8 and
-        self.quantized else "",
-        quantized_key=self.quantized.key if int8 and self.quantized else None,
-        reason=reason)
+        calibration_digest=quantized.calibration_digest if quantized else "",
+        quantized_key=quantized.key if quantized else None, reason=reason)
 
 
 def _int8(c: _Candidates) -> Tuple[Any, PrecisionChoice]:

@@ -18,7 +18,6 @@ from transforms.core import tasks
 from transforms.model import contract
 from transforms.model import engine_choice
 from transforms.model import handoff
-from transforms.model.openvino import cache as ov_cache
 from transforms.model import precision
 from transforms.model import process_policy
 from transforms.model import settings as model_settings
@@ -123,4 +122,4 @@ def resolve_model(settings: model_settings.ModelSettings,
       extra_shapes=tuple((k, tuple(int(d) for d in outputs[k].shape[1:]))
                          for k in settings.extra_outputs),
       info=info, engine=engine,
-      content_digest=ov_cache.content_digest(model.path))
+      content_digest=model.content_digest())

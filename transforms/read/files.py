@@ -104,10 +104,9 @@ class ReadImageFiles(beam.PTransform):
     self._done = done
 
   def expand(self, pbegin):
-    # A file matched by several globs is one input: made unique before the
-    # join, which then only drops keys that are done.
+    # A file matched by several globs is one input (listing made it one):
+    # the join only drops keys that are done.
     kept = (listing.match_files(pbegin, self._patterns)
-            | "UniquePaths" >> listing.Distinct()
             | "Keys" >> beam.Map(listed_input)
             | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done))
     return {"images": kept.kept,

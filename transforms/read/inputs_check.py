@@ -27,7 +27,6 @@ _LOOK_AT = 50
 _CONTAINERS = {".parquet": read_settings.FORMAT_PARQUET}
 _CONTAINERS.update({s: read_settings.FORMAT_WEBDATASET
                     for s in webdataset.SHARD_SUFFIXES})
-_URI_PREFIXES = ("http://", "https://", "gs://", "s3://", "/", "file:")
 
 PassthroughTypes = Tuple[Tuple[str, Any], ...]
 
@@ -36,25 +35,6 @@ def _container_format(names: List[str]):
   kinds = {next((f for s, f in _CONTAINERS.items()
                  if n.lower().endswith(s)), None) for n in names}
   return kinds.pop() if len(kinds) == 1 else None
-
-
-def _uri_like_columns(path: str) -> List[str]:
-  """Columns of a Parquet file whose first values look like URIs."""
-  import pyarrow as pa  # pylint: disable=g-import-not-at-top
-  source = parquet_images.parquet_file(path)
-  if not source.metadata.num_row_groups:
-    return []
-  strings = [f.name for f in source.schema_arrow
-             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-  if not strings:
-    return []
-  table = source.read_row_group(0, columns=strings).slice(0, 20)
-  found = []
-  for name in strings:
-    values = [v for v in table.column(name).to_pylist() if v]
-    if values and all(str(v).startswith(_URI_PREFIXES) for v in values):
-      found.append(name)
-  return found
 
 
 def _webdataset_types(settings: read_settings.ReadSettings
@@ -99,10 +79,11 @@ def check_inputs(settings: read_settings.ReadSettings) -> PassthroughTypes:
         types = tuple((c, table.schema.field(c).type)
                       for c in settings.passthrough_columns)
     elif kind == read_settings.FORMAT_PARQUET:
+      source = parquet_images.parquet_file(path)
       try:
         found = parquet_images.check_file(
-            path, settings.image_column, settings.key_column,
-            passthrough_with_path(settings, path), _uri_like_columns(path))
+            source, path, settings.image_column, settings.key_column,
+            passthrough_with_path(settings, source))
       except ValueError as e:
         raise flags.ConfigError(f"--input: {e}") from None
       if index == 0:
@@ -146,11 +127,11 @@ def _refuse_credentials(settings: read_settings.ReadSettings,
 
 
 def passthrough_with_path(settings: read_settings.ReadSettings,
-                          path: str) -> Tuple[str, ...]:
+                          source) -> Tuple[str, ...]:
   """Parquet: the pass-through columns, plus the image struct's ``path``
-  (as ``<image_column>_path``) when the image column is a struct."""
+  (as ``<image_column>_path``) when the image column (of the
+  ``pq.ParquetFile`` ``source``) is a struct."""
   columns = tuple(settings.passthrough_columns)
-  source = parquet_images.parquet_file(path)
   names = source.schema_arrow.names
   if settings.image_column in names and parquet_images.is_image_struct(
       source.schema_arrow.field(settings.image_column).type):

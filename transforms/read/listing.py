@@ -111,17 +111,17 @@ class _MatchDoFn(beam.DoFn):
 
 
 def match_files(pbegin, patterns: Sequence[str]):
-  """PBegin -> ListedFile for each file each glob matches (a file matched
-  by several globs comes once per glob; ``keep_new.KeepNewOnce`` or
-  ``Distinct`` keeps one)."""
+  """PBegin -> ListedFile for each file the globs match, once (a file
+  matched by several globs is one file; grouped as plain tuples, which have
+  a deterministic coder)."""
   return (pbegin
           | "Patterns" >> beam.Create(list(patterns))
-          | "Match" >> beam.ParDo(_MatchDoFn()))
+          | "Match" >> beam.ParDo(_MatchDoFn())
+          | "UniquePaths" >> _Distinct())
 
 
-class Distinct(beam.PTransform):
-  """ListedFile -> each once (grouped as plain tuples, which have a
-  deterministic coder)."""
+class _Distinct(beam.PTransform):
+  """ListedFile -> each once."""
 
   def expand(self, listed):
     return (listed

@@ -118,7 +118,6 @@ class ReadManifestImages(beam.PTransform):
 
   def expand(self, pbegin):
     listed = (listing.match_files(pbegin, self._patterns)
-              | "UniquePaths" >> listing.Distinct()
               | "ListRows" >> beam.ParDo(ListManifestDoFn(
                   *self._args)).with_outputs(failures.FAILURES_TAG,
                                              main="rows"))

@@ -144,7 +144,6 @@ class ReadParquetImages(beam.PTransform):
 
   def expand(self, pbegin):
     keys = (listing.match_files(pbegin, self._patterns)
-            | "UniqueFiles" >> listing.Distinct()
             | "RowGroups" >> beam.ParDo(ListRowGroupsDoFn())
             | "SpreadRowGroups" >> beam.Reshuffle()
             | "ListRowKeys" >> beam.ParDo(ListRowKeysDoFn(self._key_column)))
@@ -162,11 +161,31 @@ class ReadParquetImages(beam.PTransform):
     return {"images": images.images, failures.FAILURES_TAG: failed}
 
 
-def check_file(path: str, image_column: str, key_column: Optional[str],
-               passthrough: Sequence[str], uri_like: Sequence[str]) -> List[
-                   Tuple[str, Any]]:
-  """Reads one file's schema at launch; returns the pass-through columns'
-  Arrow types.
+_URI_PREFIXES = ("http://", "https://", "gs://", "s3://", "/", "file:")
+
+
+def uri_like_columns(source) -> List[str]:
+  """String columns of a ``pq.ParquetFile`` whose first values all look
+  like URIs (read only to word a refusal)."""
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  strings = [f.name for f in source.schema_arrow
+             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+  if not strings or not source.metadata.num_row_groups:
+    return []
+  table = source.read_row_group(0, columns=strings).slice(0, 20)
+  found = []
+  for name in strings:
+    values = [v for v in table.column(name).to_pylist() if v]
+    if values and all(str(v).startswith(_URI_PREFIXES) for v in values):
+      found.append(name)
+  return found
+
+
+def check_file(source, path: str, image_column: str,
+               key_column: Optional[str], passthrough: Sequence[str]
+               ) -> List[Tuple[str, Any]]:
+  """Reads one file's schema at launch (``source``: its
+  ``pq.ParquetFile``); returns the pass-through columns' Arrow types.
 
   Raises:
     ValueError: a column is missing (the message lists the file's columns
@@ -174,10 +193,11 @@ def check_file(path: str, image_column: str, key_column: Optional[str],
       image column is neither binary nor ``{bytes, path}``.
   """
   import pyarrow as pa  # pylint: disable=g-import-not-at-top
-  schema = parquet_file(path).schema_arrow
+  schema = source.schema_arrow
   names = schema.names
   if image_column not in names:
     hint = ""
+    uri_like = uri_like_columns(source)
     if uri_like:
       hint = (f"; it has {', '.join(repr(c) for c in uri_like)}, which looks "
               "like URIs: to read images those name, use --input_format "

@@ -131,7 +131,6 @@ class ReadTFRecordImages(beam.PTransform):
 
   def expand(self, pbegin):
     listed = (listing.match_files(pbegin, self._patterns)
-              | "UniquePaths" >> listing.Distinct()
               | "ListRecords" >> beam.ParDo(ListRecordsDoFn(
                   self._image_feature, self._key_feature)).with_outputs(
                       failures.FAILURES_TAG, main="records"))

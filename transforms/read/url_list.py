@@ -48,7 +48,6 @@ class ReadUrlLists(beam.PTransform):
 
   def expand(self, pbegin):
     kept = (listing.match_files(pbegin, self._patterns)
-            | "UniqueLists" >> listing.Distinct()
             | "ListUrls" >> beam.ParDo(ListUrlsDoFn())
             | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done))
     return {"images": kept.kept, failures.FAILURES_TAG:

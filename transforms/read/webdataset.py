@@ -51,12 +51,18 @@ def member_value(suffix: str, data: bytes) -> object:
   return text
 
 
+def sample_key(shard: listing.ListedFile,
+               sample: tar_samples.Sample) -> Tuple[str, bool]:
+  """A sample's (key, escaped): ``SHARD:SAMPLE_KEY``."""
+  return file_names.key_of(f"{shard.path()}:{sample.key}")
+
+
 def sample_input(shard: listing.ListedFile, sample: tar_samples.Sample,
                  image_extensions: Sequence[str],
                  passthrough: Sequence[str]):
   """One sample -> its ImageInput (with the image bytes), or its Failure
   (``missing_image``)."""
-  key, escaped = file_names.key_of(f"{shard.path()}:{sample.key}")
+  key, escaped = sample_key(shard, sample)
   image = next((sample.members[e] for e in image_extensions
                 if e in sample.members), None)
   if image is None:
@@ -91,16 +97,16 @@ class ReadShardDoFn(beam.DoFn):
       with storage.open_file(shard.path()) as stream:
         for sample in tar_samples.samples(tar_samples.members(stream)):
           read += 1
-          sample_key = file_names.key_of(sample.key)
-          if sample_key in seen:
-            key, escaped = file_names.key_of(f"{shard.path()}:{sample.key}")
+          within = file_names.key_of(sample.key)
+          if within in seen:
+            key, escaped = sample_key(shard, sample)
             yield failures.failure_output(
                 key, failures.STAGE_READ, failures.REASON_DUPLICATE_KEY,
                 f"sample {sample.index} repeats the key of an earlier sample "
                 "of this shard (the first is processed)", escaped)
             continue
-          seen.add(sample_key)
-          if sample_key in done:
+          seen.add(within)
+          if within in done:
             self._skipped.inc()
             continue
           outcome = sample_input(shard, sample, self._extensions,
@@ -158,7 +164,6 @@ class ReadWebDataset(beam.PTransform):
 
   def expand(self, pbegin):
     shards = (listing.match_files(pbegin, self._patterns)
-              | "UniqueShards" >> listing.Distinct()
               | "ByShard" >> beam.Map(lambda s: (tuple(s), s)))
     if self._done is None:
       done = pbegin | "NoDoneKeys" >> beam.Create([])

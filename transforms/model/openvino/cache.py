@@ -2,7 +2,8 @@
 conversion is paid once per model, not by every launch and every worker.
 
 The key covers everything the converted graph depends on: the SavedModel's
-bytes (every file under its directory), the entry point and extra outputs,
+bytes (every file under its directory, ``tf_engine.ImageModel.
+content_digest``), the entry point and extra outputs,
 the image size the entry was traced for, and OpenVINO's version. The cache
 folder may be local or on any Beam filesystem (``gs://``): a worker fleet
 can share one. IR is written with float32 weights (``compress_to_fp16`` off:
@@ -37,25 +38,11 @@ def default_dir() -> str:
       "hub_image_beam", "openvino")
 
 
-def content_digest(folder: str) -> str:
-  """sha256 of every file's relative path and bytes under ``folder``."""
-  digest = hashlib.sha256()
-  for root, dirs, files in os.walk(folder, followlinks=True):
-    dirs.sort()
-    for name in sorted(files):
-      path = os.path.join(root, name)
-      digest.update(os.path.relpath(path, folder).encode() + b"\0")
-      with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-          digest.update(block)
-  return digest.hexdigest()
-
-
 def cache_key(tf_model) -> str:
   """The key of a ``tf_engine.ImageModel``'s converted uint8 entry."""
   spec = tf_model.uint8_function().input_signature[0]
   info = tf_model.info
-  parts = [CACHE_FORMAT, ov_engine.version(), content_digest(tf_model.path),
+  parts = [CACHE_FORMAT, ov_engine.version(), tf_model.content_digest(),
            info.entry, ",".join(sorted(info.extra_outputs)),
            str(spec.shape.as_list())]
   return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]

@@ -10,6 +10,8 @@ model handler, the job's probe and the contract checks call.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 from typing import Callable, Dict, FrozenSet, Optional, Sequence, Tuple
 
 import numpy as np
@@ -43,6 +45,24 @@ class ImageModel:
     self._fn = fn
     self._fn_uint8 = fn_uint8
     self._keepalive = keepalive  # The loaded object owns the variables.
+    self._content_digest: Optional[str] = None
+
+  def content_digest(self) -> str:
+    """sha256 of every file's relative path and bytes under ``path``: what
+    the results were computed with, and part of the converted model's cache
+    key. Hashed once per loaded model (the launcher asks several times)."""
+    if self._content_digest is None:
+      digest = hashlib.sha256()
+      for root, dirs, files in os.walk(self.path, followlinks=True):
+        dirs.sort()
+        for name in sorted(files):
+          path = os.path.join(root, name)
+          digest.update(os.path.relpath(path, self.path).encode() + b"\0")
+          with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+              digest.update(block)
+      self._content_digest = digest.hexdigest()
+    return self._content_digest
 
   @property
   def engine_version(self) -> str:
