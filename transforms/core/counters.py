@@ -27,7 +27,6 @@ SKIPPED_DONE = "skipped_done"      # inputs with a result in --skip_existing
 DUPLICATES = "duplicate_keys"      # inputs whose key came earlier
 FETCHED = "fetched"                # URLs fetched (bodies read)
 FETCHED_BYTES = "fetched_bytes"    # their bytes
-FETCH_SECONDS_MS = "fetch_ms"      # time spent fetching, summed (ms)
 HOST_FAILURE_PREFIX = "fetch_failures_by_host."
 # Earlier failures skipped by reason (--skip_existing with failures files).
 SKIPPED_FAILURE_PREFIX = "skipped_failures."

@@ -2,22 +2,17 @@
 thin DoFn reads and decodes each batch (:mod:`batch`), in its threads."""
 from __future__ import annotations
 
-import collections
 from concurrent import futures
-from typing import Deque, List, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import apache_beam as beam
-from apache_beam.transforms import window
-from apache_beam.utils import timestamp
-from apache_beam.utils import windowed_value
 
+from transforms.core import ahead
 from transforms.core import counters
 from transforms.core import elements
 from transforms.core import failures
 from transforms.decode import batch as batch_lib
 from transforms.decode import settings as decode_settings
-
-_Pending = Tuple[Sequence[elements.ImageInput], List[futures.Future]]
 
 
 class DecodeBatchDoFn(beam.DoFn):
@@ -42,13 +37,14 @@ class DecodeBatchDoFn(beam.DoFn):
     self._size: Tuple[int, int] = tuple(size)  # type: ignore[assignment]
     self._inputs = counters.counter(counters.INPUTS)
     self._decoded = counters.counter(counters.DECODED)
-    self._pool = None
-    self._pending: Deque[_Pending] = collections.deque()
+    self._pool: Optional[futures.ThreadPoolExecutor] = None
+    self._ahead: Optional[ahead.RunAhead] = None
 
   def setup(self):
     if self._settings.threads:
       self._pool = futures.ThreadPoolExecutor(
           self._settings.threads, thread_name_prefix="decode")
+      self._ahead = ahead.RunAhead(self._pool, self._load)
 
   def teardown(self):
     if self._pool is not None:
@@ -67,30 +63,19 @@ class DecodeBatchDoFn(beam.DoFn):
 
   def process(self, items: Sequence[elements.ImageInput]):
     self._inputs.inc(len(items))
-    if self._pool is None:
+    if self._ahead is None:
       yield from self._emit(items, [self._load(item) for item in items])
       return
-    self._pending.append((items, [self._pool.submit(self._load, item)
-                                  for item in items]))
-    while len(self._pending) > 1:
-      yield from self._emit_oldest()
-
-  def _emit_oldest(self):
-    items, pending = self._pending.popleft()
-    yield from self._emit(items, [future.result() for future in pending])
+    self._ahead.submit(items)
+    for done, outcomes in self._ahead.ready():
+      yield from self._emit(done, outcomes)
 
   def finish_bundle(self):
-    while self._pending:
-      for output in self._emit_oldest():
-        if isinstance(output, beam.pvalue.TaggedOutput):
-          yield beam.pvalue.TaggedOutput(output.tag, _global(output.value))
-        else:
-          yield _global(output)
-
-
-def _global(value):
-  return windowed_value.WindowedValue(value, timestamp.MIN_TIMESTAMP,
-                                      [window.GlobalWindow()])
+    if self._ahead is None:
+      return
+    for done, outcomes in self._ahead.drain():
+      for output in self._emit(done, outcomes):
+        yield ahead.in_global_window(output)
 
 
 class DecodeImages(beam.PTransform):

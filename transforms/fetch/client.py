@@ -168,7 +168,9 @@ class Fetcher:
     """One request: ('redirect', location) or ('done', Fetched), or raises
     ImageFailure / a retryable error."""
     host = urllib.parse.urlsplit(url).hostname or ""
-    with self._machine.held(), self._host_slots(host).held():
+    # The host's slot first: a request waiting for its host holds no
+    # machine slot that requests to other hosts could use.
+    with self._host_slots(host).held(), self._machine.held():
       with self._pool.stream("GET", url, headers=self._headers(url),
                              extensions={"timeout": self._timeouts()}
                              ) as response:

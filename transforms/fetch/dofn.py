@@ -1,27 +1,31 @@
 """The fetch step: a thin DoFn over ``client.Fetcher``.
 
-Inputs whose URI is http(s) are batched and fetched in this step's threads
-(up to ``--fetch_concurrency`` at once, the machine-wide and per-host
-limits holding across processes); each leaves with its bytes and content
-type, or as a ``fetch`` failure. Every other input passes through.
+Inputs whose URI is http(s) are fetched in this step's threads (up to
+``--fetch_concurrency`` at once, the machine-wide and per-host limits
+holding across processes); each leaves with its bytes and content type, or
+as a ``fetch`` failure, in input order. Every other input passes through.
+
+The step fetches ahead (``core.ahead``): a URL leaves only once the next
+``--fetch_concurrency`` ones have been handed to the pool, so the pool keeps
+fetching while decode and the model, fused downstream, run on this step's
+thread. URLs are not batched before fetching: Beam's adaptive batches start
+at one element and grow with the time downstream takes, which kept a few
+requests in flight where 16 were allowed (benchmarks/README.md, issue 28).
 """
 from __future__ import annotations
 
 import concurrent.futures
-import time
 import urllib.parse
-from typing import Optional, Sequence
+from typing import Optional
 
 import apache_beam as beam
 
+from transforms.core import ahead
 from transforms.core import counters
 from transforms.core import elements
 from transforms.core import failures
 from transforms.fetch import client
 from transforms.fetch import settings as fetch_settings
-
-URLS_TAG = "urls"
-BATCH = 64
 
 
 def is_url(item: elements.ImageInput) -> bool:
@@ -29,33 +33,29 @@ def is_url(item: elements.ImageInput) -> bool:
       ("http://", "https://", "ftp://", "file://", "data:"))
 
 
-class _SplitDoFn(beam.DoFn):
-
-  def process(self, item: elements.ImageInput):
-    if is_url(item):
-      yield beam.pvalue.TaggedOutput(URLS_TAG, item)
-    else:
-      yield item
-
-
-class FetchBatchDoFn(beam.DoFn):
-  """[ImageInput with a URL] -> ImageInput with the bytes, or Failure."""
+class FetchDoFn(beam.DoFn):
+  """ImageInput with a URL -> ImageInput with the bytes, or Failure; any
+  other ImageInput passes through, in its place."""
 
   def __init__(self, settings: fetch_settings.FetchSettings):
     self._settings = settings
     self._fetcher: Optional[client.Fetcher] = None
     self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+    self._ahead: Optional[ahead.RunAhead] = None
     self._fetched = counters.counter(counters.FETCHED)
     self._bytes = counters.counter(counters.FETCHED_BYTES)
-    self._ms = counters.counter(counters.FETCH_SECONDS_MS)
 
   def setup(self):
     self._fetcher = client.Fetcher(self._settings)
     self._pool = concurrent.futures.ThreadPoolExecutor(
         self._settings.concurrency, thread_name_prefix="fetch")
+    self._ahead = ahead.RunAhead(self._pool, self._one,
+                                 depth=self._settings.concurrency)
 
   def _one(self, item: elements.ImageInput):
     assert self._fetcher is not None
+    if not is_url(item):
+      return item
     try:
       got = self._fetcher.fetch(item.uri)
     except failures.ImageFailure as e:
@@ -63,19 +63,29 @@ class FetchBatchDoFn(beam.DoFn):
                                      e, item.image_key.escaped)
     return item._replace(data=got.data, content_type=got.content_type)
 
-  def process(self, batch: Sequence[elements.ImageInput]):
-    assert self._pool is not None
-    started = time.monotonic()
-    for item, outcome in zip(batch, self._pool.map(self._one, batch)):
+  def process(self, item: elements.ImageInput):
+    assert self._ahead is not None
+    self._ahead.submit((item,))
+    for items, outcomes in self._ahead.ready():
+      yield from self._emit(items, outcomes)
+
+  def finish_bundle(self):
+    assert self._ahead is not None
+    for items, outcomes in self._ahead.drain():
+      for output in self._emit(items, outcomes):
+        yield ahead.in_global_window(output)
+
+  def _emit(self, batch, outcomes):
+    for item, outcome in zip(batch, outcomes):
       if isinstance(outcome, failures.Failure):
         host = urllib.parse.urlsplit(item.uri).hostname or "?"
         counters.counter(counters.HOST_FAILURE_PREFIX + host).inc()
         yield failures.tagged(outcome)
       else:
-        self._fetched.inc()
-        self._bytes.inc(len(outcome.data or b""))
+        if is_url(item):
+          self._fetched.inc()
+          self._bytes.inc(len(outcome.data or b""))
         yield outcome
-    self._ms.inc(int(1000 * (time.monotonic() - started)))
 
   def teardown(self):
     if self._pool is not None:
@@ -92,15 +102,11 @@ class FetchImages(beam.PTransform):
     self._settings = settings
 
   def expand(self, inputs):
-    split = inputs | "SplitUrls" >> beam.ParDo(_SplitDoFn()).with_outputs(
-        URLS_TAG, main="local")
-    fetched = (split[URLS_TAG]
-               | "BatchUrls" >> beam.BatchElements(
-                   min_batch_size=1, max_batch_size=BATCH)
-               | "Fetch" >> beam.ParDo(FetchBatchDoFn(
-                   self._settings)).with_outputs(failures.FAILURES_TAG,
-                                                 main="images"))
-    images = ((split.local, fetched.images)
-              | "AllImages" >> beam.Flatten())
-    return {"images": images,
+    # One step, no split and Flatten around it: the local runner runs a
+    # Flatten's consumer as a stage of its own, after every fetch is done,
+    # so fetching would not overlap decoding at all (benchmarks/README.md,
+    # issue 28).
+    fetched = inputs | "Fetch" >> beam.ParDo(FetchDoFn(
+        self._settings)).with_outputs(failures.FAILURES_TAG, main="images")
+    return {"images": fetched.images,
             failures.FAILURES_TAG: fetched[failures.FAILURES_TAG]}

@@ -3,6 +3,12 @@ machine: slots are lock files (``fcntl.flock``) in a folder of this
 machine's temp dir, so ``--per_host_concurrency 2`` means at most 2
 requests from the machine to that host, however many processes Beam runs.
 A lock dies with its process, so a crashed worker frees its slots.
+
+Within a process, threads first take a slot of a process-wide semaphore of
+the same size, so waiting costs no CPU there: only threads that hold one
+look for a free lock file, and they poll (with back-off) only while other
+processes hold the rest. Busy polling by every waiting thread cost more CPU
+than the fetching itself (benchmarks/README.md, issue 28).
 """
 from __future__ import annotations
 
@@ -13,9 +19,21 @@ import os
 import tempfile
 import threading
 import time
-from typing import Iterator
+from typing import Dict, Iterator, Tuple
 
-POLL_SECONDS = 0.005
+POLL_SECONDS = 0.002
+MAX_POLL_SECONDS = 0.05
+
+_PROCESS_LOCK = threading.Lock()
+_PROCESS_SLOTS: Dict[Tuple[str, int], threading.BoundedSemaphore] = {}
+
+
+def _process_slots(prefix: str, count: int) -> threading.BoundedSemaphore:
+  with _PROCESS_LOCK:
+    key = (prefix, count)
+    if key not in _PROCESS_SLOTS:
+      _PROCESS_SLOTS[key] = threading.BoundedSemaphore(count)
+    return _PROCESS_SLOTS[key]
 
 
 def slots_dir() -> str:
@@ -32,11 +50,21 @@ class Slots:
     self._prefix = os.path.join(folder or slots_dir(), hashlib.sha256(
         name.encode()).hexdigest()[:16])
     self._count = count
-    self._local = threading.Lock()
+    self._here = _process_slots(self._prefix, count)
 
   @contextlib.contextmanager
   def held(self) -> Iterator[int]:
     """Waits for a free slot and holds it; yields its number."""
+    with self._here:
+      fd, slot = self._take_file()
+      try:
+        yield slot
+      finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+  def _take_file(self) -> Tuple[int, int]:
+    pause = POLL_SECONDS
     while True:
       for slot in range(self._count):
         fd = os.open(f"{self._prefix}.{slot}", os.O_CREAT | os.O_RDWR, 0o600)
@@ -45,10 +73,7 @@ class Slots:
         except BlockingIOError:
           os.close(fd)
           continue
-        try:
-          yield slot
-        finally:
-          fcntl.flock(fd, fcntl.LOCK_UN)
-          os.close(fd)
-        return
-      time.sleep(POLL_SECONDS)
+        return fd, slot
+      # Other processes hold the rest.
+      time.sleep(pause)
+      pause = min(MAX_POLL_SECONDS, pause * 2)

@@ -1,0 +1,66 @@
+"""Work a batch ahead: a DoFn submits each batch's per-item work to a thread
+pool and emits a batch only once later ones are submitted, so the pool
+works on the next batches while the steps fused downstream (decode, the
+model) run on the DoFn's own thread.
+
+Output order is input order, and every output and counter stays on the
+calling thread. The decode step reads and decodes ahead; the fetch step
+fetches ahead.
+"""
+from __future__ import annotations
+
+import collections
+from concurrent import futures
+from typing import (Callable, Deque, Generic, Iterator, List, Sequence,
+                    Tuple, TypeVar)
+
+import apache_beam as beam
+from apache_beam.transforms import window
+from apache_beam.utils import timestamp
+from apache_beam.utils import windowed_value
+
+Item = TypeVar("Item")
+Outcome = TypeVar("Outcome")
+
+
+class RunAhead(Generic[Item, Outcome]):
+  """Batches in flight in a pool, oldest first.
+
+  ``submit`` starts a batch; ``ready`` yields the batches that may leave
+  (all but the newest ``depth``), each with its outcomes in input order,
+  waiting for them as needed; ``drain`` yields the rest (at the bundle's
+  end).
+  """
+
+  def __init__(self, pool: futures.Executor,
+               work: Callable[[Item], Outcome], depth: int = 1):
+    self._pool = pool
+    self._work = work
+    self._depth = max(0, int(depth))
+    self._pending: Deque[Tuple[Sequence[Item], List[futures.Future]]] = (
+        collections.deque())
+
+  def submit(self, items: Sequence[Item]) -> None:
+    self._pending.append((items, [self._pool.submit(self._work, item)
+                                  for item in items]))
+
+  def ready(self) -> Iterator[Tuple[Sequence[Item], List[Outcome]]]:
+    while len(self._pending) > self._depth:
+      yield self._oldest()
+
+  def drain(self) -> Iterator[Tuple[Sequence[Item], List[Outcome]]]:
+    while self._pending:
+      yield self._oldest()
+
+  def _oldest(self) -> Tuple[Sequence[Item], List[Outcome]]:
+    items, pending = self._pending.popleft()
+    return items, [future.result() for future in pending]
+
+
+def in_global_window(value):
+  """``value`` as ``finish_bundle`` must emit it (a windowed value; these
+  jobs run in the global window)."""
+  if isinstance(value, beam.pvalue.TaggedOutput):
+    return beam.pvalue.TaggedOutput(value.tag, in_global_window(value.value))
+  return windowed_value.WindowedValue(value, timestamp.MIN_TIMESTAMP,
+                                      [window.GlobalWindow()])
