@@ -162,6 +162,15 @@ def test_urls_through_the_job_each_exactly_once(server, simple_model,
   assert all(ua.startswith("hub-image-beam/0.1.0") and
              "ops@example.com" in ua for ua in record.user_agents)
   assert record.hits["/robots.txt"] == 1   # once per host, cached
+  # The report: bytes, rate, and the failing host with its reasons.
+  from transforms.report import build  # pylint: disable=g-import-not-at-top
+  page = build.build_report(out, thumbnail=lambda path: None)
+  fetching = page[page.index("<h2>Fetching</h2>"):]
+  assert ">3 URLs, " in fetching and " URLs/s<" in fetching
+  hosts = fetching[fetching.index('id="fetch-hosts"'):]
+  assert "<td>127.0.0.1</td><td>4</td>" in hosts
+  for reason in ("http 1", "opted_out 1", "redirect 1", "robots 1"):
+    assert reason in hosts
 
   # A re-run that also takes the earlier failures skips those that cannot
   # heal (404, opted out, robots, a redirect loop), and tries the rest.

@@ -52,22 +52,6 @@ class _DropKnownNoise(logging.Filter):
     return not str(record.msg).startswith(_DROPPED_MESSAGES)
 
 
-@contextlib.contextmanager
-def stderr_silenced():
-  """Redirects fd 2 (C/C++ writers included) to /dev/null for the block."""
-  sys.stderr.flush()
-  saved = os.dup(2)
-  devnull = os.open(os.devnull, os.O_WRONLY)
-  try:
-    os.dup2(devnull, 2)
-    yield
-  finally:
-    sys.stderr.flush()
-    os.dup2(saved, 2)
-    os.close(saved)
-    os.close(devnull)
-
-
 # absl's C++ log prefix at INFO or WARNING ("I0000 00:00:17.95 123 port.cc:153]
 # ..."), and the line absl prints before its own set-up. ERROR lines pass.
 # Also the progress lines of `python -m build`, which Beam runs to stage the
@@ -131,10 +115,9 @@ def configure(verbose: bool) -> None:
   client = logging.getLogger(_DATAFLOW_CLIENT_LOGGER)
   client.setLevel(logging.INFO)
   client.addFilter(_KeepOnly(_KEPT_BEAM_MESSAGES))
-  with stderr_silenced():
-    tf = tf_import.import_tensorflow()
-    # Device discovery logs (e.g. a failed cuInit) happen on first use.
-    tf.config.list_logical_devices()
+  # TensorFlow is imported only by a job that needs it (one whose model
+  # facts are cached runs on OpenVINO without it), silenced then.
+  tf_import.import_quietly()
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 

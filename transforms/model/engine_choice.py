@@ -154,17 +154,31 @@ def _try_openvino(settings, tf_model, image_size, workers_here, sample
   if not agreement.passed:
     return (None, f"disagrees with TensorFlow: {agreement}", str(agreement),
             None)
+  runner, chosen = in_precision(settings, converted,
+                                 ov_cache.cache_key(tf_model), tf_model.info,
+                                 reference_engine, workers_here, sample)
+  return runner, "", str(agreement), chosen
+
+
+def in_precision(settings: model_settings.ModelSettings, converted,
+                 converted_key: str, info: description.ImageModelInfo,
+                 reference_engine: ov_engine.OpenVinoModel,
+                 workers_here: bool,
+                 sample: Optional[calibration.ImageSample]
+                 ) -> Tuple[ov_engine.OpenVinoModel,
+                            Optional[precision_choice.PrecisionChoice]]:
+  """The faithful float32 OpenVINO model in the job's ``--precision``:
+  itself, bfloat16 (checked against this CPU), or int8 / auto's choice
+  (calibrated, gated), with that choice."""
   if settings.precision in precision.OPENVINO_ONLY:
     runner, chosen = precision_choice.choose(
-        settings, converted, ov_cache.cache_key(tf_model), tf_model.info,
-        reference_engine, sample)
+        settings, converted, converted_key, info, reference_engine, sample)
     _LOGGER.info("precision: %s", chosen.reason)
-    return runner, "", str(agreement), chosen
+    return runner, chosen
   if settings.precision == precision.FLOAT32 or not workers_here:
-    return reference_engine, "", str(agreement), None
+    return reference_engine, None
   precision.check_supported(settings.precision, precision.read_cpuinfo())
-  return (ov_engine.compile_model(converted, tf_model.info,
-                                  settings.precision), "", str(agreement), None)
+  return ov_engine.compile_model(converted, info, settings.precision), None
 
 
 def _first_line(e: Exception) -> str:

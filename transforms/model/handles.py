@@ -7,6 +7,7 @@ Remote handles (``https://tfhub.dev/...``, ``https://www.kaggle.com/models/
 """
 from __future__ import annotations
 
+import hashlib
 import os
 
 from transforms.model import description
@@ -14,6 +15,21 @@ from transforms.model import fetch
 from transforms.model.tensorflow import lean_import as tf_import
 
 ModelError = description.ModelError
+
+
+def folder_digest(path: str) -> str:
+  """sha256 of every file's relative path and bytes under ``path`` (a
+  SavedModel's content: what results are computed with)."""
+  digest = hashlib.sha256()
+  for root, dirs, files in os.walk(path, followlinks=True):
+    dirs.sort()
+    for name in sorted(files):
+      full = os.path.join(root, name)
+      digest.update(os.path.relpath(full, path).encode() + b"\0")
+      with open(full, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+          digest.update(block)
+  return digest.hexdigest()
 
 
 def is_remote_handle(handle: str) -> bool:

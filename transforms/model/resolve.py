@@ -22,6 +22,9 @@ from transforms.model import precision
 from transforms.model import process_policy
 from transforms.model import settings as model_settings
 from transforms.model.description import ImageModelInfo, ModelError
+from transforms.model.openvino import cache as ov_cache
+from transforms.model.openvino import engine as ov_engine
+from transforms.model.openvino import launch_facts
 from transforms.model.openvino.quantization import calibration
 
 
@@ -90,6 +93,11 @@ def resolve_model(settings: model_settings.ModelSettings,
     flags.ConfigError: a flag does not fit the model or (workers here) this
       CPU.
   """
+  cached = launch_facts.key_for(settings)
+  if cached is not None:
+    facts = _from_launch_facts(settings, workers_here, sample_for, *cached)
+    if facts is not None:
+      return facts
   # The first load learns the size; a model with a fixed size (or a given
   # --image_size) is traced for it at once, so no second load is needed.
   model = process_policy.load_tensorflow(
@@ -116,10 +124,57 @@ def resolve_model(settings: model_settings.ModelSettings,
     # Traced (and converted) for the input shape the workers use, so a
     # worker in this process takes it instead of loading it again.
     handoff.offer(settings, image_size, engine.engine, runner)
-  return ModelFacts(
+  facts = ModelFacts(
       image_size=image_size,
       num_outputs=int(outputs[tasks.DEFAULT_OUTPUT].shape[1]),
       extra_shapes=tuple((k, tuple(int(d) for d in outputs[k].shape[1:]))
                          for k in settings.extra_outputs),
       info=info, engine=engine,
       content_digest=model.content_digest())
+  if cached is not None and engine.engine == ov_engine.ENGINE:
+    launch_facts.store(settings, cached[0], launch_facts.LaunchFacts(
+        info=info, image_size=image_size, num_outputs=facts.num_outputs,
+        extra_shapes=facts.extra_shapes,
+        converted_key=ov_cache.cache_key(model), check=engine.check,
+        content_digest=facts.content_digest))
+  return facts
+
+
+def _from_launch_facts(settings: model_settings.ModelSettings,
+                       workers_here: bool, sample_for: Optional[SampleFor],
+                       key: str, digest: str) -> Optional[ModelFacts]:
+  """The model stage's facts from an earlier job's TensorFlow load
+  (``launch_facts``) and the converted model in the IR cache, without
+  TensorFlow; None when either is missing (then TensorFlow loads it).
+
+  The probe still runs, through OpenVINO's entry point the workers call,
+  and int8 / auto still calibrate or load, and gate on this job's images.
+  """
+  known = launch_facts.read(settings, key, digest)
+  if known is None:
+    return None
+  converted = ov_cache.read_cached(settings.openvino_cache,
+                                   known.converted_key)
+  if converted is None:
+    return None
+  reference = ov_engine.compile_model(converted, known.info,
+                                      precision.FLOAT32)
+  probe, outputs = contract.probe_output(reference, known.image_size,
+                                         pipeline_entry=True)
+  if not probe.passed or outputs is None:
+    raise ModelError(
+        f"model {settings.handle!r}: expected {probe.rule}; {probe.detail}")
+  sample = (sample_for(known.image_size) if sample_for is not None and
+            settings.precision in precision.OPENVINO_ONLY else None)
+  runner, chosen = engine_choice.in_precision(
+      settings, converted, known.converted_key, known.info, reference,
+      workers_here, sample)
+  engine = engine_choice.EngineChoice(
+      runner.engine, runner.engine_version, known.check,
+      chosen.precision if chosen else settings.precision, chosen)
+  if workers_here:
+    handoff.offer(settings, known.image_size, engine.engine, runner)
+  return ModelFacts(image_size=known.image_size,
+                    num_outputs=known.num_outputs,
+                    extra_shapes=known.extra_shapes, info=known.info,
+                    engine=engine, content_digest=known.content_digest)

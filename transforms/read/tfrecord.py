@@ -13,13 +13,19 @@ from __future__ import annotations
 from typing import Optional, Sequence, Union
 
 import apache_beam as beam
-from tensorflow.core.example import example_pb2
 
 from transforms.core import elements
 from transforms.core import failures
 from transforms.read import keep_new
 from transforms.read import listing
 from transforms.read import storage
+
+
+def _example_pb2():
+  """TensorFlow's ``tf.train.Example`` protos, imported (with TensorFlow)
+  only by jobs that read TFRecords."""
+  from tensorflow.core.example import example_pb2  # pylint: disable=g-import-not-at-top
+  return example_pb2
 
 
 def _first_value(feature) -> Union[str, bytes, None]:
@@ -39,7 +45,7 @@ def parse_example(record: bytes, index_key: str, image_feature: str,
     failures.ImageFailure: not an Example, or the image feature is missing.
   """
   try:
-    example = example_pb2.Example.FromString(record)
+    example = _example_pb2().Example.FromString(record)
   except Exception as e:  # pylint: disable=broad-except
     raise failures.ImageFailure(failures.REASON_BAD_RECORD,
                                 f"not a tf.train.Example: {e}") from None
@@ -110,7 +116,7 @@ class ReadKeptRecordsDoFn(beam.DoFn):
     keys = dict(wanted)
     for index, record in enumerate(storage.iter_records(listed.path())):
       if index in keys:
-        example = example_pb2.Example.FromString(record)
+        example = _example_pb2().Example.FromString(record)
         data = example.features.feature[self._image_feature].bytes_list.value[0]
         yield elements.ImageInput(keys[index], data=data)
 

@@ -49,6 +49,9 @@ def build_report(output_dir: str, max_images: int = DEFAULT_MAX_IMAGES,
 
   sections = [page.run_section(run.metadata, counts, len(shown),
                                len(run.rows))]
+  if counts.get("fetched") or run.fetch_failures_by_host:
+    sections.append(page.fetch_section(
+        counts, run.seconds, run.fetch_failures_by_host, run.failures))
   if run.rows and run.task == tasks.TASK_CLASSIFICATION:
     kind = run.metadata.get("score", "logits")
     cards = []

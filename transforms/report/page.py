@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import posixpath
+import urllib.parse
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from transforms.core import file_names
@@ -104,6 +105,45 @@ def run_section(metadata: Mapping[str, str], counts: Mapping[str, int],
   body = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>"
                  for k, v in rows)
   return f'<h2>Run</h2><table class="meta" id="run">{body}</table>'
+
+
+def fetch_section(counts: Mapping[str, int], seconds: float,
+                  failures_by_host: Mapping[str, int],
+                  failures: Sequence[Mapping], hosts_shown: int = 10) -> str:
+  """URL inputs: what was fetched, how fast, and the hosts with the most
+  failures, each with its reasons (from the failures whose key is the
+  URL)."""
+  fetched, size = counts.get("fetched", 0), counts.get("fetched_bytes", 0)
+  rate = f"{fetched / seconds:.1f} URLs/s" if seconds else "-"
+  reasons: Dict[str, Dict[str, int]] = {}
+  for row in failures:
+    if row.get("stage") != "fetch":
+      continue
+    host = urllib.parse.urlsplit(str(row.get("key", ""))).hostname
+    if host:
+      by_reason = reasons.setdefault(host, {})
+      by_reason[row.get("reason", "?")] = by_reason.get(
+          row.get("reason", "?"), 0) + 1
+  worst = sorted(failures_by_host.items(), key=lambda hc: (-hc[1], hc[0]))
+  body = [f'<table class="meta" id="fetch-summary"><tr><td>fetched</td>'
+          f"<td>{esc(fetched)} URLs, {esc(f'{size / 2**20:.1f}')} MB</td></tr>"
+          f"<tr><td>fetch rate</td><td>{esc(rate)}</td></tr></table>"]
+  if worst:
+    rows = "".join(
+        f"<tr><td>{esc(host)}</td><td>{esc(count)}</td>"
+        f"<td>{esc(_reasons(reasons.get(host, {})))}</td></tr>"
+        for host, count in worst[:hosts_shown])
+    body.append('<table class="meta" id="fetch-hosts"><tr><th>host</th>'
+                f"<th>failures</th><th>reasons</th></tr>{rows}</table>")
+    if len(worst) > hosts_shown:
+      body.append(f"<p>{esc(len(worst) - hosts_shown)} more hosts with "
+                  "failures</p>")
+  return "<h2>Fetching</h2>" + "".join(body)
+
+
+def _reasons(counts: Mapping[str, int]) -> str:
+  return ", ".join(f"{reason} {count}" for reason, count in
+                   sorted(counts.items(), key=lambda rc: (-rc[1], rc[0])))
 
 
 def classification_section(cards: Sequence[Tuple[str, str, Sequence[

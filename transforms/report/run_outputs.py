@@ -31,11 +31,16 @@ class RunOutputs:
     failures: failure rows (key, stage, reason, message).
     metadata: model, task, image_size, score, entry, ... as strings.
     counts: the run's summary counts when it recorded them.
+    fetch_failures_by_host: for URL inputs, the hosts with failures.
+    seconds: the run's wall time, when it recorded it.
   """
   rows: List[Dict]
   failures: List[Dict]
   metadata: Dict[str, str]
   counts: Dict[str, int]
+  fetch_failures_by_host: Dict[str, int] = dataclasses.field(
+      default_factory=dict)
+  seconds: float = 0.0
 
   @property
   def task(self) -> str:
@@ -79,12 +84,16 @@ def read_run(output_dir: str) -> RunOutputs:
   output_dir = output_dir.rstrip("/")
   metadata: Dict[str, str] = {}
   counts: Dict[str, int] = {}
+  hosts: Dict[str, int] = {}
+  seconds = 0.0
   run_file = FileSystems.join(output_dir, output_files.RUN_FILE)
   if FileSystems.exists(run_file):
     recorded = json.loads(storage.read_bytes(run_file))
     metadata.update({k: str(v) for k, v in recorded.get("metadata",
                                                          {}).items()})
     counts.update(recorded.get("counts", {}))
+    hosts.update(recorded.get("fetch_failures_by_host", {}))
+    seconds = float(recorded.get("seconds", 0.0))
   rows: List[Dict] = []
   for path in _match(output_files.results_glob(output_dir)):
     if path.endswith(".parquet"):
@@ -112,7 +121,8 @@ def read_run(output_dir: str) -> RunOutputs:
     raise FileNotFoundError(
         f"no results-* or failures/failures-* files under {output_dir!r}")
   return RunOutputs(rows=rows, failures=failures, metadata=metadata,
-                    counts=counts)
+                    counts=counts, fetch_failures_by_host=hosts,
+                    seconds=seconds)
 
 
 def sample_rows(rows: List[Dict], limit: int) -> List[int]:

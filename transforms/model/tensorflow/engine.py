@@ -10,7 +10,6 @@ model handler, the job's probe and the contract checks call.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Callable, Dict, FrozenSet, Optional, Sequence, Tuple
 
@@ -52,16 +51,7 @@ class ImageModel:
     the results were computed with, and part of the converted model's cache
     key. Hashed once per loaded model (the launcher asks several times)."""
     if self._content_digest is None:
-      digest = hashlib.sha256()
-      for root, dirs, files in os.walk(self.path, followlinks=True):
-        dirs.sort()
-        for name in sorted(files):
-          path = os.path.join(root, name)
-          digest.update(os.path.relpath(path, self.path).encode() + b"\0")
-          with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-              digest.update(block)
-      self._content_digest = digest.hexdigest()
+      self._content_digest = handles.folder_digest(self.path)
     return self._content_digest
 
   @property
