@@ -10,7 +10,7 @@ and prints the report.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -106,7 +106,8 @@ def _first_line(e: Exception) -> str:
 
 
 def probe_output(
-    model: tf_engine.ImageModel, size: Tuple[int, int],
+    model: Union[tf_engine.ImageModel, description.ImageRunner],
+    size: Tuple[int, int],
     pipeline_entry: bool = False
 ) -> Tuple[RuleResult, Optional[Dict[str, np.ndarray]]]:
   """Calls the model on a small batch and checks the output is [B, N] float32.
@@ -114,7 +115,7 @@ def probe_output(
   The batch is 2, or the model's fixed batch size if it has one.
 
   Args:
-    model: the loaded model.
+    model: the loaded model (any engine's with ``pipeline_entry``).
     size: (height, width) of the probe images.
     pipeline_entry: call :meth:`~ImageModel.run_uint8` on uint8 pixels,
       exactly what the workers call (the job's pre-run check), instead of
@@ -128,6 +129,7 @@ def probe_output(
     if pipeline_entry:
       outputs = model.run_uint8(probe_images(size, batch, 0, "uint8"))
     else:
+      assert isinstance(model, tf_engine.ImageModel)  # the float entry
       outputs = model(_images(model, size, batch, 0))
   except Exception as e:  # pylint: disable=broad-except
     return RuleResult(RULE_OUTPUT, False,

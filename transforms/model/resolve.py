@@ -153,7 +153,7 @@ def _from_launch_facts(settings: model_settings.ModelSettings,
   known = launch_facts.read(settings, key, digest)
   if known is None:
     return None
-  converted = ov_cache.read_cached(settings.openvino_cache,
+  converted = ov_cache.read_cached(settings.openvino_cache or "",
                                    known.converted_key)
   if converted is None:
     return None

@@ -92,7 +92,7 @@ def read(settings: model_settings.ModelSettings, key: str, digest: str
          ) -> Optional[LaunchFacts]:
   """The facts stored under ``key``, or None (absent, unreadable, or from
   another format)."""
-  record = ov_cache.read_record(settings.openvino_cache, _name(key))
+  record = ov_cache.read_record(settings.openvino_cache or "", _name(key))
   if not record or record.get("format") != FACTS_FORMAT:
     return None
   try:
@@ -120,7 +120,7 @@ def store(settings: model_settings.ModelSettings, key: str,
   info = dataclasses.asdict(facts.info)
   info.pop("signatures", None)
   info.pop("handle", None)
-  ov_cache.store_record(settings.openvino_cache, _name(key), {
+  ov_cache.store_record(settings.openvino_cache or "", _name(key), {
       "format": FACTS_FORMAT, "info": info,
       "image_size": list(facts.image_size),
       "num_outputs": facts.num_outputs,
