@@ -185,3 +185,67 @@ def test_webdataset_shards_and_parquet_images_on_gcs(gcs, simple_model,
   assert done.returncode == 0, done.stderr
   assert sorted(r["key"] for r in _parquet_rows(storage, "out/pq/results-")
                 ) == [f"gs://lake/tables/t.parquet:{i}" for i in range(4)]
+
+
+def _handlers_in(obj, depth=0):
+  """Every HubImageModelHandler reachable from a DoFn's pickled graph."""
+  from transforms.model import handler  # pylint: disable=g-import-not-at-top
+  if isinstance(obj, handler.HubImageModelHandler):
+    yield obj
+    return
+  if depth > 6:
+    return
+  if isinstance(obj, (tuple, list)):
+    children = list(obj)
+  elif isinstance(obj, dict):
+    children = list(obj.values())
+  elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+    children = list(vars(obj).values())
+  else:
+    return
+  for child in children:
+    yield from _handlers_in(child, depth + 1)
+
+
+def test_an_int8_template_records_the_gated_model(gcs, tmp_path):
+  """On Dataflow the launcher quantizes and gates, writes the int8 model to
+  the gs:// cache, and the template's workers get that model's key."""
+  from apache_beam.internal import pickler  # pylint: disable=g-import-not-at-top
+  from apache_beam.portability.api import beam_runner_api_pb2  # pylint: disable=g-import-not-at-top
+  from benchmarks import corpus  # pylint: disable=g-import-not-at-top
+  from tests import test_dataflow_offline as dataflow  # pylint: disable=g-import-not-at-top
+  url, storage, bucket = gcs
+  crops = str(tmp_path / "crops")
+  corpus.make_corpus(conftest.IMAGENET_DIR, crops, 120, seed=3)
+  gcs_emulator.upload_dir(bucket, crops, "int8_photos")
+  template = tmp_path / "template.json"
+  done = _run(url, [
+      "--model", conftest.MOBILENET_V1_SMALL, "--task", "classification",
+      "--input", "gs://lake/int8_photos/*", "--output", "gs://lake/int8_out",
+      "--precision", "int8", "--openvino_cache", "gs://lake/ov_cache",
+      # The tiny MobileNet's int8 is not what this test is about.
+      "--int8_min_top1", "0.5", "--int8_min_top5", "0.5",
+      "--template_location", str(template),
+      # No --setup_file: what is staged is not what this test reads.
+      *dataflow.dataflow_flags(tmp_path)[:-2]])
+  assert done.returncode == 0, done.stderr[-3000:]
+  cached = _blobs(storage, "ov_cache/")
+  keys = {name.split("/")[-1].rsplit(".", 1)[0] for name in cached
+          if name.split("/")[-1].startswith("int8-")}
+  assert len(keys) == 1, cached
+  (key,) = keys
+  assert f"ov_cache/{key}.xml" in cached and f"ov_cache/{key}.bin" in cached
+  with open(tmp_path / "staging" / "pipeline.pb", "rb") as f:
+    pipeline = beam_runner_api_pb2.Pipeline.FromString(f.read())
+  found = []
+  for transform in pipeline.components.transforms.values():
+    if transform.spec.urn != "beam:transform:pardo:v1":
+      continue
+    payload = beam_runner_api_pb2.ParDoPayload.FromString(
+        transform.spec.payload)
+    found += list(_handlers_in(pickler.loads(payload.do_fn.payload)))
+  assert found, "no model handler in the template"
+  for model_handler in found:
+    assert model_handler._quantized_key == key  # pylint: disable=protected-access
+    assert model_handler._run_precision == "int8"  # pylint: disable=protected-access
+  assert not _blobs(storage, "int8_out/")  # nothing ran
