@@ -37,13 +37,16 @@ def mark(name):
   clock[0] = now
 from pipelines.cli import quiet
 quiet.configure(False)
+from transforms.model.tensorflow import lean_import
+lean_import.import_tensorflow()  # a TensorFlow job's first need
 mark("import TensorFlow (quiet)")
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from transforms.job import options as options_lib
 from transforms.job import pipeline as job_pipeline
 from transforms.job import plan as job_plan
-from transforms.model import contract, tf_savedmodel
+from transforms.model import contract
+from transforms.model.tensorflow import savedmodel as tf_savedmodel
 mark("import Beam and the job")
 argv = options_lib.expand_config_file(sys.argv[1:])
 options = PipelineOptions(argv)
