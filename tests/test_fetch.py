@@ -215,10 +215,14 @@ def test_per_host_limit_holds(server, simple_model, tmp_path, capsys):
 def test_laion_style_parquet_with_captions(server, simple_model, tmp_path,
                                            capsys):
   url, _ = server
+  # URLs and local files mixed: both pass the one fetch step, in place.
+  photo = conftest.photo_paths()[0]
   path = tmp_path / "laion.parquet"
   pq.write_table(pa.table({
-      "url": [f"{url}/img/a.jpg", f"{url}/img/b.jpg", "/no/such/file.jpg"],
-      "caption": ["a red square", "a green square", "a local file"]}), path)
+      "url": [f"{url}/img/a.jpg", "/no/such/file.jpg", f"{url}/img/b.jpg",
+              photo],
+      "caption": ["a red square", "a local file", "a green square",
+                  "a local photo"]}), path)
   out = str(tmp_path / "out")
   status, _, err = _main([
       "--model", simple_model, "--input_format", "manifest", "--input",
@@ -227,7 +231,8 @@ def test_laion_style_parquet_with_captions(server, simple_model, tmp_path,
   assert status == 0, err
   rows = {r["key"]: r["caption"] for r in conftest.read_parquet_rows(out)}
   assert rows == {f"{url}/img/a.jpg": "a red square",
-                  f"{url}/img/b.jpg": "a green square"}
+                  f"{url}/img/b.jpg": "a green square",
+                  photo: "a local photo"}
   assert [(f["reason"]) for f in conftest.read_failures(out)] == ["not_found"]
 
 
