@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import struct
+import subprocess
 import sys
 import types
 
@@ -162,3 +163,29 @@ def test_sample_photos_get_correct_labels(sample_models, tmp_path):
              for l in top3["coffee.png"][:1])
   assert any("scooter" in l or "moped" in l for l in top3["motorcycle_left.png"])
   assert any("missile" in l for l in top3["rocket.jpg"])
+
+
+def test_a_model_converted_in_the_job_process_classifies_right(
+    sample_models, tmp_path):
+  """The first job of a model converts it in its own process (a fresh
+  OpenVINO cache): the converted weights must not be TensorFlow's buffers,
+  which are freed once the launch is done (every photo came out as one
+  class, while the launch probe agreed)."""
+  folder = str(tmp_path / "samples")
+  photos.write_sample_photos(folder)
+  out = str(tmp_path / "demo")
+  done = subprocess.run(
+      [sys.executable, "-m", "pipelines.embed", "--config",
+       os.path.join(conftest.ROOT, "configs", "sample_classification.yaml"),
+       "--model", sample_models["classification"], "--labels_file",
+       sample_models["labels"], "--input", os.path.join(folder, "*"),
+       "--output", out, "--engine", "openvino", "--openvino_cache",
+       str(tmp_path / "fresh_cache")],
+      cwd=conftest.ROOT, capture_output=True, text=True, timeout=600,
+      env=dict(os.environ, PYTHONPATH=conftest.ROOT))
+  assert done.returncode == 0, done.stderr[-3000:]
+  top1 = {os.path.basename(r["key"]): r["top_k_labels"][0]
+          for r in conftest.read_parquet_rows(out)}
+  assert top1["chelsea.png"] in ("Egyptian cat", "tabby, tabby cat",
+                                 "tiger cat")
+  assert top1["camera.png"] != top1["rocket.jpg"]

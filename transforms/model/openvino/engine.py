@@ -56,7 +56,11 @@ def convert(tf_model) -> Any:
   """
   ov = import_openvino()
   concrete = tf_model.uint8_function().get_concrete_function()
-  return ov.convert_model(concrete)
+  # A copy of the weights: by default the converted model's constants share
+  # TensorFlow's buffers, and once TensorFlow lets go of them the model
+  # computes garbage (every image one class), though a probe made at once
+  # agrees.
+  return ov.convert_model(concrete, share_weights=False)
 
 
 class OpenVinoModel:
