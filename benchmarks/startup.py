@@ -37,8 +37,6 @@ def mark(name):
   clock[0] = now
 from pipelines.cli import quiet
 quiet.configure(False)
-from transforms.model.tensorflow import lean_import
-lean_import.import_tensorflow()  # a TensorFlow job's first need
 mark("import TensorFlow (quiet)")
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions

@@ -87,7 +87,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     _print_help()
     return 0
   verbose = quiet.wants_verbose(argv)
-  quiet.configure(verbose)
+  quiet.configure(verbose, tensorflow=False)
   from transforms.core import flags  # pylint: disable=g-import-not-at-top
   from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
   from pipelines.cli import progress  # pylint: disable=g-import-not-at-top

@@ -101,8 +101,15 @@ def stderr_filtered():
     thread.join(timeout=_DRAIN_SECONDS)
 
 
-def configure(verbose: bool) -> None:
-  """Sets up logging for a command-line run and imports TF quietly."""
+def configure(verbose: bool, tensorflow: bool = True) -> None:
+  """Sets up logging for a command-line run and imports TF quietly.
+
+  Args:
+    verbose: leave every log line in.
+    tensorflow: import TensorFlow now, silenced; False for a command that
+      may not need it (``embed``: a job whose model facts are cached runs on
+      OpenVINO without it), which then imports it silenced when it does.
+  """
   logging.basicConfig(level=logging.INFO, format="%(message)s",
                       stream=sys.stderr)
   if verbose:
@@ -115,9 +122,9 @@ def configure(verbose: bool) -> None:
   client = logging.getLogger(_DATAFLOW_CLIENT_LOGGER)
   client.setLevel(logging.INFO)
   client.addFilter(_KeepOnly(_KEPT_BEAM_MESSAGES))
-  # TensorFlow is imported only by a job that needs it (one whose model
-  # facts are cached runs on OpenVINO without it), silenced then.
   tf_import.import_quietly()
+  if tensorflow:
+    tf_import.import_tensorflow()
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 

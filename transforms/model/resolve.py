@@ -111,13 +111,8 @@ def resolve_model(settings: model_settings.ModelSettings,
         "not follow the TF Hub image contract: " + "; ".join(
             f"expected {r.rule}, {r.detail}" for r in bad))
   image_size = image_size_for(settings, info)
-  probe, outputs = contract.probe_output(model, image_size,
-                                         pipeline_entry=True)
-  if not probe.passed or outputs is None:
-    raise ModelError(
-        f"model {settings.handle!r}: expected {probe.rule}; {probe.detail}")
-  sample = (sample_for(image_size) if sample_for is not None and
-            settings.precision in precision.OPENVINO_ONLY else None)
+  outputs = _probed(settings, model, image_size)
+  sample = _job_sample(settings, sample_for, image_size)
   runner, engine = engine_choice.choose(settings, model, image_size,
                                         workers_here, sample)
   if workers_here:
@@ -140,6 +135,31 @@ def resolve_model(settings: model_settings.ModelSettings,
   return facts
 
 
+def _probed(settings: model_settings.ModelSettings, model,
+            image_size: Tuple[int, int]):
+  """The probe batch's outputs through the workers' uint8 entry point.
+
+  Raises:
+    ModelError: the call failed or its output is not [batch, N] float32.
+  """
+  probe, outputs = contract.probe_output(model, image_size,
+                                         pipeline_entry=True)
+  if not probe.passed or outputs is None:
+    raise ModelError(
+        f"model {settings.handle!r}: expected {probe.rule}; {probe.detail}")
+  return outputs
+
+
+def _job_sample(settings: model_settings.ModelSettings,
+                sample_for: Optional[SampleFor],
+                image_size: Tuple[int, int]
+                ) -> Optional[calibration.ImageSample]:
+  """The job's own images, when int8 or auto calibrate and gate on them."""
+  if sample_for is None or settings.precision not in precision.OPENVINO_ONLY:
+    return None
+  return sample_for(image_size)
+
+
 def _from_launch_facts(settings: model_settings.ModelSettings,
                        workers_here: bool, sample_for: Optional[SampleFor],
                        key: str, digest: str) -> Optional[ModelFacts]:
@@ -159,13 +179,8 @@ def _from_launch_facts(settings: model_settings.ModelSettings,
     return None
   reference = ov_engine.compile_model(converted, known.info,
                                       precision.FLOAT32)
-  probe, outputs = contract.probe_output(reference, known.image_size,
-                                         pipeline_entry=True)
-  if not probe.passed or outputs is None:
-    raise ModelError(
-        f"model {settings.handle!r}: expected {probe.rule}; {probe.detail}")
-  sample = (sample_for(known.image_size) if sample_for is not None and
-            settings.precision in precision.OPENVINO_ONLY else None)
+  _probed(settings, reference, known.image_size)
+  sample = _job_sample(settings, sample_for, known.image_size)
   runner, chosen = engine_choice.in_precision(
       settings, converted, known.converted_key, known.info, reference,
       workers_here, sample)

@@ -7,6 +7,7 @@ through :func:`html.escape`; JSON inside ``<script>`` has ``<`` escaped.
 """
 from __future__ import annotations
 
+import collections
 import html
 import json
 import posixpath
@@ -115,15 +116,12 @@ def fetch_section(counts: Mapping[str, int], seconds: float,
   URL)."""
   fetched, size = counts.get("fetched", 0), counts.get("fetched_bytes", 0)
   rate = f"{fetched / seconds:.1f} URLs/s" if seconds else "-"
-  reasons: Dict[str, Dict[str, int]] = {}
+  reasons: Dict[str, collections.Counter] = collections.defaultdict(
+      collections.Counter)
   for row in failures:
-    if row.get("stage") != "fetch":
-      continue
     host = urllib.parse.urlsplit(str(row.get("key", ""))).hostname
-    if host:
-      by_reason = reasons.setdefault(host, {})
-      by_reason[row.get("reason", "?")] = by_reason.get(
-          row.get("reason", "?"), 0) + 1
+    if row.get("stage") == "fetch" and host:
+      reasons[host][row.get("reason", "?")] += 1
   worst = sorted(failures_by_host.items(), key=lambda hc: (-hc[1], hc[0]))
   body = [f'<table class="meta" id="fetch-summary"><tr><td>fetched</td>'
           f"<td>{esc(fetched)} URLs, {esc(f'{size / 2**20:.1f}')} MB</td></tr>"
