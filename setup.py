@@ -30,6 +30,10 @@ setuptools.setup(
         # The launcher builds this project's sdist for Dataflow workers
         # (--setup_file); Beam runs `python -m build --no-isolation`.
         "build>=1.2",
+        # The fetch stage's HTTP client (--input_format urls, URL manifests):
+        # its connection classes check the address connected to; see
+        # transforms/fetch/client.py.
+        "urllib3>=2.2,<3",
     ],
     extras_require={
         "test": ["pytest>=9", "hypothesis>=6.170", "pandas>=3", "mypy>=2.4",

@@ -56,7 +56,7 @@ def main(argv=None) -> int:
         "httpcore": lambda u: pool_core.request("GET", u).content,
         "httpx": lambda u: pool_x.get(u).content,
         "urllib3": lambda u: pool_3.request("GET", u).data,
-        "ours (httpcore + checks + limits)": lambda u: ours.fetch(u).data,
+        "ours (urllib3 + checks + limits)": lambda u: ours.fetch(u).data,
     }
     best: Dict[str, tuple] = {}
     with concurrent.futures.ThreadPoolExecutor(args.threads) as pool:
