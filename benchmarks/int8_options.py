@@ -35,6 +35,12 @@ OPTION_SETS: List[Tuple[str, Dict[str, Any]]] = [
     ("full bias correction", {"fast_bias_correction": False}),
     ("subset 100", {"subset_size": 100}),
     ("calibration 100 images", {"calibration_images": 100}),
+    ("overflow fix, every layer", {"overflow_fix": "enable"}),
+    ("overflow fix, none", {"overflow_fix": "disable"}),
+    ("overflow fix + full bias correction",
+     {"overflow_fix": "enable", "fast_bias_correction": False}),
+    ("overflow fix + preset mixed",
+     {"overflow_fix": "enable", "preset": "mixed"}),
 ]
 
 

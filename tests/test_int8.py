@@ -3,6 +3,7 @@ job's own images, gated on the next ones, cached, recorded, and refused
 when it does not hold."""
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
@@ -252,3 +253,39 @@ def test_remote_int8_needs_a_cache_the_workers_can_read(simple_model,
   with pytest.raises(flags.ConfigError, match="gs://"):
     plan.plan_job(config, workers_here=False)
   assert precision.INT8 in precision.OPENVINO_ONLY
+
+
+@pytest.mark.parametrize("requested,flags_,remote,expected", [
+    ("auto", {"avx2", "avx512_vnni"}, False, "first_layer_only"),
+    ("auto", {"avx2", "amx_int8"}, False, "first_layer_only"),
+    ("auto", {"avx2", "fma"}, False, "enable"),          # AVX2 only
+    ("auto", {"avx2", "avx512_vnni"}, True, "enable"),   # workers unseen
+    ("disable", {"avx2"}, False, "disable"),             # as asked
+])
+def test_overflow_fix_follows_the_cpu_and_where_the_job_runs(
+    requested, flags_, remote, expected):
+  from transforms.model.openvino.quantization import config as quant_config
+  assert quant_config.overflow_fix_for(requested, frozenset(flags_),
+                                       remote) == expected
+
+
+def test_the_overflow_fix_is_in_the_flags_and_the_cache_key(simple_model,
+                                                            tmp_path):
+  from apache_beam.options.pipeline_options import PipelineOptions
+  from transforms.job import options as options_lib
+  from transforms.model.openvino.quantization import quantizer
+
+  def quantization(*extra):
+    return options_lib.build_config(PipelineOptions([
+        "--model", simple_model, "--input", str(tmp_path / "*"), "--output",
+        str(tmp_path / "o"), "--precision", "int8", *extra])).model.quantization
+
+  everywhere = quantization("--int8_overflow_fix", "enable")
+  assert everywhere.overflow_fix == "enable"
+  assert not everywhere.fast_bias_correction   # auto: full with the fix
+  first = quantization("--int8_overflow_fix", "first_layer_only")
+  assert first.fast_bias_correction
+  assert quantizer.cache_key("k", everywhere) != quantizer.cache_key(
+      "k", dataclasses.replace(everywhere, overflow_fix="first_layer_only"))
+  with pytest.raises(Exception, match="int8_overflow_fix"):
+    quantization("--int8_overflow_fix", "sometimes")

@@ -121,7 +121,7 @@ def build_config(options: PipelineOptions) -> JobConfig:
     if not getattr(o, flag):
       raise ConfigError(f"--{flag} is required (give it on the command line "
                         "or in --config)")
-  model = model_settings.from_flags(o)
+  model = model_settings.from_flags(o, dataflow.is_dataflow(options))
   read = read_settings.from_flags(o)
   decode = decode_settings.from_flags(o)
   fetch = fetch_settings.from_flags(

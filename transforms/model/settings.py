@@ -132,11 +132,18 @@ def _add_quantization_flags(parser) -> None:
       help=f"NNCF preset: {', '.join(quant_config.PRESETS)}.")
   add("--int8_model_type", default=_Q.model_type,
       help=f"NNCF model type: {', '.join(quant_config.MODEL_TYPES)}.")
-  add("--int8_bias_correction", default="fast",
-      help="NNCF bias correction: fast or full.")
+  add("--int8_bias_correction", default="auto",
+      help="NNCF bias correction: fast, full, or auto (full where the "
+      "overflow fix is on every layer: it wins back what 7-bit weights "
+      "lose, for ~10 s more of a cold quantization; fast elsewhere).")
   add("--int8_subset_size", type=int, default=None,
       help="Images NNCF's statistics use (default: every calibration "
       "image).")
+  add("--int8_overflow_fix", default=quant_config.OVERFLOW_FIX_AUTO,
+      help="NNCF's overflow fix (7-bit weights, so u8 x s8 sums cannot "
+      f"saturate on CPUs without VNNI): {quant_config.OVERFLOW_FIX_AUTO} "
+      "(every layer unless this CPU has VNNI and the job runs here), "
+      f"{', '.join(quant_config.OVERFLOW_FIXES)}.")
   add("--requantize", action="store_true",
       help="int8: calibrate afresh on this job's images even when the "
       "OpenVINO cache holds a quantized model.")
@@ -149,11 +156,21 @@ def _fraction(name: str, value: float) -> float:
   return value
 
 
-def _quantization(o) -> quant_config.QuantizationSettings:
+def _quantization(o, remote_workers: bool
+                  ) -> quant_config.QuantizationSettings:
   flags.positive("calibration_images", o.calibration_images)
   flags.positive("int8_check_images", o.int8_check_images)
   if o.int8_subset_size is not None:
     flags.positive("int8_subset_size", o.int8_subset_size)
+  overflow_fix = quant_config.overflow_fix_for(
+      flags.choice("int8_overflow_fix", o.int8_overflow_fix,
+                   (quant_config.OVERFLOW_FIX_AUTO,) +
+                   quant_config.OVERFLOW_FIXES),
+      precision_lib.cpu_flags(precision_lib.read_cpuinfo()), remote_workers)
+  bias = flags.choice("int8_bias_correction", o.int8_bias_correction,
+                      ("auto", "fast", "full"))
+  if bias == "auto":
+    bias = "full" if overflow_fix == quant_config.OVERFLOW_FIX_ALL else "fast"
   return quant_config.QuantizationSettings(
       calibration_images=o.calibration_images,
       check_images=o.int8_check_images,
@@ -167,14 +184,19 @@ def _quantization(o) -> quant_config.QuantizationSettings:
       preset=flags.choice("int8_preset", o.int8_preset, quant_config.PRESETS),
       model_type=flags.choice("int8_model_type", o.int8_model_type,
                               quant_config.MODEL_TYPES),
-      fast_bias_correction=flags.choice(
-          "int8_bias_correction", o.int8_bias_correction,
-          ("fast", "full")) == "fast",
-      subset_size=o.int8_subset_size, requantize=bool(o.requantize))
+      fast_bias_correction=bias == "fast", subset_size=o.int8_subset_size,
+      overflow_fix=overflow_fix,
+      requantize=bool(o.requantize))
 
 
-def from_flags(o) -> ModelSettings:
-  """Raises flags.ConfigError for a bad value."""
+def from_flags(o, remote_workers: bool = False) -> ModelSettings:
+  """Raises flags.ConfigError for a bad value.
+
+  Args:
+    o: the parsed flags.
+    remote_workers: the job runs on other machines (Dataflow), whose CPUs
+      this one cannot see.
+  """
   min_batch, max_batch = _batch_sizes(o)
   if o.model_copies < 0:
     raise flags.ConfigError(f"--model_copies: expected 0 (one per process) "
@@ -200,7 +222,7 @@ def from_flags(o) -> ModelSettings:
       max_batch_size=max_batch, model_copies=o.model_copies,
       gpu_memory_limit_mb=o.gpu_memory_limit_mb,
       engine=engine, openvino_cache=_openvino_cache(o.openvino_cache),
-      quantization=_quantization(o))
+      quantization=_quantization(o, remote_workers))
 
 
 def _openvino_cache(value: Optional[str]) -> Optional[str]:

@@ -4,7 +4,7 @@ stage's settings and of the quantized model's cache key)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import FrozenSet, Optional, Tuple
 
 from transforms.model.gate import GateThresholds
 
@@ -16,6 +16,17 @@ PRESETS = (PRESET_PERFORMANCE, PRESET_MIXED)
 MODEL_TYPE_NONE = "none"
 MODEL_TYPE_TRANSFORMER = "transformer"
 MODEL_TYPES = (MODEL_TYPE_NONE, MODEL_TYPE_TRANSFORMER)
+# NNCF's OverflowFix: CPUs without VNNI (AVX2 only) multiply u8 x s8 into
+# 16-bit sums that saturate; the fix quantizes weights to 7 bits so they
+# cannot. NNCF's default fixes the first layer only.
+OVERFLOW_FIX_ALL = "enable"
+OVERFLOW_FIX_FIRST_LAYER = "first_layer_only"
+OVERFLOW_FIX_NONE = "disable"
+OVERFLOW_FIXES = (OVERFLOW_FIX_ALL, OVERFLOW_FIX_FIRST_LAYER,
+                  OVERFLOW_FIX_NONE)
+OVERFLOW_FIX_AUTO = "auto"
+# Any one of these CPU flags: int8 dot products with 32-bit sums (VNNI).
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 
 # Below this many decoded images in the whole job, int8 is refused: too few
 # to calibrate on and to measure the result with.
@@ -38,6 +49,8 @@ class QuantizationSettings:
     fast_bias_correction: NNCF's fast (True) or full bias correction.
     subset_size: images NNCF's statistics use (None: all calibration
       images).
+    overflow_fix: NNCF's OverflowFix (None: chosen for this CPU by
+      ``quantizer.overflow_fix_for``).
     requantize: calibrate afresh even when the cache holds a quantized
       model.
   """
@@ -48,13 +61,28 @@ class QuantizationSettings:
   model_type: str = MODEL_TYPE_NONE
   fast_bias_correction: bool = True
   subset_size: Optional[int] = None
+  overflow_fix: Optional[str] = None
   requantize: bool = False
 
   def cache_parts(self) -> Tuple[str, ...]:
     """What the quantized graph depends on (not the gate, not requantize)."""
     return (self.preset, self.model_type, str(self.fast_bias_correction),
             str(self.subset_size or self.calibration_images),
-            str(self.calibration_images))
+            str(self.calibration_images),
+            self.overflow_fix or OVERFLOW_FIX_FIRST_LAYER)
+
+
+def overflow_fix_for(requested: str, cpu_flags: FrozenSet[str],
+                     remote_workers: bool) -> str:
+  """NNCF's OverflowFix for ``--int8_overflow_fix`` (``auto``: every layer
+  unless this CPU has VNNI and the model runs here; workers elsewhere may
+  be AVX2-only, and a model quantized without the fix saturates there:
+  benchmarks/README.md, "int8 on an AVX2-only CPU")."""
+  if requested != OVERFLOW_FIX_AUTO:
+    return requested
+  if remote_workers or not cpu_flags & VNNI_FLAGS:
+    return OVERFLOW_FIX_ALL
+  return OVERFLOW_FIX_FIRST_LAYER
 
 
 def split_sizes(available: int, settings: QuantizationSettings

@@ -76,6 +76,8 @@ def quantize(ov_model: Any, pixels, settings: config.QuantizationSettings
   """
   global quantizations
   import nncf  # pylint: disable=g-import-not-at-top
+  from nncf.quantization.advanced_parameters import (  # pylint: disable=g-import-not-at-top
+      AdvancedQuantizationParameters, OverflowFix)
   kwargs = {}
   if settings.model_type == config.MODEL_TYPE_TRANSFORMER:
     kwargs["model_type"] = nncf.ModelType.TRANSFORMER
@@ -86,7 +88,11 @@ def quantize(ov_model: Any, pixels, settings: config.QuantizationSettings
               if settings.preset == config.PRESET_MIXED else
               nncf.QuantizationPreset.PERFORMANCE),
       subset_size=min(settings.subset_size or len(pixels), len(pixels)),
-      fast_bias_correction=settings.fast_bias_correction, **kwargs)
+      fast_bias_correction=settings.fast_bias_correction,
+      advanced_parameters=AdvancedQuantizationParameters(
+          overflow_fix=OverflowFix(settings.overflow_fix or
+                                   config.OVERFLOW_FIX_FIRST_LAYER)),
+      **kwargs)
 
 
 def _record_name(key: str) -> str:
