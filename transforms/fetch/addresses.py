@@ -44,3 +44,12 @@ def blocked_because(address: str) -> Optional[str]:
     if hit:
       return f"a {name} address"
   return None
+
+
+def refused_because(address: str, allow_private: bool) -> Optional[str]:
+  """Why a fetch may not connect to ``address`` under this job's
+  ``--allow_private_addresses``, or None (metadata stays refused)."""
+  why = blocked_because(address)
+  if why is not None and allow_private and not is_metadata(address):
+    return None
+  return why

@@ -9,8 +9,9 @@ urllib3's connection classes make one place for it (``_new_conn``), while
 TLS still verifies the certificate for the URL's host name. On the same
 local server urllib3 costs the least CPU per request of the clients
 measured (0.7 ms against httpcore's 0.9-1.1 and httpx's 1.3), and in the
-job the move from httpcore took URLs from 0.86 x to 0.92 x of files. Redirects are followed here, hop by hop, so each is
-checked like the first.
+job the move from httpcore took URLs from 0.86 x to 0.92 x of files.
+Redirects are followed here, hop by hop, so each is checked like the
+first.
 
 Every outcome is an :class:`~transforms.core.failures.ImageFailure` with a
 reason of its own, or the body's bytes with the content type. No response
@@ -65,14 +66,6 @@ class _Blocked(Exception):
   """Not an OSError, so urllib3 lets it through unwrapped."""
 
 
-def allowed(address: str, allow_private: bool) -> Optional[str]:
-  """Why a connection to ``address`` is refused, or None."""
-  why = addresses.blocked_because(address)
-  if why is not None and allow_private and not addresses.is_metadata(address):
-    return None
-  return why
-
-
 def guarded_socket(host: str, port: int, timeout, allow_private: bool,
                    source_address=None, socket_options=None) -> socket.socket:
   """Resolves ``host`` itself and connects only to an allowed address; the
@@ -81,7 +74,7 @@ def guarded_socket(host: str, port: int, timeout, allow_private: bool,
   reasons = []
   for _, _, _, _, sockaddr in infos:
     address = str(sockaddr[0])
-    why = allowed(address, allow_private)
+    why = addresses.refused_because(address, allow_private)
     if why is not None:
       reasons.append(f"{address} is {why}")
       continue
@@ -89,7 +82,7 @@ def guarded_socket(host: str, port: int, timeout, allow_private: bool,
         (address, port), timeout, source_address=source_address,
         socket_options=socket_options)
     peer = sock.getpeername()[0]
-    why = allowed(peer, allow_private)
+    why = addresses.refused_because(peer, allow_private)
     if why is not None:
       sock.close()
       raise _Blocked(f"{host} connected to {peer}, which is {why}")
@@ -241,10 +234,8 @@ class Fetcher:
                        f"{status} without a Location header")
       return "redirect", urllib.parse.urljoin(url, location)
     if retries.retryable_status(status):
-      response.close()
       raise _RetryableStatus(status, headers.getlist("retry-after"))
     if status != 200:
-      response.close()
       raise _failure(failures.REASON_HTTP_STATUS, f"HTTP {status} from {host}")
     directive = opt_out.opted_out(headers.getlist("x-robots-tag"),
                                   self._s.disallowed_directives,

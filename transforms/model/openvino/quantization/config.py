@@ -49,8 +49,8 @@ class QuantizationSettings:
     fast_bias_correction: NNCF's fast (True) or full bias correction.
     subset_size: images NNCF's statistics use (None: all calibration
       images).
-    overflow_fix: NNCF's OverflowFix (None: chosen for this CPU by
-      ``quantizer.overflow_fix_for``).
+    overflow_fix: NNCF's OverflowFix (the flags choose it for this CPU
+      with :func:`overflow_fix_for`; NNCF's own default here).
     requantize: calibrate afresh even when the cache holds a quantized
       model.
   """
@@ -61,7 +61,7 @@ class QuantizationSettings:
   model_type: str = MODEL_TYPE_NONE
   fast_bias_correction: bool = True
   subset_size: Optional[int] = None
-  overflow_fix: Optional[str] = None
+  overflow_fix: str = OVERFLOW_FIX_FIRST_LAYER
   requantize: bool = False
 
   def cache_parts(self) -> Tuple[str, ...]:
@@ -69,7 +69,7 @@ class QuantizationSettings:
     return (self.preset, self.model_type, str(self.fast_bias_correction),
             str(self.subset_size or self.calibration_images),
             str(self.calibration_images),
-            self.overflow_fix or OVERFLOW_FIX_FIRST_LAYER)
+            self.overflow_fix)
 
 
 def overflow_fix_for(requested: str, cpu_flags: FrozenSet[str],

@@ -90,8 +90,7 @@ def quantize(ov_model: Any, pixels, settings: config.QuantizationSettings
       subset_size=min(settings.subset_size or len(pixels), len(pixels)),
       fast_bias_correction=settings.fast_bias_correction,
       advanced_parameters=AdvancedQuantizationParameters(
-          overflow_fix=OverflowFix(settings.overflow_fix or
-                                   config.OVERFLOW_FIX_FIRST_LAYER)),
+          overflow_fix=OverflowFix(settings.overflow_fix)),
       **kwargs)
 
 
