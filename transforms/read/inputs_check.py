@@ -4,16 +4,20 @@ do they pass through?
 Each input pattern must match at least one file (listing a few only, so a
 bucket of millions is not listed at launch). A manifest's or Parquet file's
 first file must have the named columns; their Arrow types are the
-pass-through columns' types in the results (CSV keeps strings). Under the
+pass-through columns' types in the results (CSV keeps strings). Nothing
+here reads O(inputs): a manifest or URL list is looked at through its first
+rows only (``_HEAD_ROWS``); later rows are checked by the job, row by row
+(a URL with credentials fails alone as ``credentials_in_url``). Under the
 default ``files`` format, a glob whose files are all Parquet files or tar
 shards is refused, naming the format that reads them (else each one would
 fail as ``not_an_image``).
 """
 from __future__ import annotations
 
-import urllib.parse
+import itertools
 from typing import Any, List, Tuple
 
+from transforms.core import credentials
 from transforms.core import flags
 from transforms.read import listing
 from transforms.read import manifest
@@ -24,6 +28,8 @@ from transforms.read import webdataset
 
 # Files listed per glob at launch to tell what a glob holds.
 _LOOK_AT = 50
+# Rows of a glob's first manifest or URL list read at launch.
+_HEAD_ROWS = 1000
 _CONTAINERS = {".parquet": read_settings.FORMAT_PARQUET}
 _CONTAINERS.update({s: read_settings.FORMAT_WEBDATASET
                     for s in webdataset.SHARD_SUFFIXES})
@@ -69,7 +75,7 @@ def check_inputs(settings: read_settings.ReadSettings) -> PassthroughTypes:
             f"{container}")
     elif kind == read_settings.FORMAT_MANIFEST:
       try:
-        table = manifest.read_manifest(path)
+        table = manifest.manifest_head(path, _HEAD_ROWS)
         manifest.check_columns(
             table.column_names, settings.uri_column, settings.key_column,
             settings.passthrough_columns, path)
@@ -91,39 +97,28 @@ def check_inputs(settings: read_settings.ReadSettings) -> PassthroughTypes:
     elif kind == read_settings.FORMAT_WEBDATASET and index == 0:
       types = _webdataset_types(settings)
     if kind in read_settings.URL_FORMATS:
-      _refuse_credentials(settings, pattern)
+      _refuse_credentials(settings, matched[0])
   return types
 
 
-def has_credentials(uri: object) -> bool:
-  """A URL with ``user:pass@`` (or ``user@``) in it."""
-  if not isinstance(uri, str) or "@" not in uri or "://" not in uri:
-    return False
-  parts = urllib.parse.urlsplit(uri)
-  return parts.username is not None or parts.password is not None
-
-
 def _refuse_credentials(settings: read_settings.ReadSettings,
-                        pattern: str) -> None:
-  """Every URL the glob's files list, at launch: keys are written into the
-  results, so a secret in a URL would be too. The message names the row,
-  never the secret."""
-  for listed in listing.match_pattern(pattern):
-    path = listed.path()
-    if settings.input_format == read_settings.FORMAT_URLS:
-      rows = url_list.url_lines(path)
-    else:
-      table = manifest.read_manifest(path)
-      if settings.uri_column not in table.column_names:
-        continue
-      rows = enumerate(table.column(settings.uri_column).to_pylist(),
-                       start=1)
-    for number, uri in rows:
-      if has_credentials(uri):
-        raise flags.ConfigError(
-            f"--input: row {number} of {listed.key} is a URL with "
-            "credentials in it (user:pass@); refused, since keys are "
-            "written into the results: put the secret elsewhere")
+                        listed: listing.ListedFile) -> None:
+  """The first rows of a glob's first list, at launch: a list of URLs with
+  secrets in them is refused before any work (keys are written into the
+  results). The message names the row, never the secret; later rows fail
+  alone in the job."""
+  path = listed.path()
+  if settings.input_format == read_settings.FORMAT_URLS:
+    rows: Any = itertools.islice(url_list.url_lines(path), _HEAD_ROWS)
+  else:
+    table = manifest.manifest_head(path, _HEAD_ROWS)
+    if settings.uri_column not in table.column_names:
+      return
+    rows = enumerate(table.column(settings.uri_column).to_pylist(), start=1)
+  for number, uri in rows:
+    if credentials.has_credentials(uri):
+      raise flags.ConfigError(
+          "--input: " + credentials.refusal(f"row {number} of {listed.key}"))
 
 
 def passthrough_with_path(settings: read_settings.ReadSettings,

@@ -4,18 +4,27 @@ Each row names an image in ``--uri_column`` (any Beam filesystem path); the
 key is ``--key_column`` when given, else the URI. ``--passthrough_columns``
 are copied, as strings, to the row's result. A row without a URI is a
 ``read`` failure (``missing_uri``), keyed by ``<manifest>:<row index>``
-unless it has a key.
+unless it has a key; a row whose URI carries credentials (``user:pass@``) is
+a ``credentials_in_url`` failure keyed the same way, so the secret is never
+written anywhere.
+
+Rows are streamed: a CSV or JSON Lines manifest a line at a time, a Parquet
+one a row group at a time, so a worker never holds a whole manifest, and
+the launch check reads only its first rows (:func:`manifest_head`).
 """
 from __future__ import annotations
 
 import csv
 import io
-from typing import Dict, Iterator, Optional, Sequence
+import itertools
+import json
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 
+from transforms.core import credentials
 from transforms.core import elements
 from transforms.core import failures
 from transforms.read import keep_new
@@ -23,6 +32,8 @@ from transforms.read import listing
 from transforms.read import storage
 MANIFEST_FORMATS = {".csv": "csv", ".jsonl": "json", ".ndjson": "json",
                     ".json": "json", ".parquet": "parquet"}
+# Rows of a Parquet manifest read at a time.
+_PARQUET_BATCH = 8192
 
 
 def manifest_format(path: str) -> str:
@@ -35,22 +46,56 @@ def manifest_format(path: str) -> str:
                    f"{', '.join(MANIFEST_FORMATS)}")
 
 
-def read_manifest(path: str) -> pa.Table:
+def _text(stream) -> io.TextIOWrapper:
+  return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+
+
+def iter_manifest(path: str, columns: Optional[Sequence[str]] = None
+                  ) -> Iterator[Dict]:
+  """The manifest's rows as dicts, streamed in file order.
+
+  Python's csv keeps every CSV value a string: ids such as 00123 must not
+  become numbers on the way to the results.
+
+  Args:
+    columns: read only these (Parquet); every row still has each key.
+  """
   kind = manifest_format(path)
   with storage.open_file(path, CompressionTypes.AUTO) as f:
-    data = f.read()
-  if kind == "csv":
-    # Python's csv keeps every value a string: ids such as 00123 must not
-    # become numbers on the way to the results.
-    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
-    if not rows:
-      return pa.table({})
-    return pa.Table.from_pylist(rows)
-  if kind == "json":
-    import pyarrow.json as pa_json  # pylint: disable=g-import-not-at-top
-    return pa_json.read_json(io.BytesIO(data))
-  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-  return pq.read_table(io.BytesIO(data))
+    if kind == "csv":
+      yield from csv.DictReader(_text(f))
+    elif kind == "json":
+      for line in _text(f):
+        if line.strip():
+          yield json.loads(line)
+    else:
+      import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+      source = pq.ParquetFile(f)
+      names = source.schema_arrow.names
+      wanted = [c for c in (columns or names) if c in names]
+      for batch in source.iter_batches(_PARQUET_BATCH, columns=wanted):
+        yield from batch.to_pylist()
+
+
+def manifest_head(path: str, rows: int) -> pa.Table:
+  """The manifest's first ``rows`` rows (a Parquet one's full schema), read
+  without reading the rest: what the launch check looks at."""
+  if manifest_format(path) == "parquet":
+    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+    with storage.open_file(path, CompressionTypes.AUTO) as f:
+      source = pq.ParquetFile(f)
+      batch = next(source.iter_batches(rows), None)
+      if batch is None:
+        return source.schema_arrow.empty_table()
+      return pa.Table.from_batches([batch]).slice(0, rows)
+  head = list(itertools.islice(iter_manifest(path), rows))
+  if not head:
+    return pa.table({})
+  if manifest_format(path) == "csv":
+    return pa.Table.from_pylist(head)
+  import pyarrow.json as pa_json  # pylint: disable=g-import-not-at-top
+  return pa_json.read_json(io.BytesIO(
+      "\n".join(json.dumps(r) for r in head).encode()))
 
 
 def check_columns(table_columns: Sequence[str], uri_column: str,
@@ -66,17 +111,26 @@ def check_columns(table_columns: Sequence[str], uri_column: str,
 
 def manifest_rows(path: str, uri_column: str, key_column: Optional[str],
                   passthrough: Sequence[str]) -> Iterator[Dict]:
-  table = read_manifest(path)
-  check_columns(table.column_names, uri_column, key_column, passthrough, path)
-  for index, row in enumerate(table.select(
-      list(dict.fromkeys([uri_column] + ([key_column] if key_column else [])
-                         + list(passthrough)))).to_pylist()):
-    row["__index__"] = index
-    yield row
+  """The named columns of each row, with ``__index__`` (its row number
+  from 0), streamed.
+
+  Raises:
+    ValueError: the manifest lacks a named column (found on its first row;
+      an empty manifest has no rows to check).
+  """
+  wanted: List[str] = list(dict.fromkeys(
+      [uri_column] + ([key_column] if key_column else []) + list(passthrough)))
+  for index, row in enumerate(iter_manifest(path, wanted)):
+    if index == 0:
+      check_columns(list(row), uri_column, key_column, passthrough, path)
+    picked = {c: row.get(c) for c in wanted}
+    picked["__index__"] = index
+    yield picked
 
 
 class ListManifestDoFn(beam.DoFn):
-  """Manifest path -> (ImageKey, uri) per row, or a missing_uri failure."""
+  """Manifest path -> (ImageKey, uri) per row, or a missing_uri or
+  credentials_in_url failure."""
 
   def __init__(self, uri_column: str, key_column: Optional[str],
                passthrough: Sequence[str]):
@@ -89,7 +143,8 @@ class ListManifestDoFn(beam.DoFn):
                              self._passthrough):
       uri = row[self._uri]
       key = row[self._key] if self._key else uri
-      by_row = key in (None, "")
+      secret = credentials.has_credentials(uri)
+      by_row = key in (None, "") or (secret and not self._key)
       key = f"{path}:{row['__index__']}" if by_row else str(key)
       escaped = by_row and listed.escaped
       image_key = elements.ImageKey(
@@ -100,9 +155,13 @@ class ListManifestDoFn(beam.DoFn):
             key, failures.STAGE_READ, failures.REASON_MISSING_URI,
             f"row {row['__index__']} of {path} has no {self._uri!r}", escaped)
         continue
+      if secret:
+        yield failures.failure_output(
+            key, failures.STAGE_READ, failures.REASON_CREDENTIALS,
+            credentials.refusal(f"row {row['__index__'] + 1} of {path}"),
+            escaped)
+        continue
       yield elements.ImageInput(image_key, uri=str(uri))
-
-
 class ReadManifestImages(beam.PTransform):
   """Manifest globs -> ``images`` (ImageInput with the row's URI) and
   ``failures`` (rows without one; files fail when the decode step reads
