@@ -109,3 +109,42 @@ def test_failures_are_counted_as_they_happen(simple_model, tmp_path):
   # When the last result was counted, failures had been counted already.
   at_last_result = next(s for s in seen if s[0] == 12)
   assert at_last_result[1] > 0, seen
+
+
+def test_listing_shows_before_any_image_is_done():
+  stream, counts, clock = io.StringIO(), live_counts.LiveCounts(), _Clock()
+  reporter = progress.Reporter(stream, counts, clock=clock)
+  counts.add_listed(5000)
+  reporter.tick()
+  counts.add_listed(7000)
+  reporter.tick()
+  counts.add_result(4)
+  clock.now += 2
+  reporter.tick()
+  counts.add_listed(10)  # the line follows images now
+  reporter.tick()
+  reporter.stop()
+  assert stream.getvalue().splitlines() == [
+      "progress: 5000 inputs listed so far, 0 images done",
+      "progress: 12000 inputs listed so far, 0 images done",
+      "progress: 4 images done (2.0 images/s), 0 failures"]
+
+
+def test_a_job_counts_its_inputs_as_they_are_listed(simple_model, tmp_path):
+  from pipelines import embed  # pylint: disable=g-import-not-at-top
+  from tests import image_corpus  # pylint: disable=g-import-not-at-top
+  folder = tmp_path / "images"
+  folder.mkdir()
+  for i in range(7):
+    (folder / f"img{i}.png").write_bytes(image_corpus.encode(
+        image_corpus.solid("RGB", (30 * i, 0, 90)), "PNG"))
+  job_id, counts = live_counts.register()
+  try:
+    embed.run(["--model", simple_model, "--input", str(folder / "*"),
+               "--output", str(tmp_path / "out"),
+               "--direct_num_workers", "1"],
+              live_job=job_id).wait_until_finish()
+  finally:
+    live_counts.unregister(job_id)
+  assert counts.listed() == 7
+  assert counts.snapshot() == (7, 0)

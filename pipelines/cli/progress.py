@@ -22,8 +22,13 @@ TERMINAL_EVERY_SECS = 0.5
 LINES_EVERY_SECS = 5.0
 
 
-def format_progress(results: int, failures: int, seconds: float) -> str:
+def format_progress(results: int, failures: int, seconds: float,
+                    listed: int = 0) -> str:
+  """The progress line; while nothing is done yet but inputs are being
+  listed (a million-file glob takes a while), how many are listed."""
   done = results + failures
+  if not done and listed:
+    return f"progress: {listed} inputs listed so far, 0 images done"
   rate = done / seconds if seconds > 0 else 0.0
   return (f"progress: {done} images done ({rate:.1f} images/s), "
           f"{failures} failures")
@@ -49,16 +54,21 @@ class Reporter:
     self._started = clock()
     self._thread = threading.Thread(target=self._run, name="progress",
                                     daemon=True)
-    self._last: Optional[Tuple[int, int]] = None
+    self._last: Optional[Tuple[int, int, int]] = None
 
   def tick(self, final: bool = False) -> None:
     """Shows the counts if they changed since the last line (or, on a
     terminal, the final state)."""
     results, failures = self._counts.snapshot()
-    if (results, failures) == self._last and not final:
+    listed = self._counts.listed()
+    # Once images are done, the line follows them (listing is over or
+    # nearly); before, it follows the listing.
+    state = (results, failures, 0 if results + failures else listed)
+    if state == self._last and not final:
       return
-    self._last = (results, failures)
-    line = format_progress(results, failures, self._clock() - self._started)
+    self._last = state
+    line = format_progress(results, failures, self._clock() - self._started,
+                           listed)
     if self._terminal:
       self._stream.write("\r\x1b[K" + line + ("\n" if final else ""))
     elif not final:

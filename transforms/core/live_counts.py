@@ -26,6 +26,7 @@ class LiveCounts:
     self._lock = threading.Lock()
     self._results = 0
     self._failures = 0
+    self._listed = 0
     # Observers called (under no lock) after each change: tests use one to
     # see the order in which results and failures were counted.
     self.observers: List = []
@@ -39,6 +40,16 @@ class LiveCounts:
     with self._lock:
       self._failures += count
     self._notify()
+
+  def add_listed(self, count: int = 1) -> None:
+    """Inputs listed so far (observers are not told: they follow results
+    and failures)."""
+    with self._lock:
+      self._listed += count
+
+  def listed(self) -> int:
+    with self._lock:
+      return self._listed
 
   def snapshot(self) -> Tuple[int, int]:
     """(results, failures)."""

@@ -51,7 +51,7 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
     done = hopeless if done is None else (
         (done, hopeless) | "DoneOrHopeless" >> beam.Flatten())
   read = pipeline | "ReadInputs" >> source.ReadInputs(
-      config.read, done, plan.layout.passthrough_columns)
+      config.read, done, plan.layout.passthrough_columns, live_job)
   # Inputs are counted once, whatever the source: the decode step counts
   # those it takes, and here those the source could not list or read.
   read_failures = read[failures.FAILURES_TAG] | "CountReadFailures" >> (

@@ -98,16 +98,19 @@ class ReadImageFiles(beam.PTransform):
   """
 
   def __init__(self, patterns: Sequence[str],
-               done: Optional[beam.PCollection] = None):
+               done: Optional[beam.PCollection] = None,
+               live_job: Optional[str] = None):
     super().__init__()
     self._patterns = list(patterns)
     self._done = done
+    self._live_job = live_job
 
   def expand(self, pbegin):
     # A file matched by several globs is one input (listing made it one):
     # the join only drops keys that are done.
     kept = (listing.match_files(pbegin, self._patterns)
             | "Keys" >> beam.Map(listed_input)
-            | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done))
+            | "KeepNewOnce" >> keep_new.KeepNewOnce(
+                self._done, self._live_job))
     return {"images": kept.kept,
             failures.FAILURES_TAG: kept[failures.FAILURES_TAG]}

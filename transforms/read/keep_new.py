@@ -17,6 +17,7 @@ from typing import Optional
 import apache_beam as beam
 
 from transforms.core import counters
+from transforms.core import live_counts
 from transforms.core import failures
 
 
@@ -53,17 +54,37 @@ def where(origin: str) -> str:
   return f"{path} row {int(index)}" if index.isdigit() else path
 
 
+class _CountListed(beam.DoFn):
+  """Passes each input on; adds it to the live ``listed`` count of the job
+  running in this process, if any (fused with the listing, so the count
+  grows while listing is under way)."""
+
+  def __init__(self, live_job: Optional[str]):
+    self._live_job = live_job
+
+  def process(self, item):
+    live = live_counts.lookup(self._live_job)
+    if live is not None:
+      live.add_listed()
+    yield item
+
+
 class KeepNewOnce(beam.PTransform):
   """(ImageKey, payload) -> ``kept``: the same, without keys in ``done``
   and with one element per key (the lowest ``origin``), and ``failures``
   (``duplicate_key`` for the others). Keys are joined on
   ``ImageKey.join_key()``; ``done`` holds such (key, escaped) pairs."""
 
-  def __init__(self, done: Optional[beam.PCollection]):
+  def __init__(self, done: Optional[beam.PCollection],
+               live_job: Optional[str] = None):
     super().__init__()
     self._done = done
+    self._live_job = live_job
 
   def expand(self, listed):
+    if self._live_job is not None:
+      listed = listed | "CountListed" >> beam.ParDo(
+          _CountListed(self._live_job))
     by_key = listed | "ByKey" >> beam.Map(
         lambda item: (item[0].join_key(), item))
     if self._done is None:

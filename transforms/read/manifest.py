@@ -169,18 +169,21 @@ class ReadManifestImages(beam.PTransform):
 
   def __init__(self, patterns: Sequence[str], uri_column: str,
                key_column: Optional[str], passthrough: Sequence[str],
-               done: Optional[beam.PCollection] = None):
+               done: Optional[beam.PCollection] = None,
+               live_job: Optional[str] = None):
     super().__init__()
     self._patterns = list(patterns)
     self._args = (uri_column, key_column, tuple(passthrough))
     self._done = done
+    self._live_job = live_job
 
   def expand(self, pbegin):
     listed = (listing.match_files(pbegin, self._patterns)
               | "ListRows" >> beam.ParDo(ListManifestDoFn(
                   *self._args)).with_outputs(failures.FAILURES_TAG,
                                              main="rows"))
-    kept = listed.rows | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done)
+    kept = listed.rows | "KeepNewOnce" >> keep_new.KeepNewOnce(
+                self._done, self._live_job)
     failed = ((listed[failures.FAILURES_TAG], kept[failures.FAILURES_TAG])
               | "AllReadFailures" >> beam.Flatten())
     return {"images": kept.kept, failures.FAILURES_TAG: failed}

@@ -135,19 +135,22 @@ class ReadParquetImages(beam.PTransform):
 
   def __init__(self, patterns: Sequence[str], image_column: str,
                key_column: Optional[str], passthrough: Sequence[str],
-               done: Optional[beam.PCollection] = None):
+               done: Optional[beam.PCollection] = None,
+               live_job: Optional[str] = None):
     super().__init__()
     self._patterns = list(patterns)
     self._image_column, self._key_column = image_column, key_column
     self._passthrough = tuple(passthrough)
     self._done = done
+    self._live_job = live_job
 
   def expand(self, pbegin):
     keys = (listing.match_files(pbegin, self._patterns)
             | "RowGroups" >> beam.ParDo(ListRowGroupsDoFn())
             | "SpreadRowGroups" >> beam.Reshuffle()
             | "ListRowKeys" >> beam.ParDo(ListRowKeysDoFn(self._key_column)))
-    kept = keys | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done)
+    kept = keys | "KeepNewOnce" >> keep_new.KeepNewOnce(
+                self._done, self._live_job)
     images = (kept.kept
               | "ByRowGroup" >> beam.Map(
                   lambda item: ((item[1][0], item[1][1]),

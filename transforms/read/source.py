@@ -28,42 +28,47 @@ class ReadInputs(beam.PTransform):
 
   def __init__(self, settings: read_settings.ReadSettings,
                done: Optional[beam.PCollection] = None,
-               passthrough: Optional[Sequence[str]] = None):
+               passthrough: Optional[Sequence[str]] = None,
+               live_job: Optional[str] = None):
     """Args:
       settings: the read stage's settings.
       done: keys with a result from an earlier run.
       passthrough: the columns to pass through, as the launch check
         resolved them (``inputs_check``); default the settings'.
+      live_job: a ``core.live_counts`` job id whose ``listed`` count the
+        listing adds to as inputs are listed (the progress line).
     """
     super().__init__()
     self._settings = settings
     self._done = done
+    self._live_job = live_job
     self._passthrough = tuple(settings.passthrough_columns
                               if passthrough is None else passthrough)
 
   def expand(self, pbegin):
     settings = self._settings
     done = self._done
+    live = self._live_job
     if settings.input_format == read_settings.FORMAT_FILES:
-      source: beam.PTransform = files.ReadImageFiles(settings.patterns, done)
+      source: beam.PTransform = files.ReadImageFiles(settings.patterns, done, live)
     elif settings.input_format == read_settings.FORMAT_TFRECORD:
       source = tfrecord.ReadTFRecordImages(
           settings.patterns, settings.image_feature, settings.key_feature,
-          done)
+          done, live)
     elif settings.input_format == read_settings.FORMAT_MANIFEST:
       source = manifest.ReadManifestImages(
           settings.patterns, settings.uri_column, settings.key_column,
-          self._passthrough, done)
+          self._passthrough, done, live)
     elif settings.input_format == read_settings.FORMAT_WEBDATASET:
       source = webdataset.ReadWebDataset(
           settings.patterns, settings.image_extensions, self._passthrough,
           done)
     elif settings.input_format == read_settings.FORMAT_URLS:
-      source = url_list.ReadUrlLists(settings.patterns, done)
+      source = url_list.ReadUrlLists(settings.patterns, done, live)
     elif settings.input_format == read_settings.FORMAT_PARQUET:
       source = parquet_images.ReadParquetImages(
           settings.patterns, settings.image_column, settings.key_column,
-          self._passthrough, done)
+          self._passthrough, done, live)
     else:
       raise ValueError(
           f"unknown input format {settings.input_format!r} (expected one of "

@@ -129,18 +129,21 @@ class ReadTFRecordImages(beam.PTransform):
   """
 
   def __init__(self, patterns: Sequence[str], image_feature: str,
-               key_feature: str, done: Optional[beam.PCollection] = None):
+               key_feature: str, done: Optional[beam.PCollection] = None,
+               live_job: Optional[str] = None):
     super().__init__()
     self._patterns = list(patterns)
     self._image_feature, self._key_feature = image_feature, key_feature
     self._done = done
+    self._live_job = live_job
 
   def expand(self, pbegin):
     listed = (listing.match_files(pbegin, self._patterns)
               | "ListRecords" >> beam.ParDo(ListRecordsDoFn(
                   self._image_feature, self._key_feature)).with_outputs(
                       failures.FAILURES_TAG, main="records"))
-    kept = listed.records | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done)
+    kept = listed.records | "KeepNewOnce" >> keep_new.KeepNewOnce(
+                self._done, self._live_job)
     images = (kept.kept
               | "ByFile" >> beam.Map(
                   lambda item: (tuple(item[1][0]), (item[1][1], item[0])))

@@ -53,16 +53,19 @@ class ReadUrlLists(beam.PTransform):
   ``failures`` (repeated URLs)."""
 
   def __init__(self, patterns: Sequence[str],
-               done: Optional[beam.PCollection] = None):
+               done: Optional[beam.PCollection] = None,
+               live_job: Optional[str] = None):
     super().__init__()
     self._patterns = list(patterns)
     self._done = done
+    self._live_job = live_job
 
   def expand(self, pbegin):
     listed = (listing.match_files(pbegin, self._patterns)
               | "ListUrls" >> beam.ParDo(ListUrlsDoFn()).with_outputs(
                   failures.FAILURES_TAG, main="urls"))
-    kept = listed.urls | "KeepNewOnce" >> keep_new.KeepNewOnce(self._done)
+    kept = listed.urls | "KeepNewOnce" >> keep_new.KeepNewOnce(
+                self._done, self._live_job)
     failed = ((listed[failures.FAILURES_TAG], kept[failures.FAILURES_TAG])
               | "AllReadFailures" >> beam.Flatten())
     return {"images": kept.kept, failures.FAILURES_TAG: failed}

@@ -1,0 +1,222 @@
+"""The default local job at scale: N tiny images with a null model, per
+source, side by side in one run.
+
+    python -m benchmarks.scale --sizes 10000,100000,1000000 \
+        --sources files,manifest,parquet,webdataset --work /tmp/scale
+
+Each (N, source) runs the job as a user does, in a process of its own with
+default flags (``--engine openvino``), and prints:
+- wall: command start to exit;
+- images/s: N / wall;
+- peak RSS of the whole process tree, sampled every 0.25 s (psutil);
+- launch: command start to the first result counted (the job's live
+  counts, one batch after the first image is decoded).
+
+Inputs are 64 distinct 48 x 48 JPEGs, hard-linked (files) or referenced
+(manifest) or copied (Parquet, WebDataset) N times, so a million inputs
+cost little disk. The model is a ``tf.Module`` returning the images' mean
+over height and width, as in issue 34.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from typing import Dict, List
+
+import numpy as np
+from PIL import Image
+
+_SIZE = 224
+
+
+def _tiny_jpegs(folder: str) -> List[str]:
+  os.makedirs(folder, exist_ok=True)
+  rng = np.random.default_rng(0)
+  paths = []
+  for i in range(64):
+    path = os.path.join(folder, f"s{i:02d}.jpg")
+    if not os.path.exists(path):
+      Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
+                      ).save(path, quality=90)
+    paths.append(path)
+  return paths
+
+
+def null_model(work: str) -> str:
+  path = os.path.join(work, "null_model")
+  if not os.path.exists(os.path.join(path, "saved_model.pb")):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    module = tf.Module()
+    module.__call__ = tf.function(
+        lambda images: tf.reduce_mean(images, [1, 2]),
+        input_signature=[tf.TensorSpec([None, _SIZE, _SIZE, 3], tf.float32)])
+    tf.saved_model.save(module, path)
+  return path
+
+
+def make_inputs(work: str, source: str, n: int) -> List[str]:
+  """The job's input flags for ``n`` inputs of ``source``."""
+  tiny = _tiny_jpegs(os.path.join(work, "tiny"))
+  folder = os.path.join(work, f"{source}_{n}")
+  done = os.path.join(folder, ".done")
+  os.makedirs(folder, exist_ok=True)
+  names = [f"{i // 1000:04d}_{i % 1000:03d}.jpg" for i in range(n)]
+  if source == "files":
+    if not os.path.exists(done):
+      for i, name in enumerate(names):
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+          os.link(tiny[i % 64], path)
+    flags = ["--input", os.path.join(folder, "*")]
+  elif source == "manifest":
+    path = os.path.join(folder, "manifest.csv")
+    if not os.path.exists(done):
+      with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["key", "uri"])
+        for i, name in enumerate(names):
+          writer.writerow([name, tiny[i % 64]])
+    flags = ["--input_format", "manifest", "--input", path,
+             "--uri_column", "uri", "--key_column", "key"]
+  elif source == "parquet":
+    import pyarrow as pa  # pylint: disable=g-import-not-at-top
+    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+    data = [open(p, "rb").read() for p in tiny]
+    shard = 10_000
+    if not os.path.exists(done):
+      for start in range(0, n, shard):
+        part = names[start:start + shard]
+        pq.write_table(pa.table({
+            "key": part,
+            "image": [data[(start + i) % 64] for i in range(len(part))]}),
+                       os.path.join(folder, f"part-{start // shard:05d}.parquet"),
+                       row_group_size=1000)
+    flags = ["--input_format", "parquet", "--input",
+             os.path.join(folder, "*.parquet"), "--image_column", "image",
+             "--key_column", "key"]
+  elif source == "webdataset":
+    data = [open(p, "rb").read() for p in tiny]
+    shard = 10_000
+    if not os.path.exists(done):
+      for start in range(0, n, shard):
+        with tarfile.open(os.path.join(
+            folder, f"shard-{start // shard:05d}.tar"), "w") as tar:
+          for i in range(start, min(n, start + shard)):
+            blob = data[i % 64]
+            info = tarfile.TarInfo(f"{names[i][:-4]}.jpg")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    flags = ["--input_format", "webdataset", "--input",
+             os.path.join(folder, "*.tar")]
+  else:
+    raise SystemExit(f"unknown source {source!r}")
+  open(done, "w").close()
+  return flags
+
+
+def _child(argv: List[str], first_file: str) -> int:
+  """Runs the job as the command does, recording when the first result is
+  counted."""
+  from pipelines import embed  # pylint: disable=g-import-not-at-top
+  from pipelines.cli import progress  # pylint: disable=g-import-not-at-top
+  original = progress.reporting
+
+  def reporting(stream=None):
+    manager = original(stream)
+    job = manager.__enter__()
+    job[1].observers.append(
+        lambda counts: counts[0] >= 1 and _stamp(first_file))
+    return _Entered(manager, job)
+
+  progress.reporting = reporting
+  return embed.main(argv)
+
+
+class _Entered:
+
+  def __init__(self, manager, value):
+    self._manager, self._value = manager, value
+
+  def __enter__(self):
+    return self._value
+
+  def __exit__(self, *exc):
+    return self._manager.__exit__(*exc)
+
+
+def _stamp(path: str) -> None:
+  if not os.path.exists(path):
+    with open(path, "w") as f:
+      f.write(repr(time.time()))
+
+
+def measure(work: str, source: str, n: int, limit_gb: float) -> Dict:
+  import psutil  # pylint: disable=g-import-not-at-top
+  flags = make_inputs(work, source, n)
+  out = os.path.join(work, "out", f"{source}_{n}")
+  first = os.path.join(work, f"first_{source}_{n}")
+  if os.path.exists(first):
+    os.remove(first)
+  argv = ["--model", null_model(work), "--output", out, "--overwrite",
+          "--engine", "openvino", *flags]
+  start = time.time()
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "benchmarks.scale", "--child", first, "--",
+       *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  root, peak = psutil.Process(proc.pid), 0
+  while proc.poll() is None:
+    try:
+      rss = sum(p.memory_info().rss
+                for p in [root] + root.children(recursive=True))
+    except psutil.Error:
+      rss = 0
+    peak = max(peak, rss)
+    if rss > limit_gb * 2**30:
+      proc.kill()
+    time.sleep(0.25)
+  wall = time.time() - start
+  output = proc.stdout.read() if proc.stdout else ""
+  launch = (float(open(first).read()) - start) if os.path.exists(first) \
+      else None
+  return {"source": source, "n": n, "exit": proc.returncode,
+          "wall_s": round(wall, 1), "images_per_s": round(n / wall, 1),
+          "peak_rss_mb": peak >> 20,
+          "launch_s": None if launch is None else round(launch, 1),
+          "summary": [l for l in output.splitlines()
+                      if l.startswith(("results written", "failures:"))]}
+
+
+def main(argv=None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if argv[:1] == ["--child"]:
+    return _child(argv[3:], argv[1])
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--sizes", default="10000,100000,1000000")
+  parser.add_argument("--sources", default="files,manifest,parquet,webdataset")
+  parser.add_argument("--work", default="/tmp/hub_image_beam_scale")
+  parser.add_argument("--limit_gb", type=float, default=12.0,
+                      help="kill a run whose process tree passes this")
+  args = parser.parse_args(argv)
+  rows = []
+  for n in [int(s) for s in args.sizes.split(",")]:
+    for source in args.sources.split(","):
+      row = measure(args.work, source, n, args.limit_gb)
+      rows.append(row)
+      print(json.dumps(row), flush=True)
+  print("\n| N | source | exit | wall s | images/s | peak RSS MB | launch s |")
+  print("|---|---|---|---|---|---|---|")
+  for r in rows:
+    print(f"| {r['n']:,} | {r['source']} | {r['exit']} | {r['wall_s']} | "
+          f"{r['images_per_s']} | {r['peak_rss_mb']:,} | {r['launch_s']} |")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
