@@ -23,6 +23,15 @@ def solid(mode: str, color, size=(40, 30)) -> Image.Image:
   return Image.new(mode, size, color)
 
 
+def solid_pngs(folder, count: int, color, prefix: str = "img") -> None:
+  """Writes ``count`` solid PNGs ``<prefix><i>.png`` into ``folder`` (a
+  pathlib.Path), image i of colour ``color(i)``."""
+  folder.mkdir(exist_ok=True)
+  for i in range(count):
+    (folder / f"{prefix}{i}.png").write_bytes(
+        encode(solid("RGB", color(i)), "PNG"))
+
+
 def png_sixteen_bit(value: int, size=(20, 10)) -> bytes:
   pixels = np.full((size[1], size[0]), value, dtype=np.uint16)
   image = Image.fromarray(pixels)  # uint16 -> mode I;16

@@ -31,10 +31,7 @@ def test_only_tensorflow_cpp_info_and_warnings_are_dropped(line, noise):
 
 def test_worker_processes_stay_quiet(simple_model, tmp_path):
   folder = tmp_path / "images"
-  folder.mkdir()
-  for i in range(3):
-    (folder / f"img{i}.png").write_bytes(image_corpus.encode(
-        image_corpus.solid("RGB", (40 * i, 90, 20)), "PNG"))
+  image_corpus.solid_pngs(folder, 3, lambda i: (40 * i, 90, 20))
   out = tmp_path / "out"
   done = subprocess.run(
       [sys.executable, "-m", "pipelines.embed", "--model", simple_model,

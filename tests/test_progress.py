@@ -134,10 +134,7 @@ def test_a_job_counts_its_inputs_as_they_are_listed(simple_model, tmp_path):
   from pipelines import embed  # pylint: disable=g-import-not-at-top
   from tests import image_corpus  # pylint: disable=g-import-not-at-top
   folder = tmp_path / "images"
-  folder.mkdir()
-  for i in range(7):
-    (folder / f"img{i}.png").write_bytes(image_corpus.encode(
-        image_corpus.solid("RGB", (30 * i, 0, 90)), "PNG"))
+  image_corpus.solid_pngs(folder, 7, lambda i: (30 * i, 0, 90))
   job_id, counts = live_counts.register()
   try:
     embed.run(["--model", simple_model, "--input", str(folder / "*"),
