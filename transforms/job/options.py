@@ -25,6 +25,7 @@ from transforms.core import flags
 from transforms.core import tasks
 from transforms.decode import settings as decode_settings
 from transforms.job import dataflow
+from transforms.job import local_runner
 from transforms.fetch import settings as fetch_settings
 from transforms.job import placement as placement_lib
 from transforms.model import settings as model_settings
@@ -152,7 +153,10 @@ def apply_local_runner_defaults(options: PipelineOptions) -> None:
 
   Beam 2.77's DirectRunner would first try Prism, which downloads a binary;
   offline that fails and falls back after a delay. Flags the user gave win.
+  In-process workers flush whole elements only, whatever the runner flags
+  (``local_runner``).
   """
+  local_runner.flush_whole_elements_only()
   standard = options.view_as(StandardOptions)
   if standard.runner is not None:
     return
