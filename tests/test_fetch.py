@@ -247,3 +247,84 @@ def test_credentials_in_urls_are_refused_at_launch(simple_model, tmp_path,
   assert status == 2
   assert "row 2" in err and "credentials" in err and "hunter2" not in err
   assert not (tmp_path / "out").exists()
+
+
+def test_hostile_url_list_each_line_fails_alone_and_nothing_else_is_read(
+    server, simple_model, tmp_path, capsys):
+  url, record = server
+  photo = conftest.photo_paths()[0]    # a real photo on this machine
+  secret = tmp_path / "secret.txt"
+  secret.write_text("TOPSECRET-credentials for the bucket\n")
+  lines = [
+      f"{url}/img/a.jpg",                        # 1: fetched
+      "http://[abc]/x.jpg",                      # 2: malformed IPv6 host
+      "http://[::1/x.jpg",                       # 3: unclosed bracket
+      photo,                                     # 4: a local path
+      str(secret),                               # 5: a local secret
+      "gs://another-teams-bucket/x.jpg",         # 6: confused deputy
+      f"file://{photo}",                         # 7
+      "ftp://example.com/x.jpg",                 # 8
+      "javascript:alert(1)",                     # 9
+      "data:image/png;base64,iVBORw0KGgo=",      # 10
+      "http://example.com:99999/x.jpg",          # 11: port out of range
+      "not a url at all",                        # 12
+      f"{url}/html",                             # 13: HTML served as 200
+  ]
+  listing = tmp_path / "urls.txt"
+  listing.write_bytes(("\n".join(lines) + "\n").encode()
+                      + b"http://example.com/\xff\xfe.jpg\n")  # 14: not UTF-8
+  out = str(tmp_path / "out")
+  status, _, err = _main([
+      "--model", simple_model, "--input_format", "urls", "--input",
+      str(listing), "--output", out, "--allow_private_addresses"], capsys)
+  assert status == 0, err
+  rows = conftest.read_parquet_rows(out)
+  failed = conftest.read_failures(out)
+  assert [r["key"] for r in rows] == [lines[0]]
+  by_key = {f["key"]: f for f in failed}
+  assert len(by_key) == len(failed) == 13          # each line exactly once
+  expected = {2: "bad_url", 3: "bad_url", 4: "unsupported_url",
+              5: "unsupported_url", 6: "unsupported_url",
+              7: "unsupported_url", 8: "unsupported_url",
+              9: "unsupported_url", 10: "unsupported_url", 11: "bad_url",
+              12: "bad_url", 14: "bad_url"}
+  for line, reason in expected.items():
+    failure = by_key[f"{listing}:{line}"]
+    assert (failure["stage"], failure["reason"]) == ("read", reason), line
+    assert f"line {line} of {listing}" in failure["message"]
+  assert "workers' own credentials" in by_key[f"{listing}:6"]["message"]
+  html = by_key[f"{url}/html"]
+  assert html["reason"] == "not_an_image" and "HTML" in html["message"]
+  # Nothing but the two http URLs reached the server, and no message
+  # copies a byte of a line, a file or a body.
+  assert set(record.hits) == {"/img/a.jpg", "/html"}
+  everything = err + "".join(f["message"] for f in failed)
+  for leaked in ("TOPSECRET", "<html", "Sorry", "alert", "another-teams",
+                 "iVBOR", "99999", "[abc]"):
+    assert leaked not in everything, leaked
+
+
+def test_a_url_list_cut_short_keeps_its_first_lines(server, simple_model,
+                                                    tmp_path, capsys):
+  url, _ = server
+  import gzip  # pylint: disable=g-import-not-at-top
+  text = "".join(f"{url}/img/s{i}.jpg\n" for i in range(12)).encode()
+  whole = gzip.compress(text * 200)   # 2,400 lines, repeats are duplicates
+  cut = tmp_path / "urls.txt.gz"
+  cut.write_bytes(whole[:len(whole) // 2])
+  good = tmp_path / "more.txt"
+  good.write_text(f"{url}/img/a.jpg\n")
+  out = str(tmp_path / "out")
+  status, _, err = _main([
+      "--model", simple_model, "--input_format", "urls", "--input",
+      f"{tmp_path}/*.txt*", "--output", out, "--allow_private_addresses"],
+      capsys)
+  assert status == 0, err
+  keys = {r["key"] for r in conftest.read_parquet_rows(out)}
+  assert keys == {f"{url}/img/a.jpg"} | {f"{url}/img/s{i}.jpg"
+                                         for i in range(12)}
+  cut_failures = [f for f in conftest.read_failures(out)
+                  if f["reason"] != "duplicate_key"]
+  assert [(f["key"], f["reason"]) for f in cut_failures] == [
+      (str(cut), "read_error")]
+  assert "could not be read after line" in cut_failures[0]["message"]

@@ -44,6 +44,7 @@ REASON_RESPONSE_TOO_LARGE = "response_too_large"  # fetch: above --max_bytes
 REASON_TIMEOUT = "timeout"                  # fetch: connect/read/deadline
 REASON_CONNECTION_ERROR = "connection"     # fetch: after retries
 REASON_UNSUPPORTED_URL = "unsupported_url"  # fetch: scheme, no host
+REASON_BAD_URL = "bad_url"                  # read/fetch: not a valid URL
 REASON_CREDENTIALS = "credentials_in_url"  # read: user:pass@ in a URL
 REASON_EMPTY = "empty_file"                 # decode
 REASON_NOT_AN_IMAGE = "not_an_image"        # decode
@@ -58,6 +59,7 @@ REASONS = (REASON_READ_ERROR, REASON_DANGLING_SYMLINK, REASON_PERMISSION,
            REASON_BLOCKED_ADDRESS, REASON_REDIRECT, REASON_HTTP_STATUS,
            REASON_OPTED_OUT, REASON_ROBOTS, REASON_RESPONSE_TOO_LARGE,
            REASON_TIMEOUT, REASON_CONNECTION_ERROR, REASON_UNSUPPORTED_URL,
+           REASON_BAD_URL,
            REASON_CREDENTIALS,
            REASON_BAD_RECORD, REASON_MISSING_FEATURE, REASON_EMPTY,
            REASON_NOT_AN_IMAGE,

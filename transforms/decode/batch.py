@@ -35,8 +35,8 @@ def load_pixels(item: elements.ImageInput, size: Tuple[int, int],
   except failures.ImageFailure as e:
     if item.content_type:
       e = failures.ImageFailure(
-          e.reason, f"{e.message} (served as {item.content_type!r}, "
-          f"{len(data)} bytes)", e.key)
+          e.reason, f"{e.message} (served as {item.content_type[:100]!r}, "
+          f"{len(data):,} bytes)", e.key)
     return failures.failure_record(key, failures.STAGE_DECODE, e, escaped)
 
 

@@ -72,7 +72,7 @@ def decode_image(data: bytes,
     raise failures.ImageFailure(
         failures.REASON_NOT_AN_IMAGE,
         f"not a recognised image (supported: {', '.join(SUPPORTED_FORMATS)}); "
-        f"starts with {data[:16]!r}") from None
+        f"{len(data):,} bytes that look like {looks_like(data)}") from None
   except Image.DecompressionBombError as e:
     raise failures.ImageFailure(failures.REASON_TOO_LARGE, str(e)) from None
   except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -89,6 +89,39 @@ def decode_image(data: bytes,
     # garbled input; none of them may escape as anything but a failure.
     raise failures.ImageFailure(failures.REASON_CORRUPT,
                                 f"{type(e).__name__}: {e}") from None
+
+
+# Leading bytes -> what a person calls such a file. Used to describe a
+# file that is not an image without copying any of its bytes.
+_MAGIC = ((b"%PDF", "a PDF"), (b"\x1f\x8b", "gzip data"),
+          (b"PK\x03\x04", "a zip archive"), (b"\x00\x00\x00", "binary data"),
+          (b"RIFF", "a RIFF file (audio or video)"),
+          (b"\x7fELF", "an executable"))
+
+
+def looks_like(data: bytes) -> str:
+  """What ``data`` looks like, in a few words, copying none of it."""
+  for magic, kind in _MAGIC:
+    if data.startswith(magic):
+      return kind
+  head = data[:512]
+  try:
+    text = head.decode("utf-8")
+  except UnicodeDecodeError as e:
+    # Text whose last character is cut at 512 bytes is still text.
+    if len(head) < 512 or e.start < len(head) - 3:
+      return "binary data"
+    text = head[:e.start].decode("utf-8")
+  stripped = text.lstrip().lower()
+  if stripped.startswith(("<!doctype html", "<html", "<head", "<body")):
+    return "HTML"
+  if stripped.startswith("<"):
+    return "XML or HTML"
+  if stripped.startswith(("{", "[")):
+    return "JSON"
+  if all(c.isprintable() or c.isspace() for c in text):
+    return "text"
+  return "binary data"
 
 
 def _decode(data: bytes, max_pixels: int,

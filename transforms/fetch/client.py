@@ -35,13 +35,14 @@ from urllib3 import exceptions as u3_errors
 from urllib3.util import connection as u3_socket
 
 from transforms.core import failures
+from transforms.core import urls
 from transforms.fetch import addresses
 from transforms.fetch import limits
 from transforms.fetch import opt_out
 from transforms.fetch import retries
 from transforms.fetch import settings as fetch_settings
 
-SCHEMES = ("http", "https")
+SCHEMES = urls.SCHEMES
 # robots.txt per origin, for this process (its threads and DoFns share it).
 _ROBOTS: Dict[str, Optional[urllib.robotparser.RobotFileParser]] = {}
 _ROBOTS_LOCK = threading.Lock()
@@ -144,16 +145,12 @@ def _failure(reason: str, message: str) -> failures.ImageFailure:
   return failures.ImageFailure(reason, message)
 
 
-def check_url(url: str) -> Optional[str]:
-  """Why ``url`` cannot be fetched at all (scheme, credentials), or None."""
-  parts = urllib.parse.urlsplit(url)
-  if parts.scheme.lower() not in SCHEMES:
-    return f"scheme {parts.scheme or 'none'!r} is not fetched (http, https)"
-  if parts.username is not None or parts.password is not None:
-    return "the URL has credentials in it (user:pass@), which are refused"
-  if not parts.hostname:
-    return "the URL has no host"
-  return None
+def check_url(url: str) -> Optional[failures.ImageFailure]:
+  """Why ``url`` cannot be fetched at all (``core.urls``), or None."""
+  refused = urls.refusal(url)
+  if refused is None:
+    return None
+  return _failure(refused.reason, f"the URL is {refused.message}")
 
 
 class Fetcher:
@@ -275,11 +272,12 @@ class Fetcher:
     Raises:
       failures.ImageFailure: with reason ``blocked_address``, ``redirect``,
         ``http``, ``opted_out``, ``robots``, ``response_too_large``,
-        ``timeout``, ``connection`` or ``unsupported_url``.
+        ``timeout``, ``connection``, ``unsupported_url``, ``bad_url`` or
+        ``credentials_in_url``.
     """
     problem = check_url(url)
     if problem:
-      raise _failure(failures.REASON_UNSUPPORTED_URL, problem)
+      raise problem
     attempt = 0
     while True:
       try:
@@ -301,7 +299,8 @@ class Fetcher:
       problem = check_url(current)
       if problem:
         raise _failure(failures.REASON_REDIRECT,
-                       f"redirected to a URL that is refused: {problem}")
+                       "redirected to a URL that is refused: "
+                       f"{problem.message}")
       if self._s.respect_robots_txt and not self._robots_allow(current):
         raise _failure(failures.REASON_ROBOTS,
                        f"robots.txt of {urllib.parse.urlsplit(current).netloc}"

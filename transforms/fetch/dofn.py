@@ -15,7 +15,6 @@ requests in flight where 16 were allowed (benchmarks/README.md, issue 28).
 from __future__ import annotations
 
 import concurrent.futures
-import urllib.parse
 from typing import Optional
 
 import apache_beam as beam
@@ -24,6 +23,7 @@ from transforms.core import ahead
 from transforms.core import counters
 from transforms.core import elements
 from transforms.core import failures
+from transforms.core import urls
 from transforms.fetch import client
 from transforms.fetch import settings as fetch_settings
 
@@ -78,7 +78,7 @@ class FetchDoFn(beam.DoFn):
   def _emit(self, batch, outcomes):
     for item, outcome in zip(batch, outcomes):
       if isinstance(outcome, failures.Failure):
-        host = urllib.parse.urlsplit(item.uri).hostname or "?"
+        host = urls.host_of(item.uri)
         counters.counter(counters.HOST_FAILURE_PREFIX + host).inc()
         yield failures.tagged(outcome)
       else:

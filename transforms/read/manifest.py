@@ -46,10 +46,6 @@ def manifest_format(path: str) -> str:
                    f"{', '.join(MANIFEST_FORMATS)}")
 
 
-def _text(stream) -> io.TextIOWrapper:
-  return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-
-
 def iter_manifest(path: str, columns: Optional[Sequence[str]] = None
                   ) -> Iterator[Dict]:
   """The manifest's rows as dicts, streamed in file order.
@@ -61,20 +57,22 @@ def iter_manifest(path: str, columns: Optional[Sequence[str]] = None
     columns: read only these (Parquet); every row still has each key.
   """
   kind = manifest_format(path)
+  if kind in ("csv", "json"):
+    with storage.open_text(path, newline="") as text:
+      if kind == "csv":
+        yield from csv.DictReader(text)
+      else:
+        for line in text:
+          if line.strip():
+            yield json.loads(line)
+    return
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   with storage.open_file(path, CompressionTypes.AUTO) as f:
-    if kind == "csv":
-      yield from csv.DictReader(_text(f))
-    elif kind == "json":
-      for line in _text(f):
-        if line.strip():
-          yield json.loads(line)
-    else:
-      import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-      source = pq.ParquetFile(f)
-      names = source.schema_arrow.names
-      wanted = [c for c in (columns or names) if c in names]
-      for batch in source.iter_batches(_PARQUET_BATCH, columns=wanted):
-        yield from batch.to_pylist()
+    source = pq.ParquetFile(f)
+    names = source.schema_arrow.names
+    wanted = [c for c in (columns or names) if c in names]
+    for batch in source.iter_batches(_PARQUET_BATCH, columns=wanted):
+      yield from batch.to_pylist()
 
 
 def manifest_head(path: str, rows: int) -> pa.Table:

@@ -1,51 +1,74 @@
 """Source: text files of one http(s) URL per line (``--input_format
 urls``); blank lines and lines starting with ``#`` are skipped. The key is
-the URL; a URL listed twice fails the later line with ``duplicate_key``,
-and a URL with credentials in it fails as ``credentials_in_url``, keyed by
-its file and line. The list is streamed a line at a time, so a worker never
-holds a whole list. The fetch stage fetches them."""
+the URL; a URL listed twice fails the later line with ``duplicate_key``.
+
+A line that is not an http(s) URL with a host fails alone, here, keyed by
+its file and line (``<list>:<line>``) and never opened (``core.urls``):
+``bad_url`` (malformed), ``unsupported_url`` (a local path, ``gs://``,
+``file:``, ``data:``, ``javascript:``, ...) or ``credentials_in_url``. Such
+lines are not keyed by their text, which the list's author controls and
+which would reach the report's HTML. The list is streamed a line at a
+time, so a worker never holds a whole list. The fetch stage fetches
+them."""
 from __future__ import annotations
 
-import io
+import zlib
 from typing import Iterator, Optional, Sequence, Tuple
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 
 from transforms.core import credentials
 from transforms.core import elements
 from transforms.core import failures
+from transforms.core import urls
 from transforms.read import keep_new
 from transforms.read import listing
 from transforms.read import storage
 
 
 def url_lines(path: str) -> Iterator[Tuple[int, str]]:
-  """(line number, URL) of each URL line of a list (gzip by extension)."""
-  with storage.open_file(path, CompressionTypes.AUTO) as f:
-    for number, raw in enumerate(io.TextIOWrapper(f, encoding="utf-8-sig"),
-                                 start=1):
+  """(line number, URL) of each URL line of a list (gzip by extension).
+  Bytes that are not UTF-8 read as U+FFFD, which ``core.urls`` refuses."""
+  with storage.open_text(path, errors="replace") as text:
+    for number, raw in enumerate(text, start=1):
       line = raw.strip()
       if line and not line.startswith("#"):
         yield number, line
 
 
 class ListUrlsDoFn(beam.DoFn):
-  """URL list -> ImageInput with the URL per line, or a
-  ``credentials_in_url`` failure keyed ``<list>:<line>``."""
+  """URL list -> ImageInput with the URL per line, or the line's failure
+  (``core.urls``) keyed ``<list>:<line>``."""
 
   def process(self, listed: listing.ListedFile):
-    for number, url in url_lines(listed.path()):
-      if credentials.has_credentials(url):
-        yield failures.failure_output(
-            f"{listed.key}:{number}", failures.STAGE_READ,
-            failures.REASON_CREDENTIALS,
-            credentials.refusal(f"line {number} of {listed.key}"),
-            listed.escaped)
-        continue
-      yield elements.ImageInput(
+    number = 0
+    try:
+      for number, url in url_lines(listed.path()):
+        yield self._line(listed, number, url)
+    except (OSError, EOFError, zlib.error) as e:
+      # A list cut short (a truncated .gz) or unreadable: the lines before
+      # were listed; the rest fail as one, keyed by the list.
+      after = f" after line {number}" if number else ""
+      yield failures.failure_output(
+          listed.key, failures.STAGE_READ, failures.REASON_READ_ERROR,
+          f"the URL list could not be read{after} ({type(e).__name__}); "
+          "its later lines, if any, were not listed", listed.escaped)
+
+  @staticmethod
+  def _line(listed: listing.ListedFile, number: int, url: str):
+    """The line's ImageInput, or its failure, keyed ``<list>:<line>``."""
+    refused = urls.refusal(url)
+    if refused is None:
+      return elements.ImageInput(
           elements.ImageKey(url, origin=f"{listed.key}\x00{number:012d}"),
           uri=url)
+    where = f"line {number} of {listed.key}"
+    message = (credentials.refusal(where)
+               if refused.reason == failures.REASON_CREDENTIALS else
+               f"{where} is {refused.message}")
+    return failures.failure_output(f"{listed.key}:{number}",
+                                   failures.STAGE_READ, refused.reason,
+                                   message, listed.escaped)
 
 
 class ReadUrlLists(beam.PTransform):

@@ -84,7 +84,8 @@ def earlier_files(globs: Sequence[str], task: str, failures_allowed: bool
 HOPELESS_REASONS = frozenset({
     failures.REASON_OPTED_OUT, failures.REASON_BLOCKED_ADDRESS,
     failures.REASON_RESPONSE_TOO_LARGE, failures.REASON_ROBOTS,
-    failures.REASON_UNSUPPORTED_URL, failures.REASON_REDIRECT})
+    failures.REASON_UNSUPPORTED_URL, failures.REASON_BAD_URL,
+    failures.REASON_REDIRECT})
 # 4xx statuses that can heal: timeout, too early, too many requests.
 _HEALING_4XX = frozenset({408, 425, 429})
 _STATUS = re.compile(r"HTTP (\d{3})")
