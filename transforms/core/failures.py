@@ -34,6 +34,8 @@ REASON_MISSING_IMAGE = "missing_image"      # read: a sample or row has none
 REASON_DUPLICATE_KEY = "duplicate_key"      # read: an earlier input has the key
 REASON_BAD_ARCHIVE = "bad_archive"          # read: a shard unreadable from here
 REASON_BAD_RECORD = "bad_record"            # read: TFRecord framing/Example
+REASON_BAD_FILE = "bad_file"                # read: not readable as its format
+REASON_WRONG_SCHEMA = "wrong_schema"        # read: lacks the columns asked for
 REASON_MISSING_FEATURE = "missing_feature"  # read: no image bytes feature
 REASON_BLOCKED_ADDRESS = "blocked_address"  # fetch: private, metadata, ...
 REASON_REDIRECT = "redirect"                # fetch: a loop or too many
@@ -61,7 +63,8 @@ REASONS = (REASON_READ_ERROR, REASON_DANGLING_SYMLINK, REASON_PERMISSION,
            REASON_TIMEOUT, REASON_CONNECTION_ERROR, REASON_UNSUPPORTED_URL,
            REASON_BAD_URL,
            REASON_CREDENTIALS,
-           REASON_BAD_RECORD, REASON_MISSING_FEATURE, REASON_EMPTY,
+           REASON_BAD_RECORD, REASON_BAD_FILE, REASON_WRONG_SCHEMA,
+           REASON_MISSING_FEATURE, REASON_EMPTY,
            REASON_NOT_AN_IMAGE,
            REASON_TRUNCATED, REASON_CORRUPT, REASON_TOO_LARGE,
            REASON_INFERENCE_ERROR, REASON_BAD_OUTPUT)

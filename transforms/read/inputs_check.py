@@ -85,7 +85,7 @@ def check_inputs(settings: read_settings.ReadSettings) -> PassthroughTypes:
         types = tuple((c, table.schema.field(c).type)
                       for c in settings.passthrough_columns)
     elif kind == read_settings.FORMAT_PARQUET:
-      source = parquet_images.parquet_file(path)
+      source, path = _first_parquet(matched, pattern)
       try:
         found = parquet_images.check_file(
             source, path, settings.image_column, settings.key_column,
@@ -99,6 +99,23 @@ def check_inputs(settings: read_settings.ReadSettings) -> PassthroughTypes:
     if kind in read_settings.URL_FORMATS:
       _refuse_credentials(settings, matched[0])
   return types
+
+
+def _first_parquet(matched: List[listing.ListedFile], pattern: str):
+  """The first of the listed files that opens as Parquet, and its path: a
+  glob may also match a file of another kind (img2dataset's
+  ``00000_stats.json``) or a damaged one, which the job fails alone."""
+  for listed in matched:
+    try:
+      source = parquet_images.parquet_file(listed.path())
+      _ = source.metadata
+      return source, listed.path()
+    except Exception:  # pylint: disable=broad-except
+      continue
+  raise flags.ConfigError(
+      f"--input: expected Parquet files, but none of the first "
+      f"{len(matched)} that {pattern!r} matches opens as Parquet "
+      f"({matched[0].key}, ...)")
 
 
 def _refuse_credentials(settings: read_settings.ReadSettings,

@@ -53,11 +53,40 @@ def image_bytes(value: Any) -> Optional[bytes]:
   return value if value is None else bytes(value)
 
 
+def _unreadable(error: Exception) -> str:
+  """Why a Parquet file or row group could not be read, in our words (no
+  byte of the file is copied)."""
+  return f"could not be read as Parquet ({type(error).__name__})"
+
+
 class ListRowGroupsDoFn(beam.DoFn):
-  """File -> (file, row group, first row index) per row group."""
+  """File -> (file, row group, first row index) per row group; a file that
+  is not readable Parquet (cut short, another kind of file in the glob) or
+  lacks the columns asked for fails alone, keyed by its path."""
+
+  def __init__(self, image_column: str, key_column: Optional[str],
+               passthrough: Sequence[str]):
+    self._image_column, self._key_column = image_column, key_column
+    self._passthrough = tuple(passthrough)
 
   def process(self, listed: listing.ListedFile):
-    meta = parquet_file(listed.path()).metadata
+    try:
+      source = parquet_file(listed.path())
+      meta = source.metadata
+    except Exception as e:  # pylint: disable=broad-except
+      yield failures.failure_output(
+          listed.key, failures.STAGE_READ, failures.REASON_BAD_FILE,
+          f"{listed.key} {_unreadable(e)}; none of its rows were read",
+          listed.escaped)
+      return
+    try:
+      check_file(source, listed.key, self._image_column, self._key_column,
+                 self._passthrough)
+    except ValueError as e:
+      yield failures.failure_output(
+          listed.key, failures.STAGE_READ, failures.REASON_WRONG_SCHEMA,
+          f"{e}; none of its rows were read", listed.escaped)
+      return
     first = 0
     for group in range(meta.num_row_groups):
       yield listed, group, first
@@ -66,19 +95,32 @@ class ListRowGroupsDoFn(beam.DoFn):
 
 class ListRowKeysDoFn(beam.DoFn):
   """(file, row group, first row) -> (ImageKey, (file, group, row)) per row:
-  pass one, which reads only the key column (or nothing but the count)."""
+  pass one, which reads only the key column (or nothing but the count). A
+  row group whose keys cannot be read fails each of its rows, keyed
+  ``FILE:ROW``."""
 
   def __init__(self, key_column: Optional[str]):
     self._key_column = key_column
 
   def process(self, element):
     listed, group, first = element
-    source = parquet_file(listed.path())
-    if self._key_column:
-      values = source.read_row_group(
-          group, columns=[self._key_column]).column(0).to_pylist()
-    else:
-      values = [None] * source.metadata.row_group(group).num_rows
+    rows = 0
+    try:
+      source = parquet_file(listed.path())
+      rows = source.metadata.row_group(group).num_rows
+      if self._key_column:
+        values = source.read_row_group(
+            group, columns=[self._key_column]).column(0).to_pylist()
+      else:
+        values = [None] * rows
+    except Exception as e:  # pylint: disable=broad-except
+      for row in range(first, first + rows):
+        yield failures.failure_output(
+            f"{listed.key}:{row}", failures.STAGE_READ,
+            failures.REASON_BAD_FILE,
+            f"row {row} of {listed.key}: its row group {group} "
+            f"{_unreadable(e)}", listed.escaped)
+      return
     for offset, value in enumerate(values):
       row = first + offset
       by_row = value in (None, "")
@@ -90,7 +132,8 @@ class ListRowKeysDoFn(beam.DoFn):
 
 class ReadKeptRowsDoFn(beam.DoFn):
   """((file, group), [(offset, ImageKey)]) -> ImageInput with the image
-  bytes per kept row, or ``missing_image``: pass two."""
+  bytes per kept row, or ``missing_image``: pass two. A row group that
+  cannot be read fails each kept row."""
 
   def __init__(self, image_column: str, passthrough: Sequence[str]):
     self._image_column = image_column
@@ -99,13 +142,21 @@ class ReadKeptRowsDoFn(beam.DoFn):
   def process(self, element):
     (listed_tuple, group), wanted = element
     listed = listing.ListedFile(*listed_tuple)
-    source = parquet_file(listed.path())
-    struct = is_image_struct(
-        source.schema_arrow.field(self._image_column).type)
-    path_name = path_column(self._image_column)
-    read = [self._image_column] + [c for c in self._passthrough
-                                   if c != path_name]
-    table = source.read_row_group(group, columns=list(dict.fromkeys(read)))
+    try:
+      source = parquet_file(listed.path())
+      struct = is_image_struct(
+          source.schema_arrow.field(self._image_column).type)
+      path_name = path_column(self._image_column)
+      read = [self._image_column] + [c for c in self._passthrough
+                                     if c != path_name]
+      table = source.read_row_group(group, columns=list(dict.fromkeys(read)))
+    except Exception as e:  # pylint: disable=broad-except
+      for _, image_key in sorted(wanted, key=lambda w: w[0]):
+        yield failures.failure_output(
+            image_key.key, failures.STAGE_READ, failures.REASON_BAD_FILE,
+            f"row group {group} of {listed.key} {_unreadable(e)}",
+            image_key.escaped)
+      return
     cells = table.column(self._image_column).to_pylist()
     other = {c: table.column(c).to_pylist() for c in table.column_names
              if c != self._image_column}
@@ -145,11 +196,17 @@ class ReadParquetImages(beam.PTransform):
     self._live_job = live_job
 
   def expand(self, pbegin):
-    keys = (listing.match_files(pbegin, self._patterns)
-            | "RowGroups" >> beam.ParDo(ListRowGroupsDoFn())
+    groups = (listing.match_files(pbegin, self._patterns)
+              | "RowGroups" >> beam.ParDo(ListRowGroupsDoFn(
+                  self._image_column, self._key_column, self._passthrough)
+                                           ).with_outputs(
+                      failures.FAILURES_TAG, main="groups"))
+    keys = (groups.groups
             | "SpreadRowGroups" >> beam.Reshuffle()
-            | "ListRowKeys" >> beam.ParDo(ListRowKeysDoFn(self._key_column)))
-    kept = keys | "KeepNewOnce" >> keep_new.KeepNewOnce(
+            | "ListRowKeys" >> beam.ParDo(ListRowKeysDoFn(
+                self._key_column)).with_outputs(
+                    failures.FAILURES_TAG, main="keys"))
+    kept = keys.keys | "KeepNewOnce" >> keep_new.KeepNewOnce(
                 self._done, self._live_job)
     images = (kept.kept
               | "ByRowGroup" >> beam.Map(
@@ -159,7 +216,8 @@ class ReadParquetImages(beam.PTransform):
               | "ReadKeptRows" >> beam.ParDo(ReadKeptRowsDoFn(
                   self._image_column, self._passthrough)).with_outputs(
                       failures.FAILURES_TAG, main="images"))
-    failed = ((kept[failures.FAILURES_TAG], images[failures.FAILURES_TAG])
+    failed = ((groups[failures.FAILURES_TAG], keys[failures.FAILURES_TAG],
+               kept[failures.FAILURES_TAG], images[failures.FAILURES_TAG])
               | "AllReadFailures" >> beam.Flatten())
     return {"images": images.images, failures.FAILURES_TAG: failed}
 

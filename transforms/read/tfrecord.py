@@ -94,18 +94,32 @@ class ListRecordsDoFn(beam.DoFn):
     except Exception as e:  # pylint: disable=broad-except
       # The framing is broken: nothing from here on can be trusted; the rest
       # of the file is one input, one failure.
-      message = f"{type(e).__name__}: {e}".encode(
-          "utf-8", "backslashreplace").decode("utf-8")
       yield failures.failure_output(
           f"{path}:{index}", failures.STAGE_READ, failures.REASON_BAD_RECORD,
-          f"TFRecord framing broken at record {index}; the rest of the file "
-          f"is unreadable: {message}", escaped)
+          f"TFRecord framing broken at record {index}: {framing_problem(e)}; "
+          "the rest of the file is unreadable", escaped)
+
+
+def framing_problem(error: Exception) -> str:
+  """What broke a TFRecord file's framing, in our words: Beam's messages
+  hex-dump the record, and no byte of an input goes into a message."""
+  text = str(error)
+  if "Fewer than" in text:
+    return "the file is cut short inside this record"
+  if "length mask" in text:
+    return "its length fails its CRC (a damaged byte, or not a TFRecord file)"
+  if "data mask" in text:
+    return "its data fails its CRC (a damaged byte)"
+  return f"the file could not be read ({type(error).__name__})"
 
 
 class ReadKeptRecordsDoFn(beam.DoFn):
   """(path, [(index, ImageKey), ...]) -> ImageInput (with the bytes) for
-  those records.
-  Pass two: reads the file again and keeps the records the join kept."""
+  those records, or their failures.
+
+  Pass two: reads the file again, up to the last record kept, so damage
+  that pass one failed (after those records) is not read again. A file
+  that changed since pass one fails each kept record not yet read."""
 
   def __init__(self, image_feature: str):
     self._image_feature = image_feature
@@ -114,11 +128,34 @@ class ReadKeptRecordsDoFn(beam.DoFn):
     listed_tuple, wanted = element
     listed = listing.ListedFile(*listed_tuple)
     keys = dict(wanted)
-    for index, record in enumerate(storage.iter_records(listed.path())):
-      if index in keys:
-        example = _example_pb2().Example.FromString(record)
-        data = example.features.feature[self._image_feature].bytes_list.value[0]
-        yield elements.ImageInput(keys[index], data=data)
+    last = max(keys)
+    index = -1
+    try:
+      for index, record in enumerate(storage.iter_records(listed.path())):
+        if index in keys:
+          image_key = keys.pop(index)
+          try:
+            _, data = parse_example(record, image_key.key,
+                                    self._image_feature, "")
+          except failures.ImageFailure as e:
+            yield failures.failure_output(
+                image_key.key, failures.STAGE_READ, e.reason,
+                f"{e.message} (record {index} of {listed.key}, which "
+                "changed since it was listed)", image_key.escaped)
+            continue
+          yield elements.ImageInput(image_key, data=data)
+        if index >= last:
+          return
+    except Exception as e:  # pylint: disable=broad-except
+      problem = f"the file could not be read past record {index + 1} " \
+                f"({type(e).__name__})"
+    else:
+      problem = f"the file ends after record {index}"
+    for at, image_key in sorted(keys.items()):
+      yield failures.failure_output(
+          image_key.key, failures.STAGE_READ, failures.REASON_BAD_RECORD,
+          f"record {at} of {listed.key} was listed, but {problem}: the file "
+          "changed since it was listed", image_key.escaped)
 
 
 class ReadTFRecordImages(beam.PTransform):
@@ -149,7 +186,9 @@ class ReadTFRecordImages(beam.PTransform):
                   lambda item: (tuple(item[1][0]), (item[1][1], item[0])))
               | "GroupByFile" >> beam.GroupByKey()
               | "ReadKept" >> beam.ParDo(ReadKeptRecordsDoFn(
-                  self._image_feature)))
-    failed = ((listed[failures.FAILURES_TAG], kept[failures.FAILURES_TAG])
+                  self._image_feature)).with_outputs(
+                      failures.FAILURES_TAG, main="images"))
+    failed = ((listed[failures.FAILURES_TAG], kept[failures.FAILURES_TAG],
+               images[failures.FAILURES_TAG])
               | "AllReadFailures" >> beam.Flatten())
-    return {"images": images, failures.FAILURES_TAG: failed}
+    return {"images": images.images, failures.FAILURES_TAG: failed}
