@@ -6,38 +6,9 @@ from __future__ import annotations
 
 import re
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-import tensorflow as tf
-
 from pipelines import embed
 from tests import conftest
-from tests import image_corpus
-
-
-def _png(i):
-  return image_corpus.encode(
-      image_corpus.solid("RGB", (40 * i % 256, 90, 200 - 20 * i)), "PNG")
-
-
-def _records(names):
-  out = []
-  for name in names:
-    example = tf.train.Example(features=tf.train.Features(feature={
-        "image/encoded": tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[_png(len(out))])),
-        "image/filename": tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[name.encode()])),
-    }))
-    out.append(example.SerializeToString())
-  return out
-
-
-def _write(path, records):
-  with tf.io.TFRecordWriter(str(path)) as writer:
-    for record in records:
-      writer.write(record)
-  return path.read_bytes()
+from tests import damaged_files
 
 
 def _main(argv, capsys):
@@ -54,30 +25,17 @@ def _no_input_bytes_in(messages):
 
 def test_damaged_tfrecords_fail_alone(simple_model, tmp_path, capsys):
   folder = tmp_path / "records"
-  folder.mkdir()
-  _write(folder / "a_good.tfrecord", _records(["g0", "g1", "g2"]))
-  # Cut short inside its last record (a truncated upload).
-  whole = _write(folder / "b_cut.tfrecord", _records(["c0", "c1", "c2"]))
-  (folder / "b_cut.tfrecord").write_bytes(whole[:-40])
-  # A byte flipped inside the data of its second record (CRC mismatch).
-  records = _records(["f0", "f1", "f2"])
-  whole = bytearray(_write(folder / "c_flipped.tfrecord", records))
-  at = len(records[0]) + 16 + 12 + 30   # record 1's data, past its header
-  whole[at] ^= 0xFF
-  (folder / "c_flipped.tfrecord").write_bytes(bytes(whole))
-  # A file of another kind in the glob.
-  (folder / "d_notes.txt").write_text("these are not records\n" * 20)
+  expected = damaged_files.tfrecord_folder(folder)
   out = str(tmp_path / "out")
   status, err = _main(["--model", simple_model, "--input_format", "tfrecord",
                        "--input", f"{folder}/*", "--output", out], capsys)
   assert status == 0, err
-  rows = sorted(r["key"] for r in conftest.read_parquet_rows(out))
+  rows = [r["key"] for r in conftest.read_parquet_rows(out)]
   failed = {f["key"]: f for f in conftest.read_failures(out)}
-  assert rows == ["c0", "c1", "f0", "g0", "g1", "g2"]
+  assert sorted(rows) == sorted(damaged_files.TFRECORD_KEPT)
   assert {k: (f["stage"], f["reason"]) for k, f in failed.items()} == {
-      f"{folder}/b_cut.tfrecord:2": ("read", "bad_record"),
-      f"{folder}/c_flipped.tfrecord:1": ("read", "bad_record"),
-      f"{folder}/d_notes.txt:0": ("read", "bad_record")}
+      f"{folder}/{name}": ("read", reason)
+      for name, reason in expected.items()}
   assert "cut short" in failed[f"{folder}/b_cut.tfrecord:2"]["message"]
   assert "CRC" in failed[f"{folder}/c_flipped.tfrecord:1"]["message"]
   _no_input_bytes_in(f["message"] for f in failed.values())
@@ -86,30 +44,61 @@ def test_damaged_tfrecords_fail_alone(simple_model, tmp_path, capsys):
 def test_damaged_parquet_and_other_files_in_the_glob_fail_alone(
     simple_model, tmp_path, capsys):
   folder = tmp_path / "parquet"
-  folder.mkdir()
-
-  def table(keys, column="image"):
-    return pa.table({"key": keys, column: [_png(i) for i in range(len(keys))]})
-
-  # img2dataset's stats file sorts first: the launch check looks past it.
-  (folder / "00000_stats.json").write_text('{"count": 3, "successes": 3}')
-  pq.write_table(table(["a0", "a1", "a2"]), folder / "00000.parquet")
-  pq.write_table(table(["b0", "b1"]), folder / "00001.parquet")
-  pq.write_table(table(["c0", "c1", "c2"]), folder / "00002.parquet")
-  cut = (folder / "00002.parquet").read_bytes()
-  (folder / "00002.parquet").write_bytes(cut[:len(cut) // 2])
-  pq.write_table(table(["d0"], column="jpg"), folder / "00003.parquet")
+  expected = damaged_files.parquet_folder(folder)
   out = str(tmp_path / "out")
+  # img2dataset's stats file sorts first: the launch check looks past it.
   status, err = _main(["--model", simple_model, "--input_format", "parquet",
                        "--input", f"{folder}/*", "--key_column", "key",
                        "--output", out], capsys)
   assert status == 0, err
-  rows = sorted(r["key"] for r in conftest.read_parquet_rows(out))
+  rows = [r["key"] for r in conftest.read_parquet_rows(out)]
   failed = {f["key"]: f for f in conftest.read_failures(out)}
-  assert rows == ["a0", "a1", "a2", "b0", "b1"]
+  assert sorted(rows) == damaged_files.PARQUET_KEPT
   assert {k: (f["stage"], f["reason"]) for k, f in failed.items()} == {
-      f"{folder}/00000_stats.json": ("read", "bad_file"),
-      f"{folder}/00002.parquet": ("read", "bad_file"),
-      f"{folder}/00003.parquet": ("read", "wrong_schema")}
+      f"{folder}/{name}": ("read", reason)
+      for name, reason in expected.items()}
   assert "'image'" in failed[f"{folder}/00003.parquet"]["message"]
   _no_input_bytes_in(f["message"] for f in failed.values())
+
+
+def test_damaged_manifests_fail_alone(simple_model, tmp_path, capsys):
+  import gzip  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  images = tmp_path / "images"
+  images.mkdir()
+  paths = []
+  for i in range(8):
+    path = images / f"{i}.png"
+    path.write_bytes(damaged_files.png(i))
+    paths.append(str(path))
+  folder = tmp_path / "manifests"
+  folder.mkdir()
+  # JSON Lines with a malformed line (row 1) and a line that is no object.
+  (folder / "a.jsonl").write_text("\n".join([
+      json.dumps({"uri": paths[0]}), '{"uri": "' + paths[1],
+      "[1, 2]", json.dumps({"uri": paths[2]})]) + "\n")
+  # gzip CSV cut short: its first rows are kept.
+  text = "uri\n" + "".join(f"{paths[3 + i % 3]}\n" for i in range(3)) + (
+      "".join(f"{images}/missing-{i}.png\n" for i in range(3000)))
+  whole = gzip.compress(text.encode())
+  (folder / "b.csv.gz").write_bytes(whole[:len(whole) // 2])
+  # A later manifest without the URI column.
+  (folder / "c.csv").write_text("path\n" + paths[7] + "\n")
+  out = str(tmp_path / "out")
+  status, err = _main(["--model", simple_model, "--input_format", "manifest",
+                       "--input", f"{folder}/*", "--output", out], capsys)
+  assert status == 0, err
+  rows = sorted(r["key"] for r in conftest.read_parquet_rows(out))
+  assert rows == sorted([paths[0], paths[2], paths[3], paths[4], paths[5]])
+  failed = conftest.read_failures(out)
+  by_reason = {}
+  for f in failed:
+    by_reason.setdefault(f["reason"], []).append(f["key"])
+  assert sorted(by_reason["bad_record"]) == [f"{folder}/a.jsonl:1",
+                                             f"{folder}/a.jsonl:2"]
+  assert by_reason["bad_file"] == [f"{folder}/b.csv.gz"]
+  assert by_reason["wrong_schema"] == [f"{folder}/c.csv"]
+  # The rows of b.csv.gz read before the cut name missing files.
+  assert set(by_reason) == {"bad_record", "bad_file", "wrong_schema",
+                            "not_found"}
+  _no_input_bytes_in(f["message"] for f in failed)

@@ -1,5 +1,10 @@
-"""The job's own images for int8: its first inputs in listing order, read and
-decoded exactly as the job's decode step does (``decode.batch``).
+"""The job's own images for int8: its first inputs in listing order, read by
+the read stage's own DoFns and decoded exactly as the job's decode step
+does (``decode.batch``); URLs are fetched with the job's fetch settings.
+
+One reader per format: a damaged container is skipped here exactly as the
+job fails it, and keys are the job's, so the sample cannot drift from
+what the workers read.
 
 The first ``--calibration_images`` inputs calibrate and the next
 ``--int8_check_images`` gate, so the two never overlap; a job with fewer
@@ -7,16 +12,18 @@ inputs than both splits them 60 / 40, and below 100 int8 is refused. The
 order is the job's listing order, which is deterministic (``read.listing``
 sorts each glob's matches; globs, manifest rows and TFRecord records keep
 their order), so two runs over the same inputs calibrate on the same
-images. Inputs that fail to read or decode are left out, as the job would
-fail them. A job whose quantized model is cached decodes only its check
-images.
+images. Inputs that fail to read, fetch or decode are left out, as the job
+would fail them. A job whose quantized model is cached decodes only its
+check images.
 """
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import os
 from typing import Iterator, List, Optional, Tuple
 
+import apache_beam as beam
 import numpy as np
 
 from transforms.core import elements
@@ -24,6 +31,9 @@ from transforms.core import failures
 from transforms.core import flags
 from transforms.decode import batch
 from transforms.decode import settings as decode_settings
+from transforms.fetch import client
+from transforms.fetch import dofn as fetch_dofn
+from transforms.fetch import settings as fetch_settings
 from transforms.model.openvino.quantization import config as quant_config
 from transforms.read import files
 from transforms.read import listing
@@ -33,7 +43,12 @@ from transforms.read import settings as read_settings
 from transforms.read import storage
 from transforms.read import tar_samples
 from transforms.read import tfrecord
+from transforms.read import url_list
 from transforms.read import webdataset
+
+
+# Inputs listed per second pass of a two-pass reader (TFRecord, Parquet).
+_CHUNK = 128
 
 
 def _listed(read: read_settings.ReadSettings
@@ -46,52 +61,63 @@ def _listed(read: read_settings.ReadSettings
         yield listed
 
 
+def _kept(outputs) -> Iterator:
+  """A read-stage DoFn's main outputs; its failures are left out, as the
+  job fails them."""
+  for output in outputs or ():
+    if not isinstance(output, beam.pvalue.TaggedOutput):
+      yield output
+
+
+def _in_chunks(items: Iterator, size: int) -> Iterator[list]:
+  while True:
+    chunk = list(itertools.islice(items, size))
+    if not chunk:
+      return
+    yield chunk
+
+
 def _inputs(read: read_settings.ReadSettings
             ) -> Iterator[elements.ImageInput]:
-  if read.input_format == read_settings.FORMAT_FILES:
-    for listed in _listed(read):
+  """The job's inputs in its listing order, read by the read stage's own
+  DoFns (one reader per format: damage is handled, and keys made, as the
+  job does), pass one and pass two alike."""
+  kind = read.input_format
+  for listed in _listed(read):
+    if kind == read_settings.FORMAT_FILES:
       yield files.listed_input(listed)
-  elif read.input_format == read_settings.FORMAT_MANIFEST:
-    for listed in _listed(read):
-      for row in manifest.manifest_rows(listed.path(), read.uri_column,
-                                        read.key_column, ()):
-        uri = row[read.uri_column]
-        if uri not in (None, ""):
-          yield elements.ImageInput(elements.ImageKey(str(uri)), uri=str(uri))
-  elif read.input_format == read_settings.FORMAT_WEBDATASET:
-    for listed in _listed(read):
+    elif kind == read_settings.FORMAT_MANIFEST:
+      yield from _kept(manifest.ListManifestDoFn(
+          read.uri_column, read.key_column, ()).process(listed))
+    elif kind == read_settings.FORMAT_URLS:
+      yield from _kept(url_list.ListUrlsDoFn().process(listed))
+    elif kind == read_settings.FORMAT_WEBDATASET:
       try:
         with storage.open_file(listed.path()) as stream:
           for sample in tar_samples.samples(tar_samples.members(stream)):
-            outcome = webdataset.sample_input(listed, sample,
-                                              read.image_extensions, ())
-            if isinstance(outcome, elements.ImageInput):
-              yield outcome
+            yield from _kept([webdataset.sample_input(
+                listed, sample, read.image_extensions, ())])
       except tar_samples.DamagedArchive:
         continue  # the samples before the damage were yielded
-  elif read.input_format == read_settings.FORMAT_PARQUET:
-    for listed in _listed(read):
-      source = parquet_images.parquet_file(listed.path())
-      position = 0
-      for group in range(source.metadata.num_row_groups):
-        cells = source.read_row_group(
-            group, columns=[read.image_column]).column(0).to_pylist()
-        for cell in cells:
-          data = parquet_images.image_bytes(cell)
-          if data is not None:
-            yield elements.ImageInput(
-                elements.ImageKey(f"{listed.key}:{position}"), data=data)
-          position += 1
-  else:
-    for listed in _listed(read):
-      for index, record in enumerate(storage.iter_records(listed.path())):
-        try:
-          image_key, data = tfrecord.parse_example(
-              record, f"{listed.key}:{index}", read.image_feature,
-              read.key_feature)
-        except failures.ImageFailure:
-          continue
-        yield elements.ImageInput(image_key, data=data)
+    elif kind == read_settings.FORMAT_PARQUET:
+      groups = _kept(parquet_images.ListRowGroupsDoFn(
+          read.image_column, read.key_column, ()).process(listed))
+      for group in groups:
+        keys = _kept(parquet_images.ListRowKeysDoFn(
+            read.key_column).process(group))
+        for chunk in _in_chunks(keys, _CHUNK):
+          file, row_group, _ = chunk[0][1]
+          yield from _kept(parquet_images.ReadKeptRowsDoFn(
+              read.image_column, ()).process(
+                  ((file, row_group),
+                   [(offset, key) for key, (_, _, offset) in chunk])))
+    else:
+      records = _kept(tfrecord.ListRecordsDoFn(
+          read.image_feature, read.key_feature).process(listed))
+      for chunk in _in_chunks(records, _CHUNK):
+        yield from _kept(tfrecord.ReadKeptRecordsDoFn(
+            read.image_feature).process(
+                (tuple(listed), [(index, key) for key, (_, index) in chunk])))
 
 
 def first_inputs(read: read_settings.ReadSettings,
@@ -110,13 +136,35 @@ def first_inputs(read: read_settings.ReadSettings,
 
 
 def decode_all(items: List[elements.ImageInput], size: Tuple[int, int],
-               settings: decode_settings.DecodeSettings) -> np.ndarray:
-  """uint8 [n, height, width, 3] of the items that decode, in order."""
+               settings: decode_settings.DecodeSettings,
+               fetch: Optional[fetch_settings.FetchSettings] = None
+               ) -> np.ndarray:
+  """uint8 [n, height, width, 3] of the items that decode, in order; URLs
+  fetched first, as the job's fetch step does (with ``fetch``'s limits)."""
+  fetcher = client.Fetcher(fetch) if fetch is not None else None
+
+  def load(item: elements.ImageInput):
+    if fetch_dofn.is_url(item):
+      if fetcher is None:
+        return None
+      try:
+        got = fetcher.fetch(item.uri)
+      except failures.ImageFailure:
+        return None   # the job fails it at its fetch step
+      item = item._replace(data=got.data, content_type=got.content_type)
+    return batch.load_pixels(item, size, settings)
+
   workers = max(1, os.cpu_count() or 1)
-  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-    outcomes = list(pool.map(
-        lambda item: batch.load_pixels(item, size, settings), items))
-  pixels = [o for o in outcomes if not isinstance(o, failures.Failure)]
+  if fetcher is not None:
+    workers = max(workers, fetch.concurrency)  # type: ignore[union-attr]
+  try:
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+      outcomes = list(pool.map(load, items))
+  finally:
+    if fetcher is not None:
+      fetcher.close()
+  pixels = [o for o in outcomes
+            if o is not None and not isinstance(o, failures.Failure)]
   if not pixels:
     return np.zeros((0, size[0], size[1], 3), np.uint8)
   return np.stack(pixels)
@@ -129,8 +177,10 @@ class JobImageSample:
   def __init__(self, read: read_settings.ReadSettings,
                decode: decode_settings.DecodeSettings,
                image_size: Tuple[int, int],
-               quantization: quant_config.QuantizationSettings):
+               quantization: quant_config.QuantizationSettings,
+               fetch: Optional[fetch_settings.FetchSettings] = None):
     self._read, self._decode = read, decode
+    self._fetch = fetch
     self._size = image_size
     self._quantization = quantization
     self._split: Optional[Tuple[List[elements.ImageInput],
@@ -152,7 +202,7 @@ class JobImageSample:
     """The calibration (0) or check (1) inputs, read and decoded once."""
     if self._pixels[part] is None:
       pixels = decode_all(self._inputs_split()[part], self._size,
-                          self._decode)
+                          self._decode, self._fetch)
       if not len(pixels):
         raise flags.ConfigError(
             f"--precision int8: none of the job's {what} inputs decoded")

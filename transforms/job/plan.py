@@ -91,7 +91,7 @@ def plan_job(config: options_lib.JobConfig,
 
   def sample_for(image_size):
     return image_sample.JobImageSample(config.read, config.decode, image_size,
-                                       config.model.quantization)
+                                       config.model.quantization, config.fetch)
 
   model = resolve.resolve_model(config.model, workers_here, sample_for)
   passthrough = inputs_check.check_inputs(config.read)

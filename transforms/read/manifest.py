@@ -46,6 +46,15 @@ def manifest_format(path: str) -> str:
                    f"{', '.join(MANIFEST_FORMATS)}")
 
 
+class BadRow(dict):
+  """A JSON Lines row that is not a JSON object (malformed, cut): it fails
+  alone, keyed by its file and row."""
+
+
+class WrongColumns(ValueError):
+  """A manifest lacks a column the job names."""
+
+
 def iter_manifest(path: str, columns: Optional[Sequence[str]] = None
                   ) -> Iterator[Dict]:
   """The manifest's rows as dicts, streamed in file order.
@@ -64,7 +73,11 @@ def iter_manifest(path: str, columns: Optional[Sequence[str]] = None
       else:
         for line in text:
           if line.strip():
-            yield json.loads(line)
+            try:
+              value = json.loads(line)
+            except ValueError:
+              value = None
+            yield value if isinstance(value, dict) else BadRow()
     return
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   with storage.open_file(path, CompressionTypes.AUTO) as f:
@@ -86,7 +99,8 @@ def manifest_head(path: str, rows: int) -> pa.Table:
       if batch is None:
         return source.schema_arrow.empty_table()
       return pa.Table.from_batches([batch]).slice(0, rows)
-  head = list(itertools.islice(iter_manifest(path), rows))
+  head = [row for row in itertools.islice(iter_manifest(path), rows)
+          if not isinstance(row, BadRow)]
   if not head:
     return pa.table({})
   if manifest_format(path) == "csv":
@@ -103,24 +117,30 @@ def check_columns(table_columns: Sequence[str], uri_column: str,
       passthrough)
   missing = [c for c in wanted if c not in table_columns]
   if missing:
-    raise ValueError(f"manifest {path!r} lacks column(s) {missing} "
+    raise WrongColumns(f"manifest {path!r} lacks column(s) {missing} "
                      f"(found: {', '.join(table_columns)})")
 
 
 def manifest_rows(path: str, uri_column: str, key_column: Optional[str],
                   passthrough: Sequence[str]) -> Iterator[Dict]:
   """The named columns of each row, with ``__index__`` (its row number
-  from 0), streamed.
+  from 0), streamed; a row that is not a JSON object is ``{"__index__": N,
+  "__bad__": True}``.
 
   Raises:
-    ValueError: the manifest lacks a named column (found on its first row;
-      an empty manifest has no rows to check).
+    WrongColumns: the manifest lacks a named column (found on its first
+      good row; an empty manifest has no rows to check).
   """
   wanted: List[str] = list(dict.fromkeys(
       [uri_column] + ([key_column] if key_column else []) + list(passthrough)))
+  checked = False
   for index, row in enumerate(iter_manifest(path, wanted)):
-    if index == 0:
+    if isinstance(row, BadRow):
+      yield {"__index__": index, "__bad__": True}
+      continue
+    if not checked:
       check_columns(list(row), uri_column, key_column, passthrough, path)
+      checked = True
     picked = {c: row.get(c) for c in wanted}
     picked["__index__"] = index
     yield picked
@@ -137,29 +157,55 @@ class ListManifestDoFn(beam.DoFn):
 
   def process(self, listed: listing.ListedFile):
     path = listed.key
-    for row in manifest_rows(listed.path(), self._uri, self._key,
-                             self._passthrough):
-      uri = row[self._uri]
-      key = row[self._key] if self._key else uri
-      secret = credentials.has_credentials(uri)
-      by_row = key in (None, "") or (secret and not self._key)
-      key = f"{path}:{row['__index__']}" if by_row else str(key)
-      escaped = by_row and listed.escaped
-      image_key = elements.ImageKey(
-          key, tuple((c, row[c]) for c in self._passthrough),
-          origin=f"{path}\x00{row['__index__']:012d}", escaped=escaped)
-      if uri in (None, ""):
-        yield failures.failure_output(
-            key, failures.STAGE_READ, failures.REASON_MISSING_URI,
-            f"row {row['__index__']} of {path} has no {self._uri!r}", escaped)
-        continue
-      if secret:
-        yield failures.failure_output(
-            key, failures.STAGE_READ, failures.REASON_CREDENTIALS,
-            credentials.refusal(f"row {row['__index__'] + 1} of {path}"),
-            escaped)
-        continue
-      yield elements.ImageInput(image_key, uri=str(uri))
+    number = None
+    try:
+      for row in manifest_rows(listed.path(), self._uri, self._key,
+                               self._passthrough):
+        number = row["__index__"]
+        yield self._row(listed, row)
+    except WrongColumns as e:
+      yield failures.failure_output(
+          path, failures.STAGE_READ, failures.REASON_WRONG_SCHEMA,
+          f"{e}; none of its rows were read", listed.escaped)
+    except Exception as e:  # pylint: disable=broad-except
+      # Damaged (cut short, not UTF-8, a NUL in a CSV, not Parquet): the
+      # rows before were listed; the rest fail as one, keyed by the file.
+      after = f" after row {number}" if number is not None else ""
+      yield failures.failure_output(
+          path, failures.STAGE_READ, failures.REASON_BAD_FILE,
+          f"manifest {path} could not be read{after} "
+          f"({type(e).__name__}); its later rows, if any, were not listed",
+          listed.escaped)
+
+  def _row(self, listed: listing.ListedFile, row: Dict):
+    path = listed.key
+    if row.get("__bad__"):
+      return failures.failure_output(
+          f"{path}:{row['__index__']}", failures.STAGE_READ,
+          failures.REASON_BAD_RECORD,
+          f"row {row['__index__']} of {path} is not a JSON object",
+          listed.escaped)
+    uri = row[self._uri]
+    key = row[self._key] if self._key else uri
+    secret = credentials.has_credentials(uri)
+    by_row = key in (None, "") or (secret and not self._key)
+    key = f"{path}:{row['__index__']}" if by_row else str(key)
+    escaped = by_row and listed.escaped
+    image_key = elements.ImageKey(
+        key, tuple((c, row[c]) for c in self._passthrough),
+        origin=f"{path}\x00{row['__index__']:012d}", escaped=escaped)
+    if uri in (None, ""):
+      return failures.failure_output(
+          key, failures.STAGE_READ, failures.REASON_MISSING_URI,
+          f"row {row['__index__']} of {path} has no {self._uri!r}", escaped)
+    if secret:
+      return failures.failure_output(
+          key, failures.STAGE_READ, failures.REASON_CREDENTIALS,
+          credentials.refusal(f"row {row['__index__'] + 1} of {path}"),
+          escaped)
+    return elements.ImageInput(image_key, uri=str(uri))
+
+
 class ReadManifestImages(beam.PTransform):
   """Manifest globs -> ``images`` (ImageInput with the row's URI) and
   ``failures`` (rows without one; files fail when the decode step reads
