@@ -235,3 +235,42 @@ def _parquet(path, columns, metadata=None):
     table = table.replace_schema_metadata(metadata)
   pq.write_table(table, path)
   return str(path)
+
+
+@pytest.mark.parametrize("output_format", ["parquet", "tfrecord"])
+def test_skip_existing_refuses_another_models_results(
+    simple_model, tmp_path, capsys, output_format):
+  from tests import model_builders  # pylint: disable=g-import-not-at-top
+  # Day 2's model: the same task and outputs, other weights.
+  other = model_builders.save_with_training(
+      os.path.join(str(tmp_path), "other_model"))
+  folder = tmp_path / "images"
+  folder.mkdir()
+  for i in range(4):
+    (folder / f"a{i}.png").write_bytes(_png(i))
+  day1 = str(tmp_path / "day1")
+  conftest.run_embed(["--model", simple_model, "--input",
+                      str(folder / "a[01].png"), "--output", day1,
+                      "--output_format", output_format])
+  argv = ["--model", other, "--input", str(folder / "*"), "--output",
+          str(tmp_path / "day2"), "--output_format", output_format,
+          "--skip_existing", os.path.join(day1, "results-*")]
+  status = embed.main(argv)
+  err = capsys.readouterr().err
+  assert status == 2
+  assert "another model" in err and "content digest" in err
+  assert not os.path.exists(str(tmp_path / "day2"))
+  # The same model moved elsewhere is the same model.
+  moved = str(tmp_path / "moved")
+  import shutil  # pylint: disable=g-import-not-at-top
+  shutil.copytree(simple_model, moved)
+  status = embed.main(argv[:1] + [moved] + argv[2:])
+  assert status == 0, capsys.readouterr().err
+  if output_format == "tfrecord":
+    # Without the run.json beside them, TFRecord results cannot be told.
+    os.remove(os.path.join(day1, "run.json"))
+    status = embed.main(argv[:1] + [moved] + argv[2:] + ["--overwrite"])
+    err = capsys.readouterr().err
+    assert status == 2 and "cannot tell which model" in err
+  status = embed.main(argv + ["--allow_mixed_results", "--overwrite"])
+  assert status == 0, capsys.readouterr().err
