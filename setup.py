@@ -33,7 +33,10 @@ setuptools.setup(
         # The fetch stage's HTTP client (--input_format urls, URL manifests):
         # its connection classes check the address connected to; see
         # transforms/fetch/client.py.
-        "urllib3>=2.2,<3",
+        "urllib3>=2.6,<3",  # 2.6: decompression-bomb fixes; read1
+        # robots.txt as RFC 9309 matches it (--respect_robots_txt); see
+        # transforms/fetch/robots.py for why not urllib.robotparser.
+        "protego>=0.6,<1",
     ],
     extras_require={
         "test": ["pytest>=9", "hypothesis>=6.170", "pandas>=3", "mypy>=2.4",

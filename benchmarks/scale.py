@@ -66,7 +66,7 @@ def make_inputs(work: str, source: str, n: int) -> List[str]:
   """The job's input flags for ``n`` inputs of ``source``."""
   tiny = _tiny_jpegs(os.path.join(work, "tiny"))
   folder = os.path.join(work, f"{source}_{n}")
-  done = os.path.join(folder, ".done")
+  done = folder + ".done"   # beside the inputs, never among them
   os.makedirs(folder, exist_ok=True)
   names = [f"{i // 1000:04d}_{i % 1000:03d}.jpg" for i in range(n)]
   if source == "files":

@@ -47,3 +47,26 @@ def test_depth_zero_emits_each_batch_at_once_and_errors_surface():
       assert "bad item 3" in str(e)
     else:
       raise AssertionError("the work's error was swallowed")
+
+
+def test_as_completed_lets_fast_items_pass_a_slow_one():
+  release = threading.Event()
+
+  def work(i):
+    if i == 0:
+      assert release.wait(10)   # the slow head of the line
+    return i * 10
+
+  with futures.ThreadPoolExecutor(4) as pool:
+    run = ahead.AsCompleted(pool, work, depth=3)
+    got = []
+    for i in range(8):
+      run.submit(i)
+      got += list(run.ready())
+    # 0 is still in flight; 1..7 left while it was, never more than
+    # depth + 1 held.
+    assert [i for i, _ in got] == list(range(1, 8 - len(run) + 1))
+    assert 0 not in [i for i, _ in got] and len(run) <= 4
+    release.set()
+    got += list(run.drain())
+  assert sorted(got) == [(i, i * 10) for i in range(8)]

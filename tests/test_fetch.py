@@ -328,3 +328,77 @@ def test_a_url_list_cut_short_keeps_its_first_lines(server, simple_model,
   assert [(f["key"], f["reason"]) for f in cut_failures] == [
       (str(cut), "read_error")]
   assert "could not be read after line" in cut_failures[0]["message"]
+
+
+def test_a_hanging_url_at_the_head_holds_no_url_behind_it(server):
+  # Outcomes leave the fetch step as they complete: the fast URLs behind a
+  # URL whose server never answers leave while it is still in flight.
+  import socket  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  from transforms.core import elements  # pylint: disable=g-import-not-at-top
+  from transforms.fetch import dofn as fetch_dofn  # pylint: disable=g-import-not-at-top
+  url, _ = server
+  silent = socket.socket()   # accepts connections, never answers
+  silent.bind(("127.0.0.1", 0))
+  silent.listen(16)
+  dead = f"http://127.0.0.1:{silent.getsockname()[1]}/x.jpg"
+  try:
+    step = fetch_dofn.FetchDoFn(_settings(
+        concurrency=4, retries=0, connect_timeout=1.0, read_timeout=3.0,
+        total_timeout=3.0))
+    step.setup()
+    items = [elements.ImageInput(elements.ImageKey(u), uri=u)
+             for u in [dead] + [f"{url}/img/s{i}.jpg" for i in range(12)]]
+    start = time.monotonic()
+    left = []
+    for item in items:
+      for output in step.process(item):
+        left.append((output, time.monotonic() - start))
+    fast = [t for output, t in left
+            if isinstance(output, elements.ImageInput)]
+    assert len(fast) >= 8            # left while the dead URL hung
+    assert max(fast) < 2.5
+    left += [(o, time.monotonic() - start) for o in step.finish_bundle()]
+    assert len(left) == 13
+    step.teardown()
+  finally:
+    silent.close()
+
+
+def test_errors_that_cannot_heal_are_not_retried(server):
+  import time  # pylint: disable=g-import-not-at-top
+  fetcher = client.Fetcher(_settings(retries=3, retry_after_cap=5.0))
+  start = time.monotonic()
+  reason, message = _reason(fetcher, "http://nonexistent-host.invalid/x.jpg")
+  assert reason == "connection" and "does not resolve" in message
+  assert "not retried" in message
+  assert time.monotonic() - start < 1.0    # no backoff between attempts
+
+
+def test_a_host_with_a_dead_address_is_reached_at_the_next(server,
+                                                            monkeypatch):
+  # The name resolves to an address where nothing listens, then to the
+  # server's: the fetch connects to the second.
+  import socket  # pylint: disable=g-import-not-at-top
+  url, record = server
+  port = int(url.rsplit(":", 1)[1])
+  real = socket.getaddrinfo
+
+  def two_addresses(host, *args, **kwargs):
+    if host == "two.example":
+      return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port)),
+              (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+    return real(host, *args, **kwargs)
+
+  monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+  nothing = socket.socket()
+  try:   # 127.0.0.2 refuses: only the server's 127.0.0.1 listens there
+    nothing.connect(("127.0.0.2", port))
+    pytest.skip("127.0.0.2 accepts connections on this machine")
+  except OSError:
+    pass
+  finally:
+    nothing.close()
+  fetcher = client.Fetcher(_settings(retries=0))
+  got = fetcher.fetch(f"http://two.example:{port}/img/a.jpg")
+  assert got.data == IMAGES["a.jpg"] and record.hits["/img/a.jpg"] >= 1

@@ -264,3 +264,113 @@ def test_launch_refusals_name_what_to_use(simple_model, tmp_path, capsys):
                        "tfrecord"], capsys)
   assert status == 2 and "tags" in err and "nested" in err
   assert not os.path.exists(str(tmp_path / "o"))
+
+
+def _tar(path, entries):
+  """entries: (name, bytes) for a file, (name, ("sym"|"hard", target))."""
+  import tarfile  # pylint: disable=g-import-not-at-top
+  with tarfile.open(path, "w") as tar:
+    for name, data in entries:
+      info = tarfile.TarInfo(name)
+      if isinstance(data, tuple):
+        info.type = tarfile.SYMTYPE if data[0] == "sym" else tarfile.LNKTYPE
+        info.linkname = data[1]
+        tar.addfile(info)
+      else:
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
+def _read_shard(path, passthrough=()):
+  from transforms.read import listing  # pylint: disable=g-import-not-at-top
+  from transforms.read import settings as read_settings  # pylint: disable=g-import-not-at-top
+  from transforms.read import webdataset  # pylint: disable=g-import-not-at-top
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
+  step = webdataset.ReadShardDoFn(read_settings.DEFAULT_IMAGE_EXTENSIONS,
+                                  passthrough)
+  images, failed = {}, {}
+  for out in step.process((listing.ListedFile(path), frozenset())):
+    if isinstance(out, beam.pvalue.TaggedOutput):
+      failed[out.value.key] = out.value
+    else:
+      images[out.image_key.key] = out
+  return images, failed
+
+
+def test_links_and_oversize_members_fail_their_sample_and_unused_are_unread(
+    tmp_path, monkeypatch):
+  monkeypatch.setattr(tar_samples, "MAX_MEMBER_BYTES", 20_000)
+  path = str(tmp_path / "s.tar")
+  _tar(path, [("a.jpg", _photo(1)), ("a.txt", b"first"),
+              ("b.jpg", ("sym", "a.jpg")), ("c.jpg", ("hard", "a.jpg")),
+              ("d.jpg", _photo(2)), ("d.npy", b"\0" * 50_000),
+              ("e.jpg", b"\xff" * 30_000), ("f.mp4", b"\0" * 40_000)])
+  # Unused members are never read: they stand as Unread, still a sample.
+  with open(path, "rb") as stream:
+    named = dict(tar_samples.members(stream, lambda s: s in ("jpg", "txt")))
+  assert named["d.npy"] == tar_samples.Unread("not used by this job")
+  assert named["b.jpg"].why == "a symbolic link"
+  assert named["e.jpg"].too_large
+  images, failed = _read_shard(path, passthrough=("txt",))
+  assert sorted(k.rsplit(":", 1)[1] for k in images) == ["a", "d"]
+  assert images[f"{path}:a"].image_key.passthrough == (("txt", "first"),)
+  reasons = {k.rsplit(":", 1)[1]: (f.reason, f.message)
+             for k, f in failed.items()}
+  assert reasons["b"][0] == "missing_image" and "symbolic link" in reasons["b"][1]
+  assert reasons["c"][0] == "missing_image" and "hard link" in reasons["c"][1]
+  assert reasons["e"][0] == "member_too_large" and "30,000" in reasons["e"][1]
+  assert reasons["f"][0] == "missing_image"      # an .mp4 only
+  assert set(reasons) == {"b", "c", "e", "f"}
+
+
+def test_a_transient_read_error_mid_shard_costs_nothing(tmp_path,
+                                                         monkeypatch):
+  from transforms.read import storage  # pylint: disable=g-import-not-at-top
+  from transforms.read import webdataset  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(webdataset, "RETRY_SECONDS", 0.0)
+  path = str(tmp_path / "s.tar")
+  _write_shard(path, [{"__key__": f"k{i}", "jpg": _photo(i)}
+                      for i in range(8)])
+  real_open = storage.open_file
+  opened = []
+
+  class Breaks:
+    """The real file, whose first read breaks as a GCS 503 would, a quarter
+    way."""
+
+    def __init__(self, stream, at):
+      self._stream, self._left = stream, at
+
+    def read(self, n=-1):
+      if self._left is not None and self._left <= 0:
+        raise ConnectionResetError("connection reset by peer")
+      data = self._stream.read(n)
+      if self._left is not None:
+        self._left -= len(data)
+      return data
+
+    def __enter__(self):
+      return self
+
+    def __exit__(self, *exc):
+      self._stream.close()
+
+  def flaky_open(p, *args):
+    opened.append(p)
+    size = os.path.getsize(p)
+    return Breaks(real_open(p, *args), size // 4 if len(opened) == 1 else None)
+
+  monkeypatch.setattr(storage, "open_file", flaky_open)
+  images, failed = _read_shard(path)
+  assert failed == {} and len(opened) == 2
+  assert sorted(images) == [f"{path}:k{i}" for i in range(8)]
+  # Damage is not transient: the same break twice, then bad_archive, and
+  # the samples before it are kept once.
+  data = open(path, "rb").read()
+  cut = str(tmp_path / "cut.tar")
+  open(cut, "wb").write(data[:len(data) // 2])
+  opened.clear()
+  monkeypatch.setattr(storage, "open_file", real_open)
+  images, failed = _read_shard(cut)
+  assert list(failed) == [cut] and failed[cut].reason == "bad_archive"
+  assert sorted(images) == [f"{cut}:k{i}" for i in range(len(images))]

@@ -3,15 +3,17 @@ pool and emits a batch only once later ones are submitted, so the pool
 works on the next batches while the steps fused downstream (decode, the
 model) run on the DoFn's own thread.
 
-Output order is input order, and every output and counter stays on the
-calling thread. The decode step reads and decodes ahead; the fetch step
-fetches ahead.
+Every output and counter stays on the calling thread. The decode step
+reads and decodes ahead (:class:`RunAhead`: output order is input order,
+which keeps a batch whole). The fetch step fetches ahead
+(:class:`AsCompleted`): each URL leaves as soon as it is fetched, so one
+slow or dead host never holds the URLs behind it (head-of-line blocking).
 """
 from __future__ import annotations
 
 import collections
 from concurrent import futures
-from typing import (Callable, Deque, Generic, Iterator, List, Sequence,
+from typing import (Callable, Deque, Dict, Generic, Iterator, List, Sequence,
                     Tuple, TypeVar)
 
 import apache_beam as beam
@@ -55,6 +57,47 @@ class RunAhead(Generic[Item, Outcome]):
   def _oldest(self) -> Tuple[Sequence[Item], List[Outcome]]:
     items, pending = self._pending.popleft()
     return items, [future.result() for future in pending]
+
+
+class AsCompleted(Generic[Item, Outcome]):
+  """Items in flight in a pool; each leaves once its work is done, in
+  whatever order the work finishes (earlier-submitted first among those
+  done at once).
+
+  ``submit`` starts an item; ``ready`` yields the (item, outcome) pairs
+  already done, waiting for the first to finish only while more than
+  ``depth`` are in flight (so at most ``depth`` + 1 are ever held);
+  ``drain`` yields the rest as they finish (at the bundle's end).
+  """
+
+  def __init__(self, pool: futures.Executor,
+               work: Callable[[Item], Outcome], depth: int = 1):
+    self._pool = pool
+    self._work = work
+    self._depth = max(0, int(depth))
+    self._pending: Dict[futures.Future, Item] = {}
+
+  def submit(self, item: Item) -> None:
+    self._pending[self._pool.submit(self._work, item)] = item
+
+  def __len__(self) -> int:
+    return len(self._pending)
+
+  def ready(self) -> Iterator[Tuple[Item, Outcome]]:
+    while True:
+      done = [future for future in self._pending if future.done()]
+      if not done and len(self._pending) > self._depth:
+        finished, _ = futures.wait(list(self._pending),
+                                   return_when=futures.FIRST_COMPLETED)
+        done = [future for future in self._pending if future in finished]
+      if not done:
+        return
+      for future in done:
+        yield self._pending.pop(future), future.result()
+
+  def drain(self) -> Iterator[Tuple[Item, Outcome]]:
+    for future in futures.as_completed(list(self._pending)):
+      yield self._pending.pop(future), future.result()
 
 
 def in_global_window(value):

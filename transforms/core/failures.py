@@ -34,6 +34,7 @@ REASON_MISSING_IMAGE = "missing_image"      # read: a sample or row has none
 REASON_DUPLICATE_KEY = "duplicate_key"      # read: an earlier input has the key
 REASON_BAD_ARCHIVE = "bad_archive"          # read: a shard unreadable from here
 REASON_BAD_RECORD = "bad_record"            # read: TFRecord framing/Example
+REASON_MEMBER_TOO_LARGE = "member_too_large"  # read: a tar member over the cap
 REASON_BAD_FILE = "bad_file"                # read: not readable as its format
 REASON_WRONG_SCHEMA = "wrong_schema"        # read: lacks the columns asked for
 REASON_MISSING_FEATURE = "missing_feature"  # read: no image bytes feature
@@ -42,6 +43,7 @@ REASON_REDIRECT = "redirect"                # fetch: a loop or too many
 REASON_HTTP_STATUS = "http"                 # fetch: not 200 (after retries)
 REASON_OPTED_OUT = "opted_out"              # fetch: X-Robots-Tag noai, ...
 REASON_ROBOTS = "robots"                    # fetch: robots.txt disallows it
+REASON_ROBOTS_UNREACHABLE = "robots_unreachable"  # fetch: robots.txt 5xx/down
 REASON_RESPONSE_TOO_LARGE = "response_too_large"  # fetch: above --max_bytes
 REASON_TIMEOUT = "timeout"                  # fetch: connect/read/deadline
 REASON_CONNECTION_ERROR = "connection"     # fetch: after retries
@@ -59,11 +61,13 @@ REASONS = (REASON_READ_ERROR, REASON_DANGLING_SYMLINK, REASON_PERMISSION,
            REASON_VANISHED, REASON_NOT_FOUND, REASON_MISSING_URI,
            REASON_MISSING_IMAGE, REASON_DUPLICATE_KEY, REASON_BAD_ARCHIVE,
            REASON_BLOCKED_ADDRESS, REASON_REDIRECT, REASON_HTTP_STATUS,
-           REASON_OPTED_OUT, REASON_ROBOTS, REASON_RESPONSE_TOO_LARGE,
+           REASON_OPTED_OUT, REASON_ROBOTS, REASON_ROBOTS_UNREACHABLE,
+           REASON_RESPONSE_TOO_LARGE,
            REASON_TIMEOUT, REASON_CONNECTION_ERROR, REASON_UNSUPPORTED_URL,
            REASON_BAD_URL,
            REASON_CREDENTIALS,
            REASON_BAD_RECORD, REASON_BAD_FILE, REASON_WRONG_SCHEMA,
+           REASON_MEMBER_TOO_LARGE,
            REASON_MISSING_FEATURE, REASON_EMPTY,
            REASON_NOT_AN_IMAGE,
            REASON_TRUNCATED, REASON_CORRUPT, REASON_TOO_LARGE,

@@ -22,10 +22,10 @@ from __future__ import annotations
 import dataclasses
 import random
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
-import urllib.robotparser
 from typing import Dict, List, Optional, Tuple
 
 import urllib3
@@ -40,12 +40,14 @@ from transforms.fetch import addresses
 from transforms.fetch import limits
 from transforms.fetch import opt_out
 from transforms.fetch import retries
+from transforms.fetch import robots
 from transforms.fetch import settings as fetch_settings
 
 SCHEMES = urls.SCHEMES
-# robots.txt per origin, for this process (its threads and DoFns share it).
-_ROBOTS: Dict[str, Optional[urllib.robotparser.RobotFileParser]] = {}
-_ROBOTS_LOCK = threading.Lock()
+# robots.txt verdicts for this process (its threads and DoFns share them),
+# one cache per fetch policy (address policy, user agent).
+_ROBOTS: Dict[Tuple[bool, str], robots.RobotsCache] = {}
+_ROBOTS_LOCK = threading.Lock()   # guards _ROBOTS only, never a fetch
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
 _ROBOTS_MAX_BYTES = 1 << 20
@@ -69,27 +71,55 @@ class _Blocked(Exception):
 
 def guarded_socket(host: str, port: int, timeout, allow_private: bool,
                    source_address=None, socket_options=None) -> socket.socket:
-  """Resolves ``host`` itself and connects only to an allowed address; the
-  peer actually connected to is checked once more."""
+  """Resolves ``host`` itself and connects only to an allowed address,
+  trying each allowed address in turn until one connects (a host with a
+  dead address and a live one is reachable); the peer actually connected
+  to is checked once more."""
   infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
   reasons = []
+  last_error: Optional[OSError] = None
   for _, _, _, _, sockaddr in infos:
     address = str(sockaddr[0])
     why = addresses.refused_because(address, allow_private)
     if why is not None:
       reasons.append(f"{address} is {why}")
       continue
-    sock = u3_socket.create_connection(
-        (address, port), timeout, source_address=source_address,
-        socket_options=socket_options)
+    try:
+      sock = u3_socket.create_connection(
+          (address, port), timeout, source_address=source_address,
+          socket_options=socket_options)
+    except OSError as e:
+      last_error = e
+      continue
     peer = sock.getpeername()[0]
     why = addresses.refused_because(peer, allow_private)
     if why is not None:
       sock.close()
       raise _Blocked(f"{host} connected to {peer}, which is {why}")
     return sock
+  if last_error is not None:
+    raise last_error
   raise _Blocked(f"{host} resolves only to refused addresses: "
                  f"{'; '.join(reasons)} (--allow_private_addresses opts in)")
+
+
+def cannot_heal(error: Exception) -> Optional[str]:
+  """Why a connection error will fail the same way however often it is
+  tried (a name that does not exist, a certificate that does not verify),
+  or None."""
+  cause = error
+  while cause is not None:
+    if isinstance(cause, socket.gaierror) and cause.errno in _UNKNOWN_NAME:
+      return "the host name does not resolve"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+      return "the server's TLS certificate does not verify"
+    cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+  return None
+
+
+# getaddrinfo's "no such name" (a lookup failure that can heal is EAI_AGAIN).
+_UNKNOWN_NAME = {getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA")
+                 if hasattr(socket, name)}
 
 
 class _GuardedConnect:
@@ -170,39 +200,48 @@ class Fetcher:
                      "Accept": "image/*,*/*;q=0.5"}
 
   def _host_slots(self, host: str) -> limits.Slots:
-    if host not in self._hosts:
-      self._hosts[host] = limits.Slots(f"host:{host}",
-                                       self._s.per_host_concurrency,
-                                       self._slots_folder)
-    return self._hosts[host]
+    """The per-host slots of ``host``'s bucket (``limits.host_bucket``):
+    state stays bounded however many hosts a crawl meets."""
+    bucket = limits.host_bucket(host)
+    if bucket not in self._hosts:
+      self._hosts[bucket] = limits.Slots(bucket,
+                                         self._s.per_host_concurrency,
+                                         self._slots_folder)
+    return self._hosts[bucket]
 
   def _open(self, url: str):
     return self._pool.urlopen("GET", url, headers=self._headers,
                               redirect=False, retries=False,
                               preload_content=False)
 
-  def _robots_allow(self, url: str) -> bool:
-    parts = urllib.parse.urlsplit(url)
-    origin = f"{parts.scheme}://{parts.netloc}"
-    with _ROBOTS_LOCK:  # one fetch per host per process, every thread
-      if origin not in _ROBOTS:
-        parser: Optional[urllib.robotparser.RobotFileParser] = None
-        try:
-          status, body = self._get_small(origin + "/robots.txt")
-          if status == 200:
-            parser = urllib.robotparser.RobotFileParser()
-            parser.parse(body.decode("utf-8", "replace").splitlines())
-        except Exception:  # pylint: disable=broad-except
-          parser = None   # no robots.txt to read: allowed
-        _ROBOTS[origin] = parser
-      parser = _ROBOTS[origin]
-    return parser is None or parser.can_fetch(self._s.user_agent, url)
+  def _robots(self) -> robots.RobotsCache:
+    policy = (self._s.allow_private_addresses, self._s.user_agent)
+    with _ROBOTS_LOCK:
+      if policy not in _ROBOTS:
+        _ROBOTS[policy] = robots.RobotsCache(self._get_small)
+      return _ROBOTS[policy]
 
-  def _get_small(self, url: str) -> Tuple[int, bytes]:
-    with self._host_slots(urllib.parse.urlsplit(url).hostname or "").held():
+  def _get_small(self, url: str) -> Tuple[int, bytes, Optional[str]]:
+    """One GET of a small file (robots.txt): its status, up to 1 MiB of its
+    body and its Location, within the total deadline; redirects are the
+    caller's."""
+    problem = check_url(url)
+    if problem:
+      raise problem
+    deadline = time.monotonic() + self._s.total_timeout
+    with self._host_slots(urls.host_of(url)).held():
       response = self._open(url)
       try:
-        return response.status, response.read(_ROBOTS_MAX_BYTES)
+        body = bytearray()
+        while len(body) < _ROBOTS_MAX_BYTES:
+          if time.monotonic() > deadline:
+            raise TimeoutError("robots.txt still arriving at the deadline")
+          chunk = response.read1(_CHUNK)
+          if not chunk:
+            break
+          body += chunk
+        return (response.status, bytes(body[:_ROBOTS_MAX_BYTES]),
+                response.headers.get("location"))
       finally:
         response.close()
 
@@ -301,10 +340,17 @@ class Fetcher:
         raise _failure(failures.REASON_REDIRECT,
                        "redirected to a URL that is refused: "
                        f"{problem.message}")
-      if self._s.respect_robots_txt and not self._robots_allow(current):
-        raise _failure(failures.REASON_ROBOTS,
-                       f"robots.txt of {urllib.parse.urlsplit(current).netloc}"
-                       " disallows it")
+      if self._s.respect_robots_txt:
+        verdict = self._robots().verdict(current, self._s.user_agent)
+        if verdict == robots.DISALLOWED:
+          raise _failure(failures.REASON_ROBOTS,
+                         f"robots.txt of {urls.host_of(current)} disallows it")
+        if verdict == robots.UNREACHABLE:
+          raise _failure(
+              failures.REASON_ROBOTS_UNREACHABLE,
+              f"robots.txt of {urls.host_of(current)} could not be fetched "
+              "(a 5xx, or no connection): RFC 9309 reads that as disallow "
+              "all; a later run tries again")
       try:
         kind, value = self._one_hop(current, deadline)
       except failures.ImageFailure:
@@ -314,10 +360,16 @@ class Fetcher:
                          e.retry_after)
       except _Blocked as e:
         raise _failure(failures.REASON_BLOCKED_ADDRESS, str(e)) from None
-      except u3_errors.NewConnectionError as e:
-        # (urllib3 makes it a kind of ConnectTimeoutError: ask first.)
-        raise _Retryable(f"{type(e).__name__}: {str(e)[:200]}",
-                         failures.REASON_CONNECTION_ERROR) from None
+      except (u3_errors.NewConnectionError, u3_errors.SSLError) as e:
+        # (urllib3 makes the first a kind of ConnectTimeoutError: ask first.)
+        why = cannot_heal(e)
+        if why is None:
+          raise _Retryable(f"{type(e).__name__}: {str(e)[:200]}",
+                           failures.REASON_CONNECTION_ERROR) from None
+        # Not retried: the same failure every time.
+        raise _failure(failures.REASON_CONNECTION_ERROR,
+                       f"{why} ({urls.host_of(current)}); not retried"
+                       ) from None
       except (u3_errors.TimeoutError, socket.timeout) as e:
         raise _Retryable(f"timed out ({type(e).__name__})",
                          failures.REASON_TIMEOUT) from None

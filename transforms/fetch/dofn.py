@@ -3,12 +3,15 @@
 Inputs whose URI is http(s) are fetched in this step's threads (up to
 ``--fetch_concurrency`` at once, the machine-wide and per-host limits
 holding across processes); each leaves with its bytes and content type, or
-as a ``fetch`` failure, in input order. Every other input passes through.
+as a ``fetch`` failure, as soon as it is done (not in input order). Every
+other input passes through.
 
 The step fetches ahead (``core.ahead``): a URL leaves only once the next
 ``--fetch_concurrency`` ones have been handed to the pool, so the pool keeps
 fetching while decode and the model, fused downstream, run on this step's
-thread. URLs are not batched before fetching: Beam's adaptive batches start
+thread. Outcomes leave as they complete (``core.ahead.AsCompleted``), not in
+input order: a URL on a slow or dead host holds one pool thread until its
+deadline, never the URLs behind it. URLs are not batched before fetching: Beam's adaptive batches start
 at one element and grow with the time downstream takes, which kept a few
 requests in flight where 16 were allowed (benchmarks/README.md, issue 28).
 """
@@ -41,7 +44,7 @@ class FetchDoFn(beam.DoFn):
     self._settings = settings
     self._fetcher: Optional[client.Fetcher] = None
     self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
-    self._ahead: Optional[ahead.RunAhead] = None
+    self._ahead: Optional[ahead.AsCompleted] = None
     self._fetched = counters.counter(counters.FETCHED)
     self._bytes = counters.counter(counters.FETCHED_BYTES)
 
@@ -49,8 +52,8 @@ class FetchDoFn(beam.DoFn):
     self._fetcher = client.Fetcher(self._settings)
     self._pool = concurrent.futures.ThreadPoolExecutor(
         self._settings.concurrency, thread_name_prefix="fetch")
-    self._ahead = ahead.RunAhead(self._pool, self._one,
-                                 depth=self._settings.concurrency)
+    self._ahead = ahead.AsCompleted(self._pool, self._one,
+                                    depth=self._settings.concurrency)
 
   def _one(self, item: elements.ImageInput):
     assert self._fetcher is not None
@@ -65,27 +68,26 @@ class FetchDoFn(beam.DoFn):
 
   def process(self, item: elements.ImageInput):
     assert self._ahead is not None
-    self._ahead.submit((item,))
-    for items, outcomes in self._ahead.ready():
-      yield from self._emit(items, outcomes)
+    self._ahead.submit(item)
+    for done, outcome in self._ahead.ready():
+      yield from self._emit(done, outcome)
 
   def finish_bundle(self):
     assert self._ahead is not None
-    for items, outcomes in self._ahead.drain():
-      for output in self._emit(items, outcomes):
+    for done, outcome in self._ahead.drain():
+      for output in self._emit(done, outcome):
         yield ahead.in_global_window(output)
 
-  def _emit(self, batch, outcomes):
-    for item, outcome in zip(batch, outcomes):
-      if isinstance(outcome, failures.Failure):
-        host = urls.host_of(item.uri)
-        counters.counter(counters.HOST_FAILURE_PREFIX + host).inc()
-        yield failures.tagged(outcome)
-      else:
-        if is_url(item):
-          self._fetched.inc()
-          self._bytes.inc(len(outcome.data or b""))
-        yield outcome
+  def _emit(self, item, outcome):
+    if isinstance(outcome, failures.Failure):
+      host = urls.host_of(item.uri)
+      counters.counter(counters.HOST_FAILURE_PREFIX + host).inc()
+      yield failures.tagged(outcome)
+    else:
+      if is_url(item):
+        self._fetched.inc()
+        self._bytes.inc(len(outcome.data or b""))
+      yield outcome
 
   def teardown(self):
     if self._pool is not None:

@@ -9,6 +9,13 @@ the same size, so waiting costs no CPU there: only threads that hold one
 look for a free lock file, and they poll (with back-off) only while other
 processes hold the rest. Busy polling by every waiting thread cost more CPU
 than the fetching itself (benchmarks/README.md, issue 28).
+
+Per-host slots are kept per *bucket* of hosts (:func:`host_bucket`,
+:data:`HOST_BUCKETS` of them), so a crawl over millions of hosts keeps at
+most that many semaphores per process and ``HOST_BUCKETS`` x
+``--per_host_concurrency`` lock files per machine, instead of one set per
+host forever. Two hosts in one bucket share its slots: with 64 requests in
+flight over 4,096 buckets that is rare, and costs only a wait.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ import threading
 import time
 from typing import Dict, Iterator, Tuple
 
+HOST_BUCKETS = 4096
 POLL_SECONDS = 0.002
 MAX_POLL_SECONDS = 0.05
 
@@ -34,6 +42,13 @@ def _process_slots(prefix: str, count: int) -> threading.BoundedSemaphore:
     if key not in _PROCESS_SLOTS:
       _PROCESS_SLOTS[key] = threading.BoundedSemaphore(count)
     return _PROCESS_SLOTS[key]
+
+
+def host_bucket(host: str) -> str:
+  """The slot name of ``host``'s bucket (lowercase host; stable across
+  processes, unlike ``hash``)."""
+  digest = hashlib.sha256(host.lower().encode()).digest()
+  return f"host-bucket:{int.from_bytes(digest[:4], 'big') % HOST_BUCKETS}"
 
 
 def slots_dir() -> str:

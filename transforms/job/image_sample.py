@@ -40,8 +40,6 @@ from transforms.read import listing
 from transforms.read import manifest
 from transforms.read import parquet_images
 from transforms.read import settings as read_settings
-from transforms.read import storage
-from transforms.read import tar_samples
 from transforms.read import tfrecord
 from transforms.read import url_list
 from transforms.read import webdataset
@@ -92,13 +90,8 @@ def _inputs(read: read_settings.ReadSettings
     elif kind == read_settings.FORMAT_URLS:
       yield from _kept(url_list.ListUrlsDoFn().process(listed))
     elif kind == read_settings.FORMAT_WEBDATASET:
-      try:
-        with storage.open_file(listed.path()) as stream:
-          for sample in tar_samples.samples(tar_samples.members(stream)):
-            yield from _kept([webdataset.sample_input(
-                listed, sample, read.image_extensions, ())])
-      except tar_samples.DamagedArchive:
-        continue  # the samples before the damage were yielded
+      yield from _kept(webdataset.ReadShardDoFn(
+          read.image_extensions, ()).process((listed, frozenset())))
     elif kind == read_settings.FORMAT_PARQUET:
       groups = _kept(parquet_images.ListRowGroupsDoFn(
           read.image_column, read.key_column, ()).process(listed))

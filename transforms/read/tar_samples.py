@@ -7,18 +7,37 @@ its last path component, and the rest is its suffix (``a/b/000123.seg.png``
 -> key ``a/b/000123``, suffix ``seg.png``). Consecutive members with one
 key form one sample. The shard is read as a stream (``tarfile`` in stream
 mode, gzip detected from the bytes): one member at a time, never the whole
-shard.
+shard. Only the members a job uses (its image and pass-through suffixes) are
+read, each up to a cap (:data:`MAX_MEMBER_BYTES`): a multi-GB ``.mp4``
+beside the images is passed over unread. A member over the cap, or a link
+(symbolic or hard, which a stream cannot follow), stands in its sample as
+an :class:`Unread` saying why, so the sample fails with a reason instead of
+vanishing.
 """
 from __future__ import annotations
 
 import dataclasses
 import re
 import tarfile
-from typing import BinaryIO, Dict, Iterator, Optional, Tuple
+from typing import (BinaryIO, Callable, Dict, Iterator, Optional, Tuple,
+                    Union)
 
 _NAME = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
 # tarfile's "a block of zeros: the end of the archive" (not in typeshed).
 _END_OF_ARCHIVE = getattr(tarfile, "EOFHeaderError")
+
+
+# The most bytes of one member read into memory.
+MAX_MEMBER_BYTES = 64 * 2**20
+
+
+@dataclasses.dataclass(frozen=True)
+class Unread:
+  """A member that was not read: ``why`` is a phrase ("a symbolic link",
+  "112,000,000 bytes, over the 67,108,864-byte limit"); ``too_large`` when
+  that is the reason."""
+  why: str
+  too_large: bool = False
 
 
 @dataclasses.dataclass
@@ -28,12 +47,15 @@ class Sample:
 
   Attributes:
     key: the sample key within the shard.
-    members: suffix -> bytes.
+    members: suffix -> bytes, or Unread.
     index: the sample's position in the shard (0-based).
+    complete: False for the sample in progress when the stream broke (it
+      may lack members that came after the damage).
   """
   key: str
-  members: Dict[str, bytes]
+  members: Dict[str, Union[bytes, Unread]]
   index: int
+  complete: bool = True
 
 
 class DamagedArchive(Exception):
@@ -65,19 +87,45 @@ class _HeaderWatch(tarfile.TarInfo):
       raise
 
 
-def members(stream: BinaryIO) -> Iterator[Tuple[str, bytes]]:
-  """The regular files of a tar (or gzipped tar) stream, in order.
+def members(stream: BinaryIO,
+            wanted: Optional[Callable[[str], bool]] = None,
+            max_bytes: Optional[int] = None
+            ) -> Iterator[Tuple[str, Union[bytes, Unread]]]:
+  """The members of a tar (or gzipped tar) stream, in order: a regular
+  file's bytes, or :class:`Unread` for a link or a member over
+  ``max_bytes`` (default :data:`MAX_MEMBER_BYTES`), or for one whose suffix ``wanted`` rejects (it still
+  makes its sample: a sample of unused members fails as one). Folders and
+  names without a suffix are skipped.
 
   Raises:
     DamagedArchive: the stream is not a tar, or is truncated or corrupt;
       the members before the damage were yielded.
   """
+  if max_bytes is None:
+    max_bytes = MAX_MEMBER_BYTES
   try:
     with tarfile.open(fileobj=stream, mode="r|*",
                       tarinfo=_HeaderWatch) as archive:
       archive.stopped_by = None  # type: ignore[attr-defined]
       for info in archive:
+        if info.isdir():
+          continue
+        split = split_name(info.name)
+        if split is None:
+          continue
+        if wanted is not None and not wanted(split[1]):
+          yield info.name, Unread("not used by this job")  # still a sample
+          continue
+        if info.issym() or info.islnk():
+          yield info.name, Unread("a symbolic link" if info.issym() else
+                                  "a hard link to another member")
+          continue
         if not info.isfile():
+          yield info.name, Unread("not a regular file")
+          continue
+        if info.size > max_bytes:
+          yield info.name, Unread(f"{info.size:,} bytes, over the "
+                                  f"{max_bytes:,}-byte limit", True)
           continue
         handle = archive.extractfile(info)
         data = handle.read() if handle is not None else b""
@@ -99,7 +147,8 @@ def members(stream: BinaryIO) -> Iterator[Tuple[str, bytes]]:
     raise DamagedArchive(f"{type(e).__name__}: {e}") from e
 
 
-def samples(named: Iterator[Tuple[str, bytes]]) -> Iterator[Sample]:
+def samples(named: Iterator[Tuple[str, Union[bytes, Unread]]]
+            ) -> Iterator[Sample]:
   """Members -> samples: consecutive members with one sample key.
 
   A member whose suffix repeats within one sample is ignored (the first
@@ -123,6 +172,7 @@ def samples(named: Iterator[Tuple[str, bytes]]) -> Iterator[Sample]:
       current.members.setdefault(suffix, data)
   except DamagedArchive:
     if current is not None:
+      current.complete = False
       yield current
     raise
   if current is not None:

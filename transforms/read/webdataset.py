@@ -14,13 +14,22 @@ since bundles are retried.
 The image is the first member whose suffix is in ``--image_extensions``;
 ``--passthrough_columns`` copies other members as text (``json`` as its
 JSON text, not parsed), ``cls`` as an integer. A sample without an image
-fails with ``missing_image``; a shard that cannot be read on is one
-``bad_archive`` failure keyed by the shard's path, and the samples read
-before the damage stay.
+fails with ``missing_image``, as does one whose image member is a link; an
+image member over ``tar_samples.MAX_MEMBER_BYTES`` fails with
+``member_too_large``, and members the job does not use are never read.
+
+A read that breaks is tried again (``READ_ATTEMPTS`` in all), from the
+start of the shard, past the samples already handled: a transient error (a
+GCS 503, a reset connection) costs nothing. A break at the same sample
+twice is damage: the shard is then one ``bad_archive`` failure keyed by its
+path (``read_error`` and the like for a file that cannot be opened), and the
+samples read before the damage stay.
 """
 from __future__ import annotations
 
-from typing import FrozenSet, Iterable, Iterator, Optional, Sequence, Tuple
+import time
+from typing import (FrozenSet, Iterable, Iterator, Optional, Sequence, Set,
+                    Tuple)
 
 import apache_beam as beam
 
@@ -38,6 +47,10 @@ SHARD_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 INTEGER_MEMBERS = ("cls", "cls2", "index")
 
 _DoneKey = Tuple[str, bool]
+# Reads of a shard that breaks, in all; seconds before the second (then
+# twice that).
+READ_ATTEMPTS = 3
+RETRY_SECONDS = 1.0
 
 
 def member_value(suffix: str, data: bytes) -> object:
@@ -49,6 +62,11 @@ def member_value(suffix: str, data: bytes) -> object:
     except ValueError:
       return None
   return text
+
+
+def _passed(suffix: str, member) -> object:
+  """A pass-through member's value; None when absent or not read."""
+  return member_value(suffix, member) if isinstance(member, bytes) else None
 
 
 def sample_key(shard: listing.ListedFile,
@@ -63,16 +81,22 @@ def sample_input(shard: listing.ListedFile, sample: tar_samples.Sample,
   """One sample -> its ImageInput (with the image bytes), or its Failure
   (``missing_image``)."""
   key, escaped = sample_key(shard, sample)
-  image = next((sample.members[e] for e in image_extensions
-                if e in sample.members), None)
+  suffix = next((e for e in image_extensions if e in sample.members), None)
+  image = sample.members[suffix] if suffix is not None else None
+  if isinstance(image, tar_samples.Unread):
+    return failures.Failure(
+        key, failures.STAGE_READ,
+        failures.REASON_MEMBER_TOO_LARGE if image.too_large else
+        failures.REASON_MISSING_IMAGE,
+        f"sample {sample.index}: its image member ({suffix}) is {image.why}"
+        + ("" if image.too_large else ", which is not followed"), escaped)
   if image is None:
     return failures.Failure(
         key, failures.STAGE_READ, failures.REASON_MISSING_IMAGE,
         f"sample {sample.index} has no image member (expected one of "
         f"{', '.join(image_extensions)}; found "
         f"{', '.join(sorted(sample.members)) or 'none'})", escaped)
-  values = tuple((c, member_value(c, sample.members[c])
-                  if c in sample.members else None) for c in passthrough)
+  values = tuple((c, _passed(c, sample.members.get(c))) for c in passthrough)
   return elements.ImageInput(
       elements.ImageKey(key, values, origin=f"{shard.key}\x00"
                         f"{sample.index:012d}", escaped=escaped), data=image)
@@ -88,42 +112,75 @@ class ReadShardDoFn(beam.DoFn):
     self._passthrough = tuple(passthrough)
     self._skipped = counters.counter(counters.SKIPPED_DONE)
 
+  def _wanted(self, suffix: str) -> bool:
+    return suffix in self._extensions or suffix in self._passthrough
+
   def process(self, element: Tuple[listing.ListedFile, FrozenSet[_DoneKey]]
               ) -> Iterator[object]:
     shard, done = element
-    seen = set()
-    read = 0
-    try:
-      with storage.open_file(shard.path()) as stream:
-        for sample in tar_samples.samples(tar_samples.members(stream)):
-          read += 1
-          within = file_names.key_of(sample.key)
-          if within in seen:
-            key, escaped = sample_key(shard, sample)
-            yield failures.failure_output(
-                key, failures.STAGE_READ, failures.REASON_DUPLICATE_KEY,
-                f"sample {sample.index} repeats the key of an earlier sample "
-                "of this shard (the first is processed)", escaped)
-            continue
-          seen.add(within)
-          if within in done:
-            self._skipped.inc()
-            continue
-          outcome = sample_input(shard, sample, self._extensions,
-                                 self._passthrough)
-          if isinstance(outcome, failures.Failure):
-            yield failures.tagged(outcome)
-          else:
-            yield outcome
-    except tar_samples.DamagedArchive as e:
+    seen: Set[Tuple[str, bool]] = set()
+    handled = 0         # samples handled, in shard order, by any attempt
+    partial = None      # the sample the last break cut, held back
+    failed_at = None
+    error: Optional[Exception] = None
+    for attempt in range(READ_ATTEMPTS):
+      try:
+        with storage.open_file(shard.path()) as stream:
+          for sample in tar_samples.samples(
+              tar_samples.members(stream, self._wanted)):
+            if sample.index < handled:
+              continue   # handled by an earlier attempt
+            if not sample.complete:
+              partial = sample
+              continue
+            partial = None
+            handled += 1
+            yield from self._sample(shard, sample, done, seen)
+        return
+      except Exception as e:  # pylint: disable=broad-except
+        # A break at the same sample twice is damage; one that moves (a
+        # 503, a reset) is read past by reading the shard again.
+        error = e
+        if failed_at == handled:
+          break
+        failed_at = handled
+        if attempt + 1 < READ_ATTEMPTS:
+          time.sleep(RETRY_SECONDS * (attempt + 1))
+    if partial is not None:
+      handled += 1   # its members read before the damage: as before
+      yield from self._sample(shard, partial, done, seen)
+    if isinstance(error, tar_samples.DamagedArchive):
       yield failures.failure_output(
           shard.key, failures.STAGE_READ, failures.REASON_BAD_ARCHIVE,
-          f"archive unreadable after {read} sample(s) (those were "
-          f"processed): {e}", shard.escaped)
-    except Exception as e:  # pylint: disable=broad-except
-      error = files.read_failure(shard.key, shard.path(), e)
-      yield failures.failure_from(shard.key, failures.STAGE_READ, error,
+          f"archive unreadable after {handled} sample(s) (those were "
+          f"processed): {error}", shard.escaped)
+    else:
+      assert error is not None
+      read_error = files.read_failure(shard.key, shard.path(), error)
+      yield failures.failure_from(shard.key, failures.STAGE_READ, read_error,
                                   shard.escaped)
+
+  def _sample(self, shard: listing.ListedFile, sample: tar_samples.Sample,
+              done: FrozenSet[_DoneKey], seen: Set[Tuple[str, bool]]
+              ) -> Iterator[object]:
+    within = file_names.key_of(sample.key)
+    if within in seen:
+      key, escaped = sample_key(shard, sample)
+      yield failures.failure_output(
+          key, failures.STAGE_READ, failures.REASON_DUPLICATE_KEY,
+          f"sample {sample.index} repeats the key of an earlier sample "
+          "of this shard (the first is processed)", escaped)
+      return
+    seen.add(within)
+    if within in done:
+      self._skipped.inc()
+      return
+    outcome = sample_input(shard, sample, self._extensions,
+                           self._passthrough)
+    if isinstance(outcome, failures.Failure):
+      yield failures.tagged(outcome)
+    else:
+      yield outcome
 
 
 def shard_candidates(done: _DoneKey
