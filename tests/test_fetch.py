@@ -302,6 +302,13 @@ def test_hostile_url_list_each_line_fails_alone_and_nothing_else_is_read(
   for leaked in ("TOPSECRET", "<html", "Sorry", "alert", "another-teams",
                  "iVBOR", "99999", "[abc]"):
     assert leaked not in everything, leaked
+  # The canary's bytes appear in no output file at all (results, failures,
+  # run.json, the report).
+  import os  # pylint: disable=g-import-not-at-top
+  for folder, _, names in os.walk(out):
+    for name in names:
+      with open(os.path.join(folder, name), "rb") as f:
+        assert b"TOPSECRET" not in f.read(), name
 
 
 def test_a_url_list_cut_short_keeps_its_first_lines(server, simple_model,

@@ -54,7 +54,7 @@ def where(origin: str) -> str:
   return f"{path} row {int(index)}" if index.isdigit() else path
 
 
-class _CountListed(beam.DoFn):
+class CountListed(beam.DoFn):
   """Passes each input on; adds it to the live ``listed`` count of the job
   running in this process, if any (fused with the listing, so the count
   grows while listing is under way)."""
@@ -84,7 +84,7 @@ class KeepNewOnce(beam.PTransform):
   def expand(self, listed):
     if self._live_job is not None:
       listed = listed | "CountListed" >> beam.ParDo(
-          _CountListed(self._live_job))
+          CountListed(self._live_job))
     by_key = listed | "ByKey" >> beam.Map(
         lambda item: (item[0].join_key(), item))
     if self._done is None:

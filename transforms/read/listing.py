@@ -20,7 +20,8 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from typing import Iterator, List, NamedTuple, Optional, Sequence
+import zlib
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import FileSystem
@@ -62,9 +63,37 @@ def local_regex(pattern: str) -> str:
       _BEAM_STAR, _POSIX_STAR)
 
 
+def _normalized(pattern: str) -> str:
+  return pattern + "*" if pattern.endswith("/") else pattern
+
+
+def _walk(root: str) -> Iterator[str]:
+  """Every non-folder name under ``root``, streamed a directory entry at a
+  time (``os.walk`` lists each folder whole first). As Beam's walk: a
+  symlink to a folder is not entered (nor listed); a dangling one is
+  listed."""
+  folders = [root]
+  while folders:
+    folder = folders.pop()
+    try:
+      entries = os.scandir(folder)
+    except OSError:
+      continue   # as os.walk: a folder we cannot read lists nothing
+    with entries:
+      for entry in entries:
+        try:
+          if entry.is_dir(follow_symlinks=False):
+            folders.append(entry.path)
+            continue
+          if entry.is_symlink() and entry.is_dir():
+            continue
+        except OSError:
+          pass
+        yield entry.path
+
+
 def _local_paths(pattern: str) -> Iterator[str]:
-  if pattern.endswith("/"):
-    pattern += "*"
+  pattern = _normalized(pattern)
   prefix = re.match(r"^[^[*?]*", pattern).group(0)  # type: ignore[union-attr]
   if prefix == pattern:  # no glob characters: the file itself
     if os.path.lexists(pattern):
@@ -74,13 +103,20 @@ def _local_paths(pattern: str) -> Iterator[str]:
   if not os.path.isdir(root):
     return
   regex = re.compile(local_regex(pattern))
-  for dirpath, _, names in os.walk(root):
-    for name in names:
-      path = os.path.join(dirpath, name)
-      if root == "." and not prefix.startswith("./"):
-        path = os.path.relpath(path)
-      if regex.match(path):
-        yield path
+  for path in _walk(root):
+    if root == "." and not prefix.startswith("./"):
+      path = os.path.relpath(path)
+    if regex.match(path):
+      yield path
+
+
+def matches(pattern: str, path: str) -> bool:
+  """Whether listing the local ``pattern`` gives ``path``, spelled so."""
+  pattern = _normalized(pattern)
+  prefix = re.match(r"^[^[*?]*", pattern).group(0)  # type: ignore[union-attr]
+  if prefix == pattern:
+    return path == pattern
+  return re.match(local_regex(pattern), path) is not None
 
 
 def match_pattern(pattern: str,
@@ -101,6 +137,54 @@ def match_pattern(pattern: str,
         [pattern], limits=[limit])[0].metadata_list]
   listed = sorted(ListedFile(*file_names.key_of(p)) for p in paths)
   return listed[:limit] if limit is not None else listed
+
+
+# Slices each local glob is listed in (by a hash of the path), so that the
+# local runner's workers list, read and decode in parallel with no shuffle
+# between listing and decode (see list_local_in_slices).
+SLICES = 8
+
+
+def in_slice(key: str, index: int, slices: int = SLICES) -> bool:
+  """Whether ``key`` falls in slice ``index`` (a stable hash, the same in
+  every process)."""
+  return zlib.crc32(key.encode("utf-8", "surrogateescape")) % slices == index
+
+
+class _ListSliceDoFn(beam.DoFn):
+  """(pattern index, slice) -> ListedFile per file of that slice of the
+  pattern, except those an earlier pattern lists (each file once, with no
+  shuffle)."""
+
+  def __init__(self, patterns: Sequence[str], slices: int):
+    self._patterns = tuple(patterns)
+    self._slices = slices
+
+  def process(self, element: Tuple[int, int]) -> Iterator[ListedFile]:
+    index, piece = element
+    earlier = self._patterns[:index]
+    for path in _local_paths(self._patterns[index]):
+      key, escaped = file_names.key_of(path)
+      if not in_slice(key, piece, self._slices):
+        continue
+      if any(matches(other, path) for other in earlier):
+        continue
+      yield ListedFile(key, escaped)
+
+
+def list_local_in_slices(pbegin, patterns: Sequence[str],
+                         slices: int = SLICES):
+  """PBegin -> ListedFile for each file the local globs match, once,
+  streamed: nothing holds the whole listing, and no shuffle stands between
+  listing and what follows (the local runner materializes a shuffle whole,
+  in memory, before the next step starts: the listing and the first result
+  would wait for it). Each glob is listed ``slices`` times, each keeping
+  its share, so the runner spreads the slices over its workers."""
+  work = [(index, piece) for index in range(len(patterns))
+          for piece in range(slices)]
+  return (pbegin
+          | "Slices" >> beam.Create(work)
+          | "ListSlice" >> beam.ParDo(_ListSliceDoFn(patterns, slices)))
 
 
 class _MatchDoFn(beam.DoFn):
