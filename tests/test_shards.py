@@ -281,13 +281,13 @@ def _tar(path, entries):
         tar.addfile(info, io.BytesIO(data))
 
 
-def _read_shard(path, passthrough=()):
+def _read_shard(path, passthrough=(), max_member_bytes=None):
   from transforms.read import listing  # pylint: disable=g-import-not-at-top
   from transforms.read import settings as read_settings  # pylint: disable=g-import-not-at-top
   from transforms.read import webdataset  # pylint: disable=g-import-not-at-top
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
   step = webdataset.ReadShardDoFn(read_settings.DEFAULT_IMAGE_EXTENSIONS,
-                                  passthrough)
+                                  passthrough, max_member_bytes)
   images, failed = {}, {}
   for out in step.process((listing.ListedFile(path), frozenset())):
     if isinstance(out, beam.pvalue.TaggedOutput):
@@ -298,8 +298,7 @@ def _read_shard(path, passthrough=()):
 
 
 def test_links_and_oversize_members_fail_their_sample_and_unused_are_unread(
-    tmp_path, monkeypatch):
-  monkeypatch.setattr(tar_samples, "MAX_MEMBER_BYTES", 20_000)
+    tmp_path):
   path = str(tmp_path / "s.tar")
   _tar(path, [("a.jpg", _photo(1)), ("a.txt", b"first"),
               ("b.jpg", ("sym", "a.jpg")), ("c.jpg", ("hard", "a.jpg")),
@@ -307,11 +306,13 @@ def test_links_and_oversize_members_fail_their_sample_and_unused_are_unread(
               ("e.jpg", b"\xff" * 30_000), ("f.mp4", b"\0" * 40_000)])
   # Unused members are never read: they stand as Unread, still a sample.
   with open(path, "rb") as stream:
-    named = dict(tar_samples.members(stream, lambda s: s in ("jpg", "txt")))
+    named = dict(tar_samples.members(stream, lambda s: s in ("jpg", "txt"),
+                                     max_bytes=20_000))
   assert named["d.npy"] == tar_samples.Unread("not used by this job")
   assert named["b.jpg"].why == "a symbolic link"
   assert named["e.jpg"].too_large
-  images, failed = _read_shard(path, passthrough=("txt",))
+  images, failed = _read_shard(path, passthrough=("txt",),
+                               max_member_bytes=20_000)   # --max_member_bytes
   assert sorted(k.rsplit(":", 1)[1] for k in images) == ["a", "d"]
   assert images[f"{path}:a"].image_key.passthrough == (("txt", "first"),)
   reasons = {k.rsplit(":", 1)[1]: (f.reason, f.message)
@@ -364,6 +365,13 @@ def test_a_transient_read_error_mid_shard_costs_nothing(tmp_path,
   images, failed = _read_shard(path)
   assert failed == {} and len(opened) == 2
   assert sorted(images) == [f"{path}:k{i}" for i in range(8)]
+  # Storage that breaks at the same place on every read: read_error (a
+  # storage failure), never the permanent bad_archive.
+  monkeypatch.setattr(storage, "open_file", lambda p, *a: Breaks(
+      real_open(p, *a), os.path.getsize(p) // 4))
+  images, failed = _read_shard(path)
+  assert [f.reason for f in failed.values()] == ["read_error"]
+  assert "ConnectionResetError" in failed[path].message
   # Damage is not transient: the same break twice, then bad_archive, and
   # the samples before it are kept once.
   data = open(path, "rb").read()

@@ -91,7 +91,8 @@ def _inputs(read: read_settings.ReadSettings
       yield from _kept(url_list.ListUrlsDoFn().process(listed))
     elif kind == read_settings.FORMAT_WEBDATASET:
       yield from _kept(webdataset.ReadShardDoFn(
-          read.image_extensions, ()).process((listed, frozenset())))
+          read.image_extensions, (), read.max_member_bytes).process(
+              (listed, frozenset())))
     elif kind == read_settings.FORMAT_PARQUET:
       groups = _kept(parquet_images.ListRowGroupsDoFn(
           read.image_column, read.key_column, ()).process(listed))

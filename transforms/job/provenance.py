@@ -139,6 +139,12 @@ def check_earlier(files: Sequence[str], config: options_lib.JobConfig,
     theirs_decode = json.loads(decode_text) if decode_text else ours_decode
     if config.read.allow_mixed_results:
       continue
+    theirs_task = meta.get("task")
+    if theirs_task and theirs_task != config.model.task:
+      raise flags.ConfigError(
+          f"--skip_existing: {path!r} holds {theirs_task} results, this job "
+          f"computes {config.model.task} (give --allow_mixed_results to "
+          "accept)")
     theirs_digest = meta.get(MODEL_DIGEST)
     if theirs_digest and theirs_digest != model.content_digest:
       raise flags.ConfigError(

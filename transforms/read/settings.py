@@ -38,6 +38,7 @@ class ReadSettings:
   image_extensions: Tuple[str, ...] = DEFAULT_IMAGE_EXTENSIONS
   skip_existing: Tuple[str, ...] = ()
   allow_mixed_results: bool = False
+  max_member_bytes: int = 64 * 2**20
 
 
 _DEFAULTS = ReadSettings(patterns=())
@@ -69,6 +70,9 @@ def add_flags(parser) -> None:
   add("--image_extensions", default=",".join(DEFAULT_IMAGE_EXTENSIONS),
       help="webdataset: member suffixes taken as the image, first match "
       "wins.")
+  add("--max_member_bytes", type=int, default=_DEFAULTS.max_member_bytes,
+      help="webdataset: the most bytes of one tar member read into memory; "
+      "an image member over it fails as member_too_large, unread.")
   add("--allow_mixed_results", action="store_true",
       help="--skip_existing: accept earlier results computed in another "
       "precision or with other decode settings (refused otherwise).")
@@ -91,6 +95,9 @@ def from_flags(o) -> ReadSettings:
   if not extensions:
     raise flags.ConfigError("--image_extensions: expected at least one "
                             "suffix, found none")
+  if o.max_member_bytes <= 0:
+    raise flags.ConfigError(f"--max_member_bytes: expected a positive number "
+                            f"of bytes, found {o.max_member_bytes}")
   return ReadSettings(
       patterns=tuple(o.input), input_format=input_format,
       image_feature=o.image_feature, key_feature=o.key_feature,
@@ -99,4 +106,5 @@ def from_flags(o) -> ReadSettings:
       image_extensions=extensions,
       skip_existing=tuple(g for value in o.skip_existing or ()
                           for g in flags.csv_values(value)),
-      allow_mixed_results=bool(o.allow_mixed_results))
+      allow_mixed_results=bool(o.allow_mixed_results),
+      max_member_bytes=o.max_member_bytes)

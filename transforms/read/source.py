@@ -62,7 +62,7 @@ class ReadInputs(beam.PTransform):
     elif settings.input_format == read_settings.FORMAT_WEBDATASET:
       source = webdataset.ReadWebDataset(
           settings.patterns, settings.image_extensions, self._passthrough,
-          done)
+          done, settings.max_member_bytes)
     elif settings.input_format == read_settings.FORMAT_URLS:
       source = url_list.ReadUrlLists(settings.patterns, done, live)
     elif settings.input_format == read_settings.FORMAT_PARQUET:

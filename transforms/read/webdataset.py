@@ -15,7 +15,7 @@ The image is the first member whose suffix is in ``--image_extensions``;
 ``--passthrough_columns`` copies other members as text (``json`` as its
 JSON text, not parsed), ``cls`` as an integer. A sample without an image
 fails with ``missing_image``, as does one whose image member is a link; an
-image member over ``tar_samples.MAX_MEMBER_BYTES`` fails with
+image member over ``--max_member_bytes`` (64 MiB) fails with
 ``member_too_large``, and members the job does not use are never read.
 
 A read that breaks is tried again (``READ_ATTEMPTS`` in all), from the
@@ -27,6 +27,8 @@ samples read before the damage stay.
 """
 from __future__ import annotations
 
+import gzip
+import tarfile
 import time
 from typing import (FrozenSet, Iterable, Iterator, Optional, Sequence, Set,
                     Tuple)
@@ -107,9 +109,11 @@ class ReadShardDoFn(beam.DoFn):
   rest (``missing_image``, ``duplicate_key``, ``bad_archive``)."""
 
   def __init__(self, image_extensions: Sequence[str],
-               passthrough: Sequence[str]):
+               passthrough: Sequence[str],
+               max_member_bytes: Optional[int] = None):
     self._extensions = tuple(image_extensions)
     self._passthrough = tuple(passthrough)
+    self._max_member_bytes = max_member_bytes
     self._skipped = counters.counter(counters.SKIPPED_DONE)
 
   def _wanted(self, suffix: str) -> bool:
@@ -127,7 +131,8 @@ class ReadShardDoFn(beam.DoFn):
       try:
         with storage.open_file(shard.path()) as stream:
           for sample in tar_samples.samples(
-              tar_samples.members(stream, self._wanted)):
+              tar_samples.members(stream, self._wanted,
+                                  self._max_member_bytes)):
             if sample.index < handled:
               continue   # handled by an earlier attempt
             if not sample.complete:
@@ -149,14 +154,16 @@ class ReadShardDoFn(beam.DoFn):
     if partial is not None:
       handled += 1   # its members read before the damage: as before
       yield from self._sample(shard, partial, done, seen)
-    if isinstance(error, tar_samples.DamagedArchive):
+    if isinstance(error, tar_samples.DamagedArchive) and not _io_error(error):
       yield failures.failure_output(
           shard.key, failures.STAGE_READ, failures.REASON_BAD_ARCHIVE,
           f"archive unreadable after {handled} sample(s) (those were "
           f"processed): {error}", shard.escaped)
     else:
       assert error is not None
-      read_error = files.read_failure(shard.key, shard.path(), error)
+      read_error = files.read_failure(
+          shard.key, shard.path(),
+          error.__cause__ if _io_error(error) else error)  # type: ignore[arg-type]
       yield failures.failure_from(shard.key, failures.STAGE_READ, read_error,
                                   shard.escaped)
 
@@ -181,6 +188,15 @@ class ReadShardDoFn(beam.DoFn):
       yield failures.tagged(outcome)
     else:
       yield outcome
+
+
+def _io_error(error: Exception) -> bool:
+  """A break that storage caused (a reset, a 503 that outlived the
+  retries), not the archive's bytes: it fails as ``read_error``, never as
+  the permanent ``bad_archive``."""
+  cause = error.__cause__
+  return (isinstance(cause, OSError) and
+          not isinstance(cause, (EOFError, gzip.BadGzipFile, tarfile.TarError)))
 
 
 def shard_candidates(done: _DoneKey
@@ -212,12 +228,14 @@ class ReadWebDataset(beam.PTransform):
 
   def __init__(self, patterns: Sequence[str], image_extensions: Sequence[str],
                passthrough: Sequence[str],
-               done: Optional[beam.PCollection] = None):
+               done: Optional[beam.PCollection] = None,
+               max_member_bytes: Optional[int] = None):
     super().__init__()
     self._patterns = list(patterns)
     self._extensions = tuple(image_extensions)
     self._passthrough = tuple(passthrough)
     self._done = done
+    self._max_member_bytes = max_member_bytes
 
   def expand(self, pbegin):
     shards = (listing.match_files(pbegin, self._patterns)
@@ -231,7 +249,8 @@ class ReadWebDataset(beam.PTransform):
             | "JoinDoneToShard" >> beam.CoGroupByKey()
             | "ShardWithDone" >> beam.FlatMap(_with_done))
     read = work | "ReadShards" >> beam.ParDo(ReadShardDoFn(
-        self._extensions, self._passthrough)).with_outputs(
+        self._extensions, self._passthrough,
+        self._max_member_bytes)).with_outputs(
             failures.FAILURES_TAG, main="images")
     return {"images": read.images,
             failures.FAILURES_TAG: read[failures.FAILURES_TAG]}
