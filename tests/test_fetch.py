@@ -267,7 +267,7 @@ def test_hostile_url_list_each_line_fails_alone_and_nothing_else_is_read(
       "javascript:alert(1)",                     # 9
       "data:image/png;base64,iVBORw0KGgo=",      # 10
       "http://example.com:99999/x.jpg",          # 11: port out of range
-      "not a url at all",                        # 12
+      "not a url at all",                        # 12: no scheme: a path
       f"{url}/html",                             # 13: HTML served as 200
   ]
   listing = tmp_path / "urls.txt"
@@ -287,7 +287,7 @@ def test_hostile_url_list_each_line_fails_alone_and_nothing_else_is_read(
               5: "unsupported_url", 6: "unsupported_url",
               7: "unsupported_url", 8: "unsupported_url",
               9: "unsupported_url", 10: "unsupported_url", 11: "bad_url",
-              12: "bad_url", 14: "bad_url"}
+              12: "unsupported_url", 14: "bad_url"}
   for line, reason in expected.items():
     failure = by_key[f"{listing}:{line}"]
     assert (failure["stage"], failure["reason"]) == ("read", reason), line

@@ -38,10 +38,13 @@ class Refusal(NamedTuple):
 def refusal(url: str) -> Optional[Refusal]:
   """Why ``url`` is never fetched, or None for an http(s) URL with a
   host. The message reads after "... is": "line 3 of urls.txt is ..."."""
-  if not url or any(c.isspace() or ord(c) < 32 or ord(c) == 127
+  # A plain space is let through (urllib3 percent-encodes it in a path, as
+  # browsers do: scraped lists hold such URLs); tabs, line breaks and other
+  # control characters are not.
+  if not url or any(c != " " and (c.isspace() or ord(c) < 32 or ord(c) == 127)
                     for c in url):
     return Refusal(failures.REASON_BAD_URL,
-                   "not a URL: it contains spaces or control characters")
+                   "not a URL: it contains control characters or line breaks")
   if "\ufffd" in url:
     return Refusal(failures.REASON_BAD_URL,
                    "not a URL: it is not valid UTF-8 text")
