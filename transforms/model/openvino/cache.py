@@ -108,6 +108,77 @@ def store(model: Any, cache_dir: str, key: str) -> None:
                       cache_dir, e)
 
 
+def _files_digest(xml_path: str, bin_path: str) -> str:
+  digest = hashlib.sha256()
+  for path in (xml_path, bin_path):
+    with open(path, "rb") as f:
+      for block in iter(lambda: f.read(1 << 20), b""):
+        digest.update(block)
+    digest.update(b"\0")
+  return digest.hexdigest()[:32]
+
+
+def store_by_content(model: Any, cache_dir: str, prefix: str) -> str:
+  """Stores ``model`` under a name made of its own bytes' digest,
+  ``PREFIX-DIGEST``, and returns that name.
+
+  A name is never written twice with other content, so a model another
+  job's workers load is never replaced (a new quantization gets a new
+  name). The ``.bin`` is stored before the ``.xml``, each renamed into
+  place; :func:`read_verified` checks both against the name, so a reader
+  never takes half a pair.
+
+  Raises:
+    OSError and the like: the model could not be stored (workers could not
+      load it, so this is fatal, unlike :func:`store`).
+  """
+  ov = ov_engine.import_openvino()
+  with tempfile.TemporaryDirectory(prefix="ov_ir_") as tmp:
+    local_xml = os.path.join(tmp, "model.xml")
+    local_bin = os.path.join(tmp, "model.bin")
+    ov.save_model(model, local_xml, compress_to_fp16=False)
+    name = f"{prefix}-{_files_digest(local_xml, local_bin)}"
+    xml, binary = _ir_paths(cache_dir, name)
+    if all(m.metadata_list for m in FileSystems.match([xml, binary])):
+      return name   # the same bytes are there already
+    try:
+      FileSystems.mkdirs(cache_dir)
+    except OSError:
+      pass
+    _write_atomically(local_bin, binary)
+    _write_atomically(local_xml, xml)
+  return name
+
+
+class DigestMismatch(ValueError):
+  """A stored model's bytes are not those its name was made from."""
+
+
+def read_verified(cache_dir: str, name: str) -> Optional[Any]:
+  """The model stored by :func:`store_by_content` under ``name``, after
+  checking its bytes against the name; None when it is not there.
+
+  Raises:
+    DigestMismatch: the files there are not the model that was named.
+  """
+  ov = ov_engine.import_openvino()
+  xml, binary = _ir_paths(cache_dir, name)
+  if not all(m.metadata_list for m in FileSystems.match([xml, binary])):
+    return None
+  expected = name.rsplit("-", 1)[-1]
+  with tempfile.TemporaryDirectory(prefix="ov_ir_") as tmp:
+    local_xml = os.path.join(tmp, "model.xml")
+    local_bin = os.path.join(tmp, "model.bin")
+    _copy_in(xml, local_xml)
+    _copy_in(binary, local_bin)
+    found = _files_digest(local_xml, local_bin)
+    if found != expected:
+      raise DigestMismatch(
+          f"the model {name} in {cache_dir} has other bytes (digest {found}, "
+          f"expected {expected}): it is not the model that was gated")
+    return ov.Core().read_model(local_xml, local_bin)
+
+
 def read_record(cache_dir: str, name: str) -> Optional[dict]:
   """A JSON record stored beside the models (None when absent or
   unreadable)."""

@@ -1,12 +1,22 @@
 """Post-training int8 quantization of the converted model with NNCF, cached.
 
-Quantize once, gate every time: the quantized IR is stored in the OpenVINO
-cache (local or ``gs://``) under a key made of the converted model's key
-(model content, entry, extra outputs, image size, OpenVINO version), the
-quantization settings and NNCF's version, with a record of the images that
-calibrated it (their digest and count). A later job, whatever its images,
-loads it from there; NNCF is imported only to quantize, so workers, which
-only load by key, do not need it.
+Quantize once, gate every time. The quantized IR is stored in the OpenVINO
+cache (local or ``gs://``) content-addressed: under ``KEY-DIGEST``, where
+KEY is made of the converted model's key (model content, entry, extra
+outputs, image size, OpenVINO version), the quantization settings and
+NNCF's version, and DIGEST of the IR's own bytes. A record under KEY names
+the current model and the images that calibrated it (their digest and
+count). A later job, whatever its images, loads it from there and gates it
+on its own images; NNCF is imported only to quantize, so workers, which
+only load, do not need it.
+
+What workers run is what was gated: the launcher hands them the
+content-addressed name of the model it gated, and a worker checks the bytes
+it loads against that name, failing at set-up if they differ. A
+``--requantize`` or another launch writes a new name and never replaces a
+model a running job loads. The calibration images are not in KEY (a cache
+hit then needs no calibration decode); a model calibrated on another job's
+images is used only if it passes this job's gate.
 """
 from __future__ import annotations
 
@@ -33,7 +43,8 @@ quantizations = 0
 @dataclasses.dataclass(frozen=True)
 class QuantizedModel:
   """Attributes:
-    key: its key in the OpenVINO cache (what workers load).
+    key: its content-addressed name in the OpenVINO cache (what workers
+      load and check).
     calibration_digest: ``calibration.pixels_digest`` of the images that
       calibrated it (in this job or an earlier one).
     calibration_images: how many they were.
@@ -112,14 +123,20 @@ def load_or_quantize(converted: Any, conversion_key: str,
   key = cache_key(conversion_key, settings)
   if cache_dir and not settings.requantize:
     record = ov_cache.read_record(cache_dir, _record_name(key))
-    cached = ov_cache.read_cached(cache_dir, key) if record else None
+    name = str(record.get("model") or "") if record else ""
+    cached = None
+    if name:
+      try:
+        cached = ov_cache.read_verified(cache_dir, name)
+      except ov_cache.DigestMismatch as e:
+        _LOGGER.warning("int8: %s; quantizing again", e)
     if cached is not None and record is not None:
       _LOGGER.info("int8: quantized model %s from the cache (calibrated on "
-                   "%s images, digest %s)", key,
+                   "%s images, digest %s)", name,
                    record.get("calibration_images"),
                    str(record.get("calibration_digest"))[:12])
       return cached, QuantizedModel(
-          key, str(record.get("calibration_digest")),
+          name, str(record.get("calibration_digest")),
           int(record.get("calibration_images", 0)), quantized_now=False)
   pixels = sample.calibration()
   _LOGGER.info("int8: calibrating on the job's first %d images (NNCF %s)",
@@ -128,25 +145,32 @@ def load_or_quantize(converted: Any, conversion_key: str,
   quantized = quantize(converted, pixels, settings)
   seconds = time.monotonic() - started
   digest = calibration.pixels_digest(pixels)
+  name = key
   if cache_dir:
-    ov_cache.store(quantized, cache_dir, key)
+    # Content-addressed: a --requantize, or another launch, writes a new
+    # name and never replaces the model a running job's workers load.
+    name = ov_cache.store_by_content(quantized, cache_dir, key)
     ov_cache.store_record(cache_dir, _record_name(key), {
+        "model": name,
         "calibration_digest": digest, "calibration_images": len(pixels),
         "nncf": nncf_version(), "seconds": round(seconds, 2),
         "settings": list(settings.cache_parts())})
-  return quantized, QuantizedModel(key, digest, len(pixels),
+  return quantized, QuantizedModel(name, digest, len(pixels),
                                    quantized_now=True, seconds=seconds)
 
 
-def load_quantized(cache_dir: str, key: str) -> Any:
-  """A worker's load of the model the launcher quantized and gated.
+def load_quantized(cache_dir: str, name: str) -> Any:
+  """A worker's load of the model the launcher quantized and gated: the
+  content-addressed ``name`` the launcher handed it, its bytes checked
+  against the name.
 
   Raises:
     FileNotFoundError: the cache does not hold it.
+    ov_cache.DigestMismatch: the files there are not the gated model.
   """
-  model = ov_cache.read_cached(cache_dir, key)
+  model = ov_cache.read_verified(cache_dir, name)
   if model is None:
     raise FileNotFoundError(
-        f"the int8 model {key} the launcher gated is not in the OpenVINO "
+        f"the int8 model {name} the launcher gated is not in the OpenVINO "
         f"cache {cache_dir}; workers need the launcher's --openvino_cache")
   return model
