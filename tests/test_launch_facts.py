@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tests import conftest
@@ -69,6 +70,16 @@ def test_a_cached_model_starts_without_tensorflow(tmp_path):
   for field in ("model_digest", "engine", "precision", "image_size",
                 "decode"):
     assert meta[0][field] == meta[1][field], field
+  # The cached path refuses --precision auto for remote workers, as a
+  # fresh load does: it would time the candidates on this CPU.
+  from transforms.core import flags  # pylint: disable=g-import-not-at-top
+  from transforms.job import plan  # pylint: disable=g-import-not-at-top
+  remote = options_lib.build_config(PipelineOptions(
+      base + ["--output", str(tmp_path / "remote"), "--precision", "auto"]))
+  assert launch_facts.read(remote.model,
+                           *launch_facts.key_for(remote.model)) is not None
+  with pytest.raises(flags.ConfigError, match="auto times the candidates"):
+    plan.plan_job(remote, workers_here=False)
   # Another model's bytes are another key: TensorFlow would load that one.
   settings = options_lib.build_config(PipelineOptions(
       base + ["--output", str(tmp_path / "x")])).model

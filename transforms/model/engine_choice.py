@@ -89,12 +89,7 @@ def choose(settings: model_settings.ModelSettings,
     return tf_model, EngineChoice(tf_model.engine, tf_model.engine_version,
                                   "", settings.precision)
   reduced_job = settings.precision in precision.OPENVINO_ONLY
-  if reduced_job and settings.precision == precision.AUTO and not \
-      workers_here:
-    raise flags.ConfigError(
-        "--precision auto times the candidates on this machine's CPU, not "
-        "the workers'; with a remote runner give --precision float32, "
-        "bfloat16 or int8")
+  refuse_auto_remote(settings, workers_here)
   runner, reason, check, chosen = _try_openvino(
       settings, tf_model, image_size, workers_here, sample)
   if runner is not None:
@@ -160,6 +155,22 @@ def _try_openvino(settings, tf_model, image_size, workers_here, sample
   return runner, "", str(agreement), chosen
 
 
+def refuse_auto_remote(settings: model_settings.ModelSettings,
+                       workers_here: bool) -> None:
+  """``auto`` times the candidates on this machine: refused when the
+  workers run elsewhere, on every path (a fresh load, or the cached launch
+  facts).
+
+  Raises:
+    flags.ConfigError: ``--precision auto`` with a remote runner.
+  """
+  if settings.precision == precision.AUTO and not workers_here:
+    raise flags.ConfigError(
+        "--precision auto times the candidates on this machine's CPU, not "
+        "the workers'; with a remote runner give --precision float32, "
+        "bfloat16 or int8")
+
+
 def in_precision(settings: model_settings.ModelSettings, converted,
                  converted_key: str, info: description.ImageModelInfo,
                  reference_engine: ov_engine.OpenVinoModel,
@@ -169,7 +180,12 @@ def in_precision(settings: model_settings.ModelSettings, converted,
                             Optional[precision_choice.PrecisionChoice]]:
   """The faithful float32 OpenVINO model in the job's ``--precision``:
   itself, bfloat16 (checked against this CPU), or int8 / auto's choice
-  (calibrated, gated), with that choice."""
+  (calibrated, gated), with that choice.
+
+  Raises:
+    flags.ConfigError: as :func:`refuse_auto_remote`.
+  """
+  refuse_auto_remote(settings, workers_here)
   if settings.precision in precision.OPENVINO_ONLY:
     runner, chosen = precision_choice.choose(
         settings, converted, converted_key, info, reference_engine, sample)
