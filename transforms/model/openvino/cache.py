@@ -161,6 +161,12 @@ def read_verified(cache_dir: str, name: str) -> Optional[Any]:
   Raises:
     DigestMismatch: the files there are not the model that was named.
   """
+  if name.count("-") < 2:
+    # A name from before models were content-addressed ("int8-KEY"): no
+    # digest to check it by.
+    _LOGGER.warning("OpenVINO: %s predates content-addressed models; loaded "
+                    "without a check of its bytes", name)
+    return read_cached(cache_dir, name)
   ov = ov_engine.import_openvino()
   xml, binary = _ir_paths(cache_dir, name)
   if not all(m.metadata_list for m in FileSystems.match([xml, binary])):
