@@ -409,3 +409,27 @@ def test_a_host_with_a_dead_address_is_reached_at_the_next(server,
   fetcher = client.Fetcher(_settings(retries=0))
   got = fetcher.fetch(f"http://two.example:{port}/img/a.jpg")
   assert got.data == IMAGES["a.jpg"] and record.hits["/img/a.jpg"] >= 1
+
+
+def test_a_host_that_stopped_answering_costs_a_few_timeouts_not_one_per_url():
+  import socket  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  silent = socket.socket()   # accepts connections, never answers
+  silent.bind(("127.0.0.1", 0))
+  silent.listen(64)
+  port = silent.getsockname()[1]
+  try:
+    fetcher = client.Fetcher(_settings(
+        retries=0, connect_timeout=0.3, read_timeout=0.3, total_timeout=0.3))
+    took, outcomes = [], []
+    for i in range(12):
+      start = time.monotonic()
+      outcomes.append(_reason(fetcher, f"http://127.0.0.1:{port}/{i}.jpg"))
+      took.append(time.monotonic() - start)
+  finally:
+    silent.close()
+  assert {reason for reason, _ in outcomes} == {"timeout"}
+  tried = [m for _, m in outcomes if not m.startswith("not tried")]
+  assert len(tried) == 5                    # the breaker's threshold
+  assert all("failed its last 5 requests" in m for _, m in outcomes[5:])
+  assert max(took[5:]) < 0.1                # no request, no wait

@@ -49,6 +49,10 @@ SCHEMES = urls.SCHEMES
 _ROBOTS: Dict[Tuple[bool, str], robots.RobotsCache] = {}
 _ROBOTS_LOCK = threading.Lock()   # guards _ROBOTS only, never a fetch
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Failures that say a host is not answering (its circuit breaker counts
+# them): not an HTTP status, which is an answer.
+_HOST_DOWN = frozenset({failures.REASON_TIMEOUT,
+                        failures.REASON_CONNECTION_ERROR})
 _CHUNK = 64 * 1024
 _ROBOTS_MAX_BYTES = 1 << 20
 
@@ -195,6 +199,7 @@ class Fetcher:
                                  slots_folder)
     self._slots_folder = slots_folder
     self._hosts: Dict[str, limits.Slots] = {}
+    self._health = limits.HostHealth()
     self._rng = random.Random()
     self._headers = {"User-Agent": settings.user_agent,
                      "Accept": "image/*,*/*;q=0.5"}
@@ -317,11 +322,21 @@ class Fetcher:
     problem = check_url(url)
     if problem:
       raise problem
+    host = urls.host_of(url)
     attempt = 0
     while True:
+      dead = self._health.refusal(host)
+      if dead is not None:
+        raise _failure(*dead)
       try:
-        return self._follow(url)
+        fetched = self._follow(url)
+      except failures.ImageFailure as e:
+        if e.reason not in _HOST_DOWN:
+          self._health.succeeded(host)   # an answer (a 404 is one)
+        raise
       except _Retryable as e:
+        if e.reason in _HOST_DOWN:
+          self._health.failed(host, e.reason)
         attempt += 1
         if attempt > self._s.retries:
           raise e.final(attempt) from None
@@ -329,6 +344,9 @@ class Fetcher:
         if wait is None:
           wait = retries.backoff(attempt, self._rng, self._s.retry_after_cap)
         time.sleep(wait)
+        continue
+      self._health.succeeded(host)
+      return fetched
 
   def _follow(self, url: str) -> Fetched:
     deadline = time.monotonic() + self._s.total_timeout

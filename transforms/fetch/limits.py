@@ -19,6 +19,7 @@ flight over 4,096 buckets that is rare, and costs only a wait.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import hashlib
@@ -26,7 +27,7 @@ import os
 import tempfile
 import threading
 import time
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 HOST_BUCKETS = 4096
 POLL_SECONDS = 0.002
@@ -42,6 +43,58 @@ def _process_slots(prefix: str, count: int) -> threading.BoundedSemaphore:
     if key not in _PROCESS_SLOTS:
       _PROCESS_SLOTS[key] = threading.BoundedSemaphore(count)
     return _PROCESS_SLOTS[key]
+
+
+class HostHealth:
+  """Hosts that stopped answering (a circuit breaker per host).
+
+  After ``threshold`` timeouts or failed connections in a row, a host's
+  URLs fail at once, without a request, for ``cool_down`` seconds; then the
+  next URL is tried, and one success closes it. A dead host then costs a
+  few requests' timeouts, not one per URL. At most ``max_hosts`` hosts are
+  remembered, least recently seen dropped first.
+  """
+
+  def __init__(self, threshold: int = 5, cool_down: float = 60.0,
+               max_hosts: int = 10_000, clock=time.monotonic):
+    self._threshold = threshold
+    self._cool_down = cool_down
+    self._max = max_hosts
+    self._clock = clock
+    self._lock = threading.Lock()
+    # host -> (failures in a row, open until, the last failure's reason)
+    self._hosts: "collections.OrderedDict[str, Tuple[int, float, str]]" = (
+        collections.OrderedDict())
+
+  def refusal(self, host: str) -> Optional[Tuple[str, str]]:
+    """(reason, message) while ``host``'s breaker is open, else None."""
+    with self._lock:
+      state = self._hosts.get(host)
+      if state is None:
+        return None
+      failures_in_a_row, until, reason = state
+      if until <= self._clock():
+        return None
+      return reason, (f"not tried: {host} failed its last "
+                      f"{failures_in_a_row} requests in a row ({reason}); "
+                      f"it is tried again after {self._cool_down:g} s")
+
+  def failed(self, host: str, reason: str) -> None:
+    with self._lock:
+      count = self._hosts.get(host, (0, 0.0, reason))[0] + 1
+      until = (self._clock() + self._cool_down
+               if count >= self._threshold else 0.0)
+      self._hosts[host] = (count, until, reason)
+      self._hosts.move_to_end(host)
+      while len(self._hosts) > self._max:
+        self._hosts.popitem(last=False)
+
+  def succeeded(self, host: str) -> None:
+    with self._lock:
+      self._hosts.pop(host, None)
+
+  def __len__(self) -> int:
+    return len(self._hosts)
 
 
 def host_bucket(host: str) -> str:
