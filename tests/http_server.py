@@ -22,6 +22,7 @@ class Record:
     self.latency = 0.0   # seconds added to every response
     self.all_in_flight = 0
     self.all_max_in_flight = 0
+    self.last_served = 0.0   # time.time() of the last image sent
 
 
 def handler_for(images: Dict[str, bytes], record: Record):
@@ -74,7 +75,8 @@ def handler_for(images: Dict[str, bytes], record: Record):
         import json  # pylint: disable=g-import-not-at-top
         return self._send(200, json.dumps({
             "max_in_flight": record.all_max_in_flight,
-            "requests": sum(record.hits.values())}).encode(),
+            "requests": sum(record.hits.values()),
+            "last_served": record.last_served}).encode(),
                           [("Content-Type", "application/json")])
       with record.lock:
         record.hits[path] = record.hits.get(path, 0) + 1
@@ -86,6 +88,7 @@ def handler_for(images: Dict[str, bytes], record: Record):
         return self._send(200, b"User-agent: *\nDisallow: /private/\n",
                           [("Content-Type", "text/plain")])
       if path.startswith(("/img/", "/private/")):
+        record.last_served = time.time()
         return self._send(200, images[name],
                           [("Content-Type", "image/jpeg")])
       if path.startswith("/slow/"):
@@ -166,9 +169,13 @@ def handler_for(images: Dict[str, bytes], record: Record):
 
 
 @contextlib.contextmanager
-def serving(images: Dict[str, bytes]) -> Iterator[tuple]:
+def serving(images: Dict[str, bytes],
+            bind: str = "127.0.0.1") -> Iterator[tuple]:
+  """Serves until the block ends; yields (base URL on 127.0.0.1, Record).
+  ``bind="0.0.0.0"`` answers on every loopback address too (127.0.0.2,
+  ... : distinct hosts to the fetch stage)."""
   record = Record()
-  server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+  server = http.server.ThreadingHTTPServer((bind, 0),
                                            handler_for(images, record))
   server.daemon_threads = True
   thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -181,16 +188,17 @@ def serving(images: Dict[str, bytes]) -> Iterator[tuple]:
 
 
 def main() -> None:
-  """``python -m tests.http_server DIR LATENCY PORT_FILE``: serves DIR's
-  files as /img/NAME with LATENCY seconds added, until killed."""
+  """``python -m tests.http_server DIR LATENCY PORT_FILE [BIND]``: serves
+  DIR's files as /img/NAME with LATENCY seconds added, until killed."""
   import os  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
   folder, latency, port_file = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+  bind = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
   images = {}
   for name in os.listdir(folder):
     with open(os.path.join(folder, name), "rb") as f:
       images[name] = f.read()
-  with serving(images) as (url, record):
+  with serving(images, bind) as (url, record):
     record.latency = latency
     with open(port_file + ".tmp", "w") as f:
       f.write(url)
