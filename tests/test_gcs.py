@@ -230,10 +230,14 @@ def test_an_int8_template_records_the_gated_model(gcs, tmp_path):
       *dataflow.dataflow_flags(tmp_path)[:-2]])
   assert done.returncode == 0, done.stderr[-3000:]
   cached = _blobs(storage, "ov_cache/")
+  # The model, content-addressed (int8-KEY-DIGEST), beside its record
+  # (int8-KEY.json, which names it).
   keys = {name.split("/")[-1].rsplit(".", 1)[0] for name in cached
-          if name.split("/")[-1].startswith("int8-")}
+          if name.split("/")[-1].startswith("int8-")
+          and name.endswith((".xml", ".bin"))}
   assert len(keys) == 1, cached
   (key,) = keys
+  assert f"ov_cache/{key.rsplit('-', 1)[0]}.json" in cached
   assert f"ov_cache/{key}.xml" in cached and f"ov_cache/{key}.bin" in cached
   with open(tmp_path / "staging" / "pipeline.pb", "rb") as f:
     pipeline = beam_runner_api_pb2.Pipeline.FromString(f.read())
