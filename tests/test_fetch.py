@@ -433,3 +433,20 @@ def test_a_host_that_stopped_answering_costs_a_few_timeouts_not_one_per_url():
   assert len(tried) == 5                    # the breaker's threshold
   assert all("failed its last 5 requests" in m for _, m in outcomes[5:])
   assert max(took[5:]) < 0.1                # no request, no wait
+
+
+def test_a_robots_txt_that_trickles_is_cut_at_the_total_deadline(server):
+  # The test server's /trickle sends 40 bytes, one every 0.1 s (4 s in
+  # all): read as the host's robots.txt, the fetch stops at the 1-s total
+  # deadline and the host counts as unreachable (disallow, asked again
+  # later), holding no other origin.
+  import time  # pylint: disable=g-import-not-at-top
+  from transforms.fetch import robots  # pylint: disable=g-import-not-at-top
+  url, _ = server
+  fetcher = client.Fetcher(_settings(read_timeout=10.0, total_timeout=1.0))
+  cache = robots.RobotsCache(
+      lambda u: fetcher._get_small(  # pylint: disable=protected-access
+          u.replace("/robots.txt", "/trickle")))
+  start = time.monotonic()
+  assert cache.verdict(f"{url}/img/a.jpg", "bot") == robots.UNREACHABLE
+  assert time.monotonic() - start < 2.0
