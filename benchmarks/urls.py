@@ -33,6 +33,24 @@ from benchmarks import corpus
 from benchmarks import run_benchmark
 
 
+def _serve(args, bind: str = "127.0.0.1"):
+  """The corpus served by ``tests.http_server`` in a process of its own:
+  (photos folder, photo names, the server process, its base URL)."""
+  photos = os.path.join(args.work_dir, "photos")
+  names = [os.path.basename(p)
+           for p in corpus.ensure_corpus(photos, args.images)]
+  port_file = os.path.join(args.work_dir, "port")
+  if os.path.exists(port_file):
+    os.remove(port_file)
+  server = subprocess.Popen([sys.executable, "-m", "tests.http_server",
+                             photos, str(args.latency), port_file, bind],
+                            cwd=run_benchmark.ROOT)
+  while not os.path.exists(port_file):
+    time.sleep(0.1)
+  with open(port_file) as f:
+    return photos, names, server, f.read().strip()
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--model", default=run_benchmark.DEFAULT_MODEL)
@@ -46,20 +64,8 @@ def main(argv=None) -> int:
   if args.dead_hosts:
     return dead_hosts(args)
   work = args.work_dir
-  photos = os.path.join(work, "photos")
-  names = [os.path.basename(p)
-           for p in corpus.ensure_corpus(photos, args.images)]
-  port_file = os.path.join(work, "port")
-  if os.path.exists(port_file):
-    os.remove(port_file)
-  server = subprocess.Popen([sys.executable, "-m", "tests.http_server",
-                             photos, str(args.latency), port_file],
-                            cwd=run_benchmark.ROOT)
+  photos, names, server, url = _serve(args)
   try:
-    while not os.path.exists(port_file):
-      time.sleep(0.1)
-    with open(port_file) as f:
-      url = f.read().strip()
     listing = os.path.join(work, "urls.txt")
     with open(listing, "w") as f:
       f.write("\n".join(f"{url}/img/{n}" for n in names) + "\n")
@@ -105,21 +111,10 @@ def dead_hosts(args) -> int:
   import socket  # pylint: disable=g-import-not-at-top
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   work = args.work_dir
-  photos = os.path.join(work, "photos")
-  names = [os.path.basename(p)
-           for p in corpus.ensure_corpus(photos, args.images)]
-  port_file = os.path.join(work, "port")
-  if os.path.exists(port_file):
-    os.remove(port_file)
-  server = subprocess.Popen([sys.executable, "-m", "tests.http_server",
-                             photos, str(args.latency), port_file,
-                             "0.0.0.0"], cwd=run_benchmark.ROOT)
+  _, names, server, url = _serve(args, bind="0.0.0.0")
   silent = []
   try:
-    while not os.path.exists(port_file):
-      time.sleep(0.1)
-    with open(port_file) as f:
-      port = int(f.read().strip().rsplit(":", 1)[1])
+    port = int(url.rsplit(":", 1)[1])
     for host in DEAD:   # accept connections (the kernel does), never answer
       sock = socket.socket()
       sock.bind((host, port + 1))

@@ -21,7 +21,8 @@ import itertools
 import os
 import re
 import zlib
-from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (Callable, Iterator, List, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 import apache_beam as beam
 from apache_beam.io.filesystem import FileSystem
@@ -92,9 +93,15 @@ def _walk(root: str) -> Iterator[str]:
         yield entry.path
 
 
-def _local_paths(pattern: str) -> Iterator[str]:
+def _split(pattern: str) -> Tuple[str, str]:
+  """(the pattern, a trailing ``/`` read as ``/*``; its part before the
+  first glob character)."""
   pattern = _normalized(pattern)
-  prefix = re.match(r"^[^[*?]*", pattern).group(0)  # type: ignore[union-attr]
+  return pattern, re.match(r"^[^[*?]*", pattern).group(0)  # type: ignore[union-attr]
+
+
+def _local_paths(pattern: str) -> Iterator[str]:
+  pattern, prefix = _split(pattern)
   if prefix == pattern:  # no glob characters: the file itself
     if os.path.lexists(pattern):
       yield pattern
@@ -102,21 +109,22 @@ def _local_paths(pattern: str) -> Iterator[str]:
   root = os.path.dirname(prefix) or "."
   if not os.path.isdir(root):
     return
-  regex = re.compile(local_regex(pattern))
+  match = matcher(pattern)
   for path in _walk(root):
     if root == "." and not prefix.startswith("./"):
       path = os.path.relpath(path)
-    if regex.match(path):
+    if match(path):
       yield path
 
 
-def matches(pattern: str, path: str) -> bool:
-  """Whether listing the local ``pattern`` gives ``path``, spelled so."""
-  pattern = _normalized(pattern)
-  prefix = re.match(r"^[^[*?]*", pattern).group(0)  # type: ignore[union-attr]
+def matcher(pattern: str) -> Callable[[str], bool]:
+  """Whether listing the local ``pattern`` gives a path, spelled so
+  (compiled once, asked per path)."""
+  pattern, prefix = _split(pattern)
   if prefix == pattern:
-    return path == pattern
-  return re.match(local_regex(pattern), path) is not None
+    return lambda path: path == pattern
+  regex = re.compile(local_regex(pattern))
+  return lambda path: regex.match(path) is not None
 
 
 def match_pattern(pattern: str,
@@ -162,12 +170,12 @@ class _ListSliceDoFn(beam.DoFn):
 
   def process(self, element: Tuple[int, int]) -> Iterator[ListedFile]:
     index, piece = element
-    earlier = self._patterns[:index]
+    earlier = [matcher(other) for other in self._patterns[:index]]
     for path in _local_paths(self._patterns[index]):
       key, escaped = file_names.key_of(path)
       if not in_slice(key, piece, self._slices):
         continue
-      if any(matches(other, path) for other in earlier):
+      if any(match(path) for match in earlier):
         continue
       yield ListedFile(key, escaped)
 
