@@ -1,27 +1,38 @@
-"""The job's own images for int8: its first inputs in listing order, read by
-the read stage's own DoFns and decoded exactly as the job's decode step
+"""The job's own images for int8: a sample spread over the whole job, read
+by the read stage's own DoFns and decoded exactly as the job's decode step
 does (``decode.batch``); URLs are fetched with the job's fetch settings.
 
 One reader per format: a damaged container is skipped here exactly as the
 job fails it, and keys are the job's, so the sample cannot drift from
 what the workers read.
 
-The first ``--calibration_images`` inputs calibrate and the next
-``--int8_check_images`` gate, so the two never overlap; a job with fewer
-inputs than both splits them 60 / 40, and below 100 int8 is refused. The
-order is the job's listing order, which is deterministic (``read.listing``
-sorts each glob's matches; globs, manifest rows and TFRecord records keep
-their order), so two runs over the same inputs calibrate on the same
-images. Inputs that fail to read, fetch or decode are left out, as the job
-would fail them. A job whose quantized model is cached decodes only its
-check images.
+Spread, not first (issue 35): on a class-sorted tree (``train/<class>/``)
+the first inputs in listing order are one or two classes, and a gate on
+them measures almost nothing of the job. The sample is the inputs whose
+key hashes lowest (a stable hash: the same inputs give the same sample in
+every run, whatever order the listing returns them in), which is a
+uniform random sample of the job's keys. Listing keys is cheap for loose
+files, manifests, URL lists and Parquet (names, text rows, the key
+column): their whole listing is scanned, holding only the sample. For
+TFRecord and WebDataset, knowing a key means reading the record, so the
+sample is spread over the shards instead (in hash order of their paths,
+an equal share from each).
+
+Of the sample in hash order, the first ``--calibration_images`` calibrate
+and the next ``--int8_check_images`` gate, so the two never overlap and
+both are spread; a job with fewer inputs than both splits them 60 / 40,
+and below 100 int8 is refused. Inputs that fail to read, fetch or decode
+are left out, as the job would fail them. A job whose quantized model is
+cached decodes only its check images.
 """
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import heapq
 import itertools
 import os
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -49,14 +60,54 @@ from transforms.read import webdataset
 _CHUNK = 128
 
 
-def _listed(read: read_settings.ReadSettings
-            ) -> Iterator[listing.ListedFile]:
-  seen = set()
+def _listed_any_order(read: read_settings.ReadSettings
+                      ) -> Iterator[listing.ListedFile]:
+  """The job's matched files in no set order, without holding the listing
+  (local globs stream from a directory walk). A file two globs match comes
+  twice: the sample keeps a key once, whichever way it came."""
   for pattern in read.patterns:
-    for listed in listing.match_pattern(pattern):
-      if listed not in seen:
-        seen.add(listed)
-        yield listed
+    if listing.is_local(pattern):
+      yield from listing.iter_local(pattern)
+    else:
+      yield from listing.match_pattern(pattern)
+
+
+def sample_rank(image_key: elements.ImageKey) -> int:
+  """Where a key falls in the sample's order: a stable 64-bit hash."""
+  key, escaped = image_key.join_key()
+  digest = hashlib.blake2b(
+      key.encode("utf-8", "surrogateescape") + (b"\x01" if escaped else b""),
+      digest_size=8).digest()
+  return int.from_bytes(digest, "big")
+
+
+class _Lowest:
+  """The ``count`` distinct keys of lowest rank seen so far, with what
+  each came with (a key seen again keeps its first: the job keeps a key's
+  first input only). O(count) memory, whatever the listing's length."""
+
+  def __init__(self, count: int):
+    self._count = count
+    self._heap: List[Tuple[int, Tuple[str, bool], object]] = []
+    self._held: Dict[Tuple[str, bool], int] = {}
+
+  def offer(self, image_key: elements.ImageKey, value: object) -> None:
+    join = image_key.join_key()
+    if join in self._held or self._count <= 0:
+      return
+    rank = sample_rank(image_key)
+    if len(self._heap) < self._count:
+      heapq.heappush(self._heap, (-rank, join, value))
+      self._held[join] = rank
+    elif rank < -self._heap[0][0]:
+      _, dropped, _ = heapq.heapreplace(self._heap, (-rank, join, value))
+      del self._held[dropped]
+      self._held[join] = rank
+
+  def in_order(self) -> List[object]:
+    """What came with each held key, lowest rank first."""
+    return [value for _, _, value in
+            sorted(self._heap, key=lambda entry: (-entry[0], entry[1]))]
 
 
 def _kept(outputs) -> Iterator:
@@ -75,58 +126,106 @@ def _in_chunks(items: Iterator, size: int) -> Iterator[list]:
     yield chunk
 
 
-def _inputs(read: read_settings.ReadSettings
-            ) -> Iterator[elements.ImageInput]:
-  """The job's inputs in its listing order, read by the read stage's own
-  DoFns (one reader per format: damage is handled, and keys made, as the
-  job does), pass one and pass two alike."""
+def _cheap_keys(read: read_settings.ReadSettings,
+                listed: listing.ListedFile
+                ) -> Iterator[Tuple[elements.ImageKey, object]]:
+  """(key, how to read it) per input of one matched file, for the formats
+  whose keys are listed without their image bytes."""
   kind = read.input_format
-  for listed in _listed(read):
-    if kind == read_settings.FORMAT_FILES:
-      yield files.listed_input(listed)
-    elif kind == read_settings.FORMAT_MANIFEST:
-      yield from _kept(manifest.ListManifestDoFn(
-          read.uri_column, read.key_column, ()).process(listed))
-    elif kind == read_settings.FORMAT_URLS:
-      yield from _kept(url_list.ListUrlsDoFn().process(listed))
-    elif kind == read_settings.FORMAT_WEBDATASET:
-      yield from _kept(webdataset.ReadShardDoFn(
-          read.image_extensions, (), read.max_member_bytes).process(
-              (listed, frozenset())))
-    elif kind == read_settings.FORMAT_PARQUET:
-      groups = _kept(parquet_images.ListRowGroupsDoFn(
-          read.image_column, read.key_column, ()).process(listed))
-      for group in groups:
-        keys = _kept(parquet_images.ListRowKeysDoFn(
-            read.key_column).process(group))
-        for chunk in _in_chunks(keys, _CHUNK):
-          file, row_group, _ = chunk[0][1]
-          yield from _kept(parquet_images.ReadKeptRowsDoFn(
-              read.image_column, ()).process(
-                  ((file, row_group),
-                   [(offset, key) for key, (_, _, offset) in chunk])))
-    else:
-      records = _kept(tfrecord.ListRecordsDoFn(
-          read.image_feature, read.key_feature).process(listed))
-      for chunk in _in_chunks(records, _CHUNK):
-        yield from _kept(tfrecord.ReadKeptRecordsDoFn(
-            read.image_feature).process(
-                (tuple(listed), [(index, key) for key, (_, index) in chunk])))
+  if kind == read_settings.FORMAT_FILES:
+    item = files.listed_input(listed)
+    yield item.image_key, item
+  elif kind == read_settings.FORMAT_MANIFEST:
+    for item in _kept(manifest.ListManifestDoFn(
+        read.uri_column, read.key_column, ()).process(listed)):
+      yield item.image_key, item
+  elif kind == read_settings.FORMAT_URLS:
+    for item in _kept(url_list.ListUrlsDoFn().process(listed)):
+      yield item.image_key, item
+  else:  # Parquet: pass one reads the key column only
+    for group in _kept(parquet_images.ListRowGroupsDoFn(
+        read.image_column, read.key_column, ()).process(listed)):
+      yield from _kept(parquet_images.ListRowKeysDoFn(
+          read.key_column).process(group))
 
 
-def first_inputs(read: read_settings.ReadSettings,
+def _parquet_rows(read: read_settings.ReadSettings,
+                  chosen: List[Tuple[elements.ImageKey, tuple]]
+                  ) -> Iterator[elements.ImageInput]:
+  """Pass two for the chosen rows: their bytes, a row group at a time."""
+  by_group: Dict[tuple, list] = {}
+  for image_key, (file, group, offset) in chosen:
+    by_group.setdefault((file, group), []).append((offset, image_key))
+  reader = parquet_images.ReadKeptRowsDoFn(read.image_column, ())
+  for where, wanted in by_group.items():
+    yield from _kept(reader.process((where, wanted)))
+
+
+def _shard_inputs(read: read_settings.ReadSettings,
+                  listed: listing.ListedFile
+                  ) -> Iterator[elements.ImageInput]:
+  """A TFRecord or WebDataset shard's inputs in its own order, read as the
+  job reads them."""
+  if read.input_format == read_settings.FORMAT_WEBDATASET:
+    yield from _kept(webdataset.ReadShardDoFn(
+        read.image_extensions, (), read.max_member_bytes).process(
+            (listed, frozenset())))
+    return
+  records = _kept(tfrecord.ListRecordsDoFn(
+      read.image_feature, read.key_feature).process(listed))
+  for chunk in _in_chunks(records, _CHUNK):
+    yield from _kept(tfrecord.ReadKeptRecordsDoFn(
+        read.image_feature).process(
+            (tuple(listed), [(index, key) for key, (_, index) in chunk])))
+
+
+def _from_shards(read: read_settings.ReadSettings,
                  count: int) -> List[elements.ImageInput]:
-  """The job's first ``count`` inputs, in its listing order."""
-  found: List[elements.ImageInput] = []
-  keys = set()
-  for item in _inputs(read):
-    if item.image_key.join_key() in keys:
-      continue  # the job keeps a key's first input only
-    keys.add(item.image_key.join_key())
-    found.append(item)
-    if len(found) >= count:
+  """An equal share of ``count`` from each shard (rounded down), shards in
+  hash order of their paths; what the shares leave, or shards too small
+  for theirs, is taken in further rounds of one share each."""
+  shards = sorted(set(_listed_any_order(read)),
+                  key=lambda s: sample_rank(elements.ImageKey(s.key)))
+  taken: Dict[Tuple[str, bool], elements.ImageInput] = {}
+  share = max(1, count // max(1, len(shards)))
+  skip: Dict[int, int] = {}
+  while len(taken) < count:
+    grew = False
+    for number, shard in enumerate(shards):
+      if len(taken) >= count:
+        break
+      start = skip.get(number, 0)
+      if start < 0:
+        continue  # this shard is used up
+      got = list(itertools.islice(_shard_inputs(read, shard), start,
+                                  start + share))
+      skip[number] = start + share if len(got) == share else -1
+      for item in got[:count - len(taken)]:
+        if item.image_key.join_key() not in taken:
+          taken[item.image_key.join_key()] = item
+          grew = True
+    if not grew:
       break
-  return found
+  return sorted(taken.values(), key=lambda i: sample_rank(i.image_key))
+
+
+def spread_inputs(read: read_settings.ReadSettings,
+                  count: int) -> List[elements.ImageInput]:
+  """``count`` of the job's inputs spread over all of it (see the module
+  docstring), lowest rank first; fewer when the job has fewer."""
+  kind = read.input_format
+  if kind in (read_settings.FORMAT_TFRECORD, read_settings.FORMAT_WEBDATASET):
+    return _from_shards(read, count)
+  lowest = _Lowest(count)
+  for listed in _listed_any_order(read):
+    for image_key, how in _cheap_keys(read, listed):
+      lowest.offer(image_key, (image_key, how))
+  chosen = lowest.in_order()
+  if kind != read_settings.FORMAT_PARQUET:
+    return [how for _, how in chosen]  # type: ignore[misc]
+  rank = {k.join_key(): r for r, (k, _) in enumerate(chosen)}  # type: ignore[misc]
+  read_rows = list(_parquet_rows(read, chosen))  # type: ignore[arg-type]
+  return sorted(read_rows, key=lambda i: rank[i.image_key.join_key()])
 
 
 def decode_all(items: List[elements.ImageInput], size: Tuple[int, int],
@@ -184,7 +283,8 @@ class JobImageSample:
   def _inputs_split(self):
     if self._split is None:
       q = self._quantization
-      items = first_inputs(self._read, q.calibration_images + q.check_images)
+      items = spread_inputs(self._read,
+                            q.calibration_images + q.check_images)
       try:
         n_cal, n_check = quant_config.split_sizes(len(items), q)
       except ValueError as e:

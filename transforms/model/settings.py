@@ -116,9 +116,9 @@ _T = gate.GateThresholds()
 def _add_quantization_flags(parser) -> None:
   add = parser.add_argument
   add("--calibration_images", type=int, default=_Q.calibration_images,
-      help="int8: calibrate on the job's first N inputs (listing order).")
+      help="int8: calibrate on N inputs spread over the whole job.")
   add("--int8_check_images", type=int, default=_Q.check_images,
-      help="int8/auto: gate on the next N inputs.")
+      help="int8/auto: gate on N more inputs of the spread sample.")
   add("--int8_min_top1", type=float, default=_T.min_top1,
       help="Gate (classification): least share with float32's top-1.")
   add("--int8_min_top5", type=float, default=_T.min_top5,

@@ -117,6 +117,14 @@ def _local_paths(pattern: str) -> Iterator[str]:
       yield path
 
 
+def iter_local(pattern: str) -> Iterator[ListedFile]:
+  """The files the local ``pattern`` matches, streamed from a directory walk
+  in no set order (nothing held: for a scan that does not need
+  :func:`match_pattern`'s sorted list)."""
+  for path in _local_paths(pattern):
+    yield ListedFile(*file_names.key_of(path))
+
+
 def matcher(pattern: str) -> Callable[[str], bool]:
   """Whether listing the local ``pattern`` gives a path, spelled so
   (compiled once, asked per path)."""

@@ -5,7 +5,7 @@ them.
 The job builds the sample (``job.image_sample``: it alone knows how to read
 and decode the inputs); this module says what a sample is and how its
 pixels are digested and handed to NNCF. Calibration and check images are
-disjoint by construction: the first inputs in the job's listing order
+disjoint by construction: the first inputs of the job's spread sample
 calibrate, the next ones check.
 """
 from __future__ import annotations
@@ -21,10 +21,10 @@ class ImageSample(Protocol):
   quantized model is cached decodes only its check images)."""
 
   def calibration(self) -> np.ndarray:
-    """uint8 [n, height, width, 3]: the first inputs that decoded."""
+    """uint8 [n, height, width, 3]: the sample's first inputs that decoded."""
 
   def check(self) -> np.ndarray:
-    """uint8 [m, height, width, 3]: the next inputs that decoded."""
+    """uint8 [m, height, width, 3]: its next inputs that decoded."""
 
 
 def pixels_digest(pixels: np.ndarray) -> str:
