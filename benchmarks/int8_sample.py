@@ -46,6 +46,12 @@ def _class_sorted(paths: List[str], sources: int, folder: str) -> List[str]:
   return linked
 
 
+def _outputs(runner, pixels: np.ndarray, batch: int = 64) -> np.ndarray:
+  """The model's main output for every image, a batch at a time."""
+  return np.concatenate([runner.run_uint8(pixels[i:i + batch])["default"]
+                         for i in range(0, len(pixels), batch)])
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--model", default=os.path.join(
@@ -94,7 +100,7 @@ def main(argv=None) -> int:
     pixels = image_sample.decode_all(items, size,
                                      decode_settings.DecodeSettings())
     where = {p: i for i, p in enumerate(listed)}
-    reference = f32.run_uint8(pixels)["default"]
+    reference = _outputs(f32, pixels)
     f32_top1 = np.argmax(reference, axis=1)
     read = read_settings.ReadSettings(patterns=(pattern,))
     spread = [i.image_key.key for i in
@@ -106,7 +112,7 @@ def main(argv=None) -> int:
     for draw, (cal, check) in draws.items():
       model = quantizer.quantize(converted, pixels[cal], q)
       int8 = ov_engine.compile_model(model, tf_model.info)
-      got = int8.run_uint8(pixels)["default"]
+      got = _outputs(int8, pixels)
       sample = gate.evaluate({"default": reference[check]},
                              {"default": got[check]}, "classification",
                              "int8", q.thresholds)
