@@ -26,6 +26,7 @@ from transforms.read import source
 from transforms.write import columns
 from transforms.write import dofn as write_dofn
 from transforms.write import earlier_results
+from transforms.write import parts
 from transforms.write import settings as write_settings
 from transforms.write import sinks
 
@@ -50,6 +51,18 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
         earlier_results.HopelessFailureKeys(plan.earlier_failures))
     done = hopeless if done is None else (
         (done, hopeless) | "DoneOrHopeless" >> beam.Flatten())
+  if plan.resumed_parts:
+    result_parts, failure_parts = parts.part_keys_files(plan.resumed_parts)
+    committed = []
+    if result_parts:
+      committed.append(pipeline | "CommittedResults" >> (
+          earlier_results.DoneKeys(result_parts)))
+    if failure_parts:
+      committed.append(pipeline | "CommittedFailures" >> (
+          earlier_results.EveryFailureKey(failure_parts)))
+    if done is not None:
+      committed.append(done)
+    done = tuple(committed) | "DoneOrCommitted" >> beam.Flatten()
   read = pipeline | "ReadInputs" >> source.ReadInputs(
       config.read, done, plan.layout.passthrough_columns, live_job)
   # Inputs are counted once, whatever the source: the decode step counts
@@ -82,9 +95,6 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
   built = predicted | "BuildRows" >> write_dofn.build_rows(plan.layout,
                                                            live_job)
   write = config.write
-  _ = built.rows | "WriteResults" >> sinks.make_sink(
-      write.output_format, plan.results_prefix, plan.results_schema,
-      write.compression, write.num_shards)
   # Each stage's failures are counted before they are merged, so they are
   # counted as they happen (the step fuses with the one that found them).
   stages = [("CountFailedReads", read_failures)]
@@ -100,10 +110,30 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
   all_failures = (tuple(stage_failures)
                   | "CollectFailures" >> beam.Flatten()
                   | "FailureRows" >> beam.Map(failures.Failure.as_row))
+  _write(plan, built.rows, all_failures)
+
+
+def _write(plan: plan_lib.JobPlan, rows, failure_rows) -> None:
+  """Results and failures to the output: in committed parts (resumable,
+  ``write.parts``), or with Beam's sinks for a fixed ``--num_shards``."""
+  write = plan.config.write
   if write.failures_format == write_settings.FAILURES_AS_RESULTS:
-    failure_sink = sinks.make_sink(write.output_format, plan.failures_prefix,
-                                   columns.FAILURE_SCHEMA, write.compression)
+    failure_format = (write.output_format, write.compression)
   else:
-    failure_sink = sinks.make_sink(sinks.JSONL, plan.failures_prefix,
-                                   columns.FAILURE_SCHEMA, "none")
-  _ = all_failures | "WriteFailures" >> failure_sink
+    failure_format = (sinks.JSONL, "none")
+  if write.num_shards == 0:
+    formats = {
+        parts.RESULTS_PARTS: parts.PartFormat(
+            write.output_format, plan.results_schema, write.compression),
+        parts.FAILURES_PARTS: parts.PartFormat(
+            failure_format[0], columns.FAILURE_SCHEMA, failure_format[1])}
+    _ = {parts.RESULTS_PARTS: rows, parts.FAILURES_PARTS: failure_rows} | (
+        "WriteOutput" >> parts.WriteInParts(plan.output, formats,
+                                            write.part_rows))
+    return
+  _ = rows | "WriteResults" >> sinks.make_sink(
+      write.output_format, plan.results_prefix, plan.results_schema,
+      write.compression, write.num_shards)
+  _ = failure_rows | "WriteFailures" >> sinks.make_sink(
+      failure_format[0], plan.failures_prefix, columns.FAILURE_SCHEMA,
+      failure_format[1])

@@ -34,6 +34,7 @@ from transforms.write import earlier_results
 from transforms.write import layout as layout_lib
 from transforms.write import output_dir
 from transforms.write import output_files
+from transforms.write import parts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +49,8 @@ class JobPlan:
       hopeless failures are skipped.
     layout: what each result row holds.
     metadata: the run's facts written beside the results.
+    resumed_parts: a killed run's committed parts this run finishes
+      (``--resume``); their keys are skipped.
   """
   config: options_lib.JobConfig
   model: resolve.ModelFacts
@@ -55,6 +58,7 @@ class JobPlan:
   layout: columns.RowLayout
   metadata: Dict[str, str]
   earlier_failures: Tuple[str, ...] = ()
+  resumed_parts: Tuple[str, ...] = ()
 
   @property
   def results_schema(self) -> pa.Schema:
@@ -103,16 +107,45 @@ def plan_job(config: options_lib.JobConfig,
       config.read.input_format in read_settings.URL_FORMATS)
                                if config.read.skip_existing else ((), ()))
   mixed = provenance.check_earlier(earlier, config, model) if earlier else {}
-  output_dir.clear_output(config.write, earlier)
   metadata = columns.job_metadata(
       config.model.handle, config.model.task, model.image_size, model.entry,
       config.write.top_k.score, model.engine.precision, model.engine.engine,
       model.engine.version)
   metadata.update(provenance.facts(config, model))
   metadata.update(mixed)
+  write = config.write
+  identity = parts.identity(job_identity(config, metadata))
+  resumed = parts.check_resume(write.output, write.resume, write.overwrite,
+                               identity)
+  output_dir.clear_output(write, earlier)
+  if write.num_shards == 0:
+    parts.write_job_record(write.output, identity)
   return JobPlan(config=config, model=model, earlier_results=earlier,
                  earlier_failures=earlier_failures,
-                 layout=layout, metadata=metadata)
+                 layout=layout, metadata=metadata, resumed_parts=resumed)
+
+
+# Metadata that may differ between two runs of the same job: the reason
+# text carries images/s measured at launch, and the gate's own record.
+_RUN_SPECIFIC = (provenance.PRECISION_REASON, provenance.GATE)
+# Settings that say how to run or resume, not what the job is.
+_NOT_IDENTITY = ("output", "overwrite", "resume", "part_rows")
+
+
+def job_identity(config: options_lib.JobConfig,
+                 metadata: Dict[str, str]) -> Dict[str, object]:
+  """What must be the same for ``--resume`` to finish a killed run: the
+  model (its content digest, precision, engine, decode: the results'
+  metadata, less what each run measures afresh), the inputs and what a row
+  holds."""
+  facts: Dict[str, object] = {
+      k: v for k, v in metadata.items() if k not in _RUN_SPECIFIC}
+  for name, value in dataclasses.asdict(config.read).items():
+    facts[f"read.{name}"] = value
+  for name, value in dataclasses.asdict(config.write).items():
+    if name not in _NOT_IDENTITY:
+      facts[f"write.{name}"] = value
+  return facts
 
 
 def _check_int8_cache(config: options_lib.JobConfig,

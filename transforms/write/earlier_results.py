@@ -143,6 +143,27 @@ class HopelessFailureKeys(beam.PTransform):
             | "HopelessKeys" >> beam.ParDo(_HopelessKeysDoFn()))
 
 
+class _EveryFailureKeyDoFn(beam.DoFn):
+
+  def process(self, path: str):
+    for row in _failure_rows(path):
+      yield str(row.get("key")), bool(row.get("key_escaped") or False)
+
+
+class EveryFailureKey(beam.PTransform):
+  """PBegin -> (key, key_escaped) of every failure in ``files``: a killed
+  run's committed failures, final for the run ``--resume`` finishes."""
+
+  def __init__(self, files: Sequence[str]):
+    super().__init__()
+    self._files = list(files)
+
+  def expand(self, pbegin):
+    return (pbegin
+            | "FailureFiles" >> beam.Create(self._files)
+            | "FailureKeys" >> beam.ParDo(_EveryFailureKeyDoFn()))
+
+
 def _parquet_facts(path: str) -> Tuple[Set[str], Optional[str]]:
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   with storage.open_file(path) as f:

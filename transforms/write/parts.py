@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import posixpath
 import time
 import uuid
@@ -204,6 +205,8 @@ def finalize(output: str, formats: Mapping[str, PartFormat]) -> int:
     FileSystems.rename([temporary], [plan_path])
   for part, shard in renames:
     if _exists(part):
+      if "://" not in shard:
+        os.makedirs(os.path.dirname(shard) or ".", exist_ok=True)
       FileSystems.rename([part], [shard])
   remove_parts(output)
   return len(renames)
@@ -212,16 +215,15 @@ def finalize(output: str, formats: Mapping[str, PartFormat]) -> int:
 def remove_parts(output: str) -> None:
   """Deletes ``OUTPUT/_parts/`` and all it holds."""
   folder = parts_folder(output)
-  found = [m.path for m in FileSystems.match(
-      [FileSystems.join(folder, "*"), FileSystems.join(folder, "*", "*")]
-  )[0].metadata_list]
-  found += [m.path for m in FileSystems.match(
-      [FileSystems.join(folder, "*", "*")])[0].metadata_list]
-  if found:
-    FileSystems.delete(sorted(set(found)))
   if "://" not in output:
     import shutil  # pylint: disable=g-import-not-at-top
     shutil.rmtree(folder, ignore_errors=True)
+    return
+  found = [m.path for result in FileSystems.match(
+      [FileSystems.join(folder, "*"), FileSystems.join(folder, "*", "*")])
+           for m in result.metadata_list]
+  if found:
+    FileSystems.delete(sorted(set(found)))
 
 
 class _FinalizeDoFn(beam.DoFn):
@@ -302,7 +304,9 @@ def check_resume(output: str, resume: bool, overwrite: bool,
     remove_parts(output)
     return ()
   if not resume:
-    if recorded is not None or parts:
+    # A job.json alone is a run that committed nothing (or a template's
+    # launch): nothing to lose, so a new run may start here.
+    if parts:
       raise flags.ConfigError(
           f"--output {output!r} holds a killed run's committed parts "
           f"({len(parts)} in {parts_folder(output)}); expected --resume to "

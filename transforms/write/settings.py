@@ -20,9 +20,11 @@ class WriteSettings:
   output: str
   output_format: str = sinks.PARQUET
   compression: str = sinks.DEFAULT_COMPRESSION[sinks.PARQUET]
-  num_shards: int = 0
+  num_shards: int = 0   # 0: committed parts (write.parts), resumable
   failures_format: str = FAILURES_JSONL
   overwrite: bool = False
+  resume: bool = False
+  part_rows: int = 2000
   top_k: top_k_lib.TopKSettings = top_k_lib.TopKSettings()
   labels_file: Optional[str] = None
 
@@ -46,6 +48,13 @@ def add_flags(parser) -> None:
       type=flags.parse_bool,
       help="Delete earlier results and failures under --output first "
       "(also --overwrite=true|false).")
+  add("--resume", action="store_true",
+      help="Finish a killed run into the same --output: its committed "
+      "parts are kept and their keys skipped; refused if the flags or "
+      "model differ.")
+  add("--part_rows", type=int, default=_DEFAULTS.part_rows,
+      help="Rows per committed part of the output (also one every 30 s): "
+      "what a killed run can lose per worker.")
   # Not --labels: that is Beam's (Dataflow job labels; Airflow's Beam
   # operator always passes it).
   add("--labels_file", default=None,
@@ -65,12 +74,22 @@ def from_flags(o) -> WriteSettings:
     sinks.check_sink(output_format, compression)
   except ValueError as e:
     raise flags.ConfigError(f"--compression: {e}") from None
+  if o.resume and o.num_shards:
+    raise flags.ConfigError(
+        f"--resume: expected no --num_shards, found {o.num_shards}: a fixed "
+        "shard count keeps Beam's sinks, which commit nothing until the end, "
+        "so there is nothing to resume from")
+  if o.resume and o.overwrite:
+    raise flags.ConfigError(
+        "--resume and --overwrite: expected one of them (--resume keeps the "
+        "killed run's parts, --overwrite deletes them)")
   return WriteSettings(
       output=o.output.rstrip("/"), output_format=output_format,
       compression=compression, num_shards=o.num_shards,
       failures_format=flags.choice("failures_format", o.failures_format,
                                    FAILURE_FORMATS),
-      overwrite=o.overwrite,
+      overwrite=o.overwrite, resume=o.resume,
+      part_rows=flags.positive("part_rows", o.part_rows),
       top_k=top_k_lib.TopKSettings(
           k=flags.positive("top_k", o.top_k),
           score=flags.choice("score", o.score, top_k_lib.SCORES)),

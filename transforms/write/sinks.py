@@ -82,7 +82,8 @@ class _TFRecordSink(beam.PTransform):
                 num_shards=self._num_shards))
 
 
-def _to_json(row: Dict) -> str:
+def row_to_json(row: Dict) -> str:
+  """One row as a JSON line (arrays as lists)."""
   return json.dumps({k: (v.tolist() if isinstance(v, np.ndarray) else v)
                      for k, v in row.items()}, ensure_ascii=False,
                     sort_keys=True)
@@ -97,7 +98,7 @@ class _JsonlSink(beam.PTransform):
 
   def expand(self, rows):
     return (rows
-            | "ToJson" >> beam.Map(_to_json)
+            | "ToJson" >> beam.Map(row_to_json)
             | "WriteText" >> beam.io.WriteToText(
                 self._prefix, file_name_suffix=self._suffix,
                 compression_type=self._compression,
