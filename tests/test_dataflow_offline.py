@@ -24,9 +24,9 @@ from tests import image_corpus
 # these labels, so changing one is a breaking change.
 TOP_LEVEL_STEPS = ["ReadInputs", "CountReadFailures",
                    "DecodeImages", "RunInference", "BuildRows",
-                   "WriteResults", "CountFailedReads", "CountFailedDecodes",
+                   "CountFailedReads", "CountFailedDecodes",
                    "CountFailedInference", "CollectFailures", "FailureRows",
-                   "WriteFailures"]
+                   "WriteOutput"]
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +244,6 @@ def test_right_fitting_puts_the_gpu_on_inference_only(simple_model, images,
       b"type:nvidia-l4;count:1;install-nvidia-driver")
   assert hints["beam:resources:min_ram_bytes:v1"] == b"16000000000"
   for name in ("ReadInputs", "DecodeImages", "ShuffleToInference",
-               "BuildRows", "WriteResults"):
+               "BuildRows", "WriteOutput"):
     for t in _descendants(pipeline, by_name[name]):
       assert accelerator not in _environment_hints(pipeline, t), name

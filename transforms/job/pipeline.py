@@ -129,7 +129,7 @@ def _write(plan: plan_lib.JobPlan, rows, failure_rows) -> None:
             failure_format[0], columns.FAILURE_SCHEMA, failure_format[1])}
     _ = {parts.RESULTS_PARTS: rows, parts.FAILURES_PARTS: failure_rows} | (
         "WriteOutput" >> parts.WriteInParts(plan.output, formats,
-                                            write.part_rows))
+                                            plan.identity, write.part_rows))
     return
   _ = rows | "WriteResults" >> sinks.make_sink(
       write.output_format, plan.results_prefix, plan.results_schema,

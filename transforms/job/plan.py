@@ -51,6 +51,8 @@ class JobPlan:
     metadata: the run's facts written beside the results.
     resumed_parts: a killed run's committed parts this run finishes
       (``--resume``); their keys are skipped.
+    identity: what identifies the job for ``--resume`` (recorded beside
+      the parts by the first commit).
   """
   config: options_lib.JobConfig
   model: resolve.ModelFacts
@@ -59,6 +61,7 @@ class JobPlan:
   metadata: Dict[str, str]
   earlier_failures: Tuple[str, ...] = ()
   resumed_parts: Tuple[str, ...] = ()
+  identity: Dict[str, object] = dataclasses.field(default_factory=dict)
 
   @property
   def results_schema(self) -> pa.Schema:
@@ -118,11 +121,10 @@ def plan_job(config: options_lib.JobConfig,
   resumed = parts.check_resume(write.output, write.resume, write.overwrite,
                                identity)
   output_dir.clear_output(write, earlier)
-  if write.num_shards == 0:
-    parts.write_job_record(write.output, identity)
   return JobPlan(config=config, model=model, earlier_results=earlier,
                  earlier_failures=earlier_failures,
-                 layout=layout, metadata=metadata, resumed_parts=resumed)
+                 layout=layout, metadata=metadata, resumed_parts=resumed,
+                 identity=identity)
 
 
 # Metadata that may differ between two runs of the same job: the reason

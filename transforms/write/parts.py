@@ -137,15 +137,20 @@ def commit(folder: str, part_format: PartFormat,
 
 
 class CommitPartsDoFn(beam.DoFn):
-  """Rows -> the path of each part committed (see the module docstring)."""
+  """Rows -> the path of each part committed (see the module docstring).
+  Before its first part, a worker makes sure the job's record is beside
+  the parts (the launcher writes nothing: a dry run or a template leaves
+  the output untouched), so no part is ever without one."""
 
-  def __init__(self, folder: str, part_format: PartFormat,
-               part_rows: int = PART_ROWS,
+  def __init__(self, output: str, kind: str, part_format: PartFormat,
+               job: Mapping[str, Any], part_rows: int = PART_ROWS,
                part_seconds: float = PART_SECONDS):
-    self._folder, self._format = folder, part_format
+    self._output, self._folder = output, parts_folder(output, kind)
+    self._format, self._job = part_format, dict(job)
     self._rows, self._seconds = part_rows, part_seconds
     self._buffer: List[Mapping[str, Any]] = []
     self._since = 0.0
+    self._recorded = False
 
   def start_bundle(self):
     self._buffer, self._since = [], 0.0
@@ -165,6 +170,10 @@ class CommitPartsDoFn(beam.DoFn):
           [window.GlobalWindow()])
 
   def _commit(self) -> str:
+    if not self._recorded:
+      if read_job_record(self._output) is None:
+        write_job_record(self._output, self._job)
+      self._recorded = True
     rows, self._buffer = self._buffer, []
     return commit(self._folder, self._format, rows)
 
@@ -240,16 +249,17 @@ class WriteInParts(beam.PTransform):
   once all are committed."""
 
   def __init__(self, output: str, formats: Mapping[str, PartFormat],
-               part_rows: int = PART_ROWS,
+               job: Mapping[str, Any], part_rows: int = PART_ROWS,
                part_seconds: float = PART_SECONDS):
     super().__init__()
     self._output, self._formats = output, dict(formats)
+    self._job = dict(job)
     self._rows, self._seconds = part_rows, part_seconds
 
   def expand(self, rows_by_kind):
     committed_paths = [
         rows | f"Commit{kind.title()}" >> beam.ParDo(CommitPartsDoFn(
-            parts_folder(self._output, kind), self._formats[kind],
+            self._output, kind, self._formats[kind], self._job,
             self._rows, self._seconds))
         for kind, rows in rows_by_kind.items()]
     return (tuple(committed_paths)
