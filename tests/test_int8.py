@@ -190,7 +190,8 @@ def test_a_model_int8_cannot_keep_is_refused_and_auto_runs_it(
 def test_small_jobs_split_and_tiny_jobs_are_refused(simple_model, tmp_path,
                                                     capsys):
   q = quant_config.QuantizationSettings()
-  assert quant_config.split_sizes(1000, q) == (300, 200)
+  assert quant_config.split_sizes(1000, q) == (300, 500)
+  assert quant_config.split_sizes(800, q) == (300, 500)
   assert quant_config.split_sizes(500, q) == (300, 200)
   assert quant_config.split_sizes(150, q) == (90, 60)
   assert quant_config.split_sizes(100, q) == (60, 40)
