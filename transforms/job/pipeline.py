@@ -42,29 +42,13 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
       add to, for a live display in the launching process.
   """
   config = plan.config
-  done = None
-  if plan.earlier_results:
-    done = pipeline | "DoneKeys" >> earlier_results.DoneKeys(
-        plan.earlier_results)
-  if plan.earlier_failures:
-    hopeless = pipeline | "HopelessFailures" >> (
-        earlier_results.HopelessFailureKeys(plan.earlier_failures))
-    done = hopeless if done is None else (
-        (done, hopeless) | "DoneOrHopeless" >> beam.Flatten())
-  if plan.resumed_parts:
-    result_parts, failure_parts = parts.part_keys_files(plan.resumed_parts)
-    committed = []
-    if result_parts:
-      committed.append(pipeline | "CommittedResults" >> (
-          earlier_results.DoneKeys(result_parts)))
-    if failure_parts:
-      committed.append(pipeline | "CommittedFailures" >> (
-          earlier_results.EveryFailureKey(failure_parts)))
-    if done is not None:
-      committed.append(done)
-    done = tuple(committed) | "DoneOrCommitted" >> beam.Flatten()
+  result_parts, failure_parts = parts.part_keys_files(plan.resumed_parts)
+  done_files = earlier_results.done_files(
+      plan.earlier_results + result_parts, plan.earlier_failures,
+      failure_parts)
   read = pipeline | "ReadInputs" >> source.ReadInputs(
-      config.read, done, plan.layout.passthrough_columns, live_job)
+      config.read, done_files, plan.layout.passthrough_columns, live_job,
+      in_slices=plan.workers_here)
   # Inputs are counted once, whatever the source: the decode step counts
   # those it takes, and here those the source could not list or read.
   read_failures = read[failures.FAILURES_TAG] | "CountReadFailures" >> (

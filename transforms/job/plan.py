@@ -53,6 +53,8 @@ class JobPlan:
       (``--resume``); their keys are skipped.
     identity: what identifies the job for ``--resume`` (recorded beside
       the parts by the first commit).
+    workers_here: the job runs on the local runner, in this process or on
+      this machine.
   """
   config: options_lib.JobConfig
   model: resolve.ModelFacts
@@ -62,6 +64,7 @@ class JobPlan:
   earlier_failures: Tuple[str, ...] = ()
   resumed_parts: Tuple[str, ...] = ()
   identity: Dict[str, object] = dataclasses.field(default_factory=dict)
+  workers_here: bool = True
 
   @property
   def results_schema(self) -> pa.Schema:
@@ -124,7 +127,7 @@ def plan_job(config: options_lib.JobConfig,
   return JobPlan(config=config, model=model, earlier_results=earlier,
                  earlier_failures=earlier_failures,
                  layout=layout, metadata=metadata, resumed_parts=resumed,
-                 identity=identity)
+                 identity=identity, workers_here=workers_here)
 
 
 # Metadata that may differ between two runs of the same job: the reason

@@ -89,16 +89,20 @@ def input_bytes(item: elements.ImageInput) -> bytes:
     raise read_failure(item.uri, path, e, item.listed) from e
 
 
+class ListedInputDoFn(beam.DoFn):
+  """ListedFile -> its ImageInput (the lister ``read.slices`` runs)."""
+
+  def process(self, listed: listing.ListedFile):
+    yield listed_input(listed)
+
+
 class ReadImageFiles(beam.PTransform):
   """Globs -> ``images`` (ImageInput with the path) and ``failures``
   (Failure; none: files fail when they are read).
 
-  Local globs with nothing ``done`` are listed in slices
-  (``listing.list_local_in_slices``): no shuffle, so memory does not grow
-  with the number of files, and the first images are decoded while
-  listing goes on. Otherwise (``gs://``, or ``--skip_existing``) paths are
-  joined by key with ``done``, and those in it dropped; the join also
-  spreads reading and decoding across workers.
+  Paths are joined by key with ``done``, and those in it dropped; the join
+  also spreads reading and decoding across workers. (On the local runner,
+  local globs are listed in slices instead, ``read.slices``: no shuffle.)
   """
 
   def __init__(self, patterns: Sequence[str],
@@ -110,18 +114,6 @@ class ReadImageFiles(beam.PTransform):
     self._live_job = live_job
 
   def expand(self, pbegin):
-    if self._done is None and all(listing.is_local(p)
-                                  for p in self._patterns):
-      # Local globs and nothing done: each file is listed once by
-      # construction, so no shuffle is needed; listing streams straight
-      # into decode (the local runner would hold a shuffle whole).
-      listed = listing.list_local_in_slices(pbegin, self._patterns)
-      if self._live_job is not None:
-        listed = listed | "CountListed" >> beam.ParDo(
-            keep_new.CountListed(self._live_job))
-      return {"images": listed | "Keys" >> beam.Map(listed_input),
-              failures.FAILURES_TAG: pbegin | "NoListingFailures" >> (
-                  beam.Create([]))}
     # A file matched by several globs is one input (listing made it one):
     # the join only drops keys that are done.
     kept = (listing.match_files(pbegin, self._patterns)

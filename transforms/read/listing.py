@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import zlib
 from typing import (Callable, Iterator, List, NamedTuple, Optional, Sequence,
                     Tuple)
 
@@ -155,52 +154,20 @@ def match_pattern(pattern: str,
   return listed[:limit] if limit is not None else listed
 
 
-# Slices each local glob is listed in (by a hash of the path), so that the
-# local runner's workers list, read and decode in parallel with no shuffle
-# between listing and decode (see list_local_in_slices).
+# Slices a local listing is read in on the local runner (``read.slices``).
 SLICES = 8
 
 
-def in_slice(key: str, index: int, slices: int = SLICES) -> bool:
-  """Whether ``key`` falls in slice ``index`` (a stable hash, the same in
-  every process)."""
-  return zlib.crc32(key.encode("utf-8", "surrogateescape")) % slices == index
-
-
-class _ListSliceDoFn(beam.DoFn):
-  """(pattern index, slice) -> ListedFile per file of that slice of the
-  pattern, except those an earlier pattern lists (each file once, with no
-  shuffle)."""
-
-  def __init__(self, patterns: Sequence[str], slices: int):
-    self._patterns = tuple(patterns)
-    self._slices = slices
-
-  def process(self, element: Tuple[int, int]) -> Iterator[ListedFile]:
-    index, piece = element
-    earlier = [matcher(other) for other in self._patterns[:index]]
-    for path in _local_paths(self._patterns[index]):
-      key, escaped = file_names.key_of(path)
-      if not in_slice(key, piece, self._slices):
-        continue
+def iter_local_once(patterns: Sequence[str]) -> Iterator[ListedFile]:
+  """The files the local globs match, each once, streamed in no set order:
+  a file an earlier glob matches is skipped by that glob's matcher (no set
+  of what was listed is held)."""
+  for index, pattern in enumerate(patterns):
+    earlier = [matcher(other) for other in patterns[:index]]
+    for path in _local_paths(pattern):
       if any(match(path) for match in earlier):
         continue
-      yield ListedFile(key, escaped)
-
-
-def list_local_in_slices(pbegin, patterns: Sequence[str],
-                         slices: int = SLICES):
-  """PBegin -> ListedFile for each file the local globs match, once,
-  streamed: nothing holds the whole listing, and no shuffle stands between
-  listing and what follows (the local runner materializes a shuffle whole,
-  in memory, before the next step starts: the listing and the first result
-  would wait for it). Each glob is listed ``slices`` times, each keeping
-  its share, so the runner spreads the slices over its workers."""
-  work = [(index, piece) for index in range(len(patterns))
-          for piece in range(slices)]
-  return (pbegin
-          | "Slices" >> beam.Create(work)
-          | "ListSlice" >> beam.ParDo(_ListSliceDoFn(patterns, slices)))
+      yield ListedFile(*file_names.key_of(path))
 
 
 class _MatchDoFn(beam.DoFn):

@@ -7,7 +7,7 @@ those it takes, the job those that failed here).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import apache_beam as beam
 
@@ -15,42 +15,84 @@ from transforms.read import files
 from transforms.read import manifest
 from transforms.read import parquet_images
 from transforms.read import settings as read_settings
+from transforms.read import slices
 from transforms.read import tfrecord
 from transforms.read import url_list
 from transforms.read import webdataset
+from transforms.write import earlier_results
+
+
+def _file_inputs() -> beam.DoFn:
+  return files.ListedInputDoFn()
+
+
+def _manifest_rows(uri_column, key_column, passthrough):
+  return lambda: manifest.ListManifestDoFn(uri_column, key_column,
+                                           passthrough)
+
+
+def _url_lines() -> beam.DoFn:
+  return url_list.ListUrlsDoFn()
 
 
 class ReadInputs(beam.PTransform):
   """PBegin -> ``images`` (ImageInput) and ``failures`` (Failure), for the
-  settings' input format; inputs whose key is in ``done`` (keys with a
-  result from an earlier run) and repeated keys are dropped before they are
-  read or decoded."""
+  settings' input format; inputs whose key is done (a result, or a final
+  failure, of an earlier run) and repeated keys are dropped before they
+  are read or decoded."""
 
   def __init__(self, settings: read_settings.ReadSettings,
-               done: Optional[beam.PCollection] = None,
+               done_files: Sequence[Tuple[str, str]] = (),
                passthrough: Optional[Sequence[str]] = None,
-               live_job: Optional[str] = None):
+               live_job: Optional[str] = None, in_slices: bool = False):
     """Args:
       settings: the read stage's settings.
-      done: keys with a result from an earlier run.
+      done_files: (path, kind) of files whose keys are done
+        (``write.earlier_results.done_files``).
       passthrough: the columns to pass through, as the launch check
         resolved them (``inputs_check``); default the settings'.
       live_job: a ``core.live_counts`` job id whose ``listed`` count the
         listing adds to as inputs are listed (the progress line).
+      in_slices: the job runs on the local runner: loose files, manifests
+        and URL lists on a local disk are listed in slices, with no
+        shuffle (``read.slices``).
     """
     super().__init__()
     self._settings = settings
-    self._done = done
+    self._done_files = tuple(done_files)
     self._live_job = live_job
+    self._in_slices = in_slices
     self._passthrough = tuple(settings.passthrough_columns
                               if passthrough is None else passthrough)
 
-  def expand(self, pbegin):
+  def _sliced(self) -> Optional[beam.PTransform]:
     settings = self._settings
-    done = self._done
+    if not self._in_slices or not slices.all_local(settings.patterns):
+      return None
+    kind = settings.input_format
+    if kind == read_settings.FORMAT_FILES:
+      lister, in_order = _file_inputs, False
+    elif kind == read_settings.FORMAT_MANIFEST:
+      lister, in_order = _manifest_rows(
+          settings.uri_column, settings.key_column, self._passthrough), True
+    elif kind == read_settings.FORMAT_URLS:
+      lister, in_order = _url_lines, True
+    else:
+      return None
+    return slices.ListInSlices(settings.patterns, lister, self._done_files,
+                               in_order, self._live_job)
+
+  def expand(self, pbegin):
+    sliced = self._sliced()
+    if sliced is not None:
+      return pbegin | "Source" >> sliced
+    settings = self._settings
+    done = (earlier_results.done_key_collection(pbegin, self._done_files)
+            if self._done_files else None)
     live = self._live_job
     if settings.input_format == read_settings.FORMAT_FILES:
-      source: beam.PTransform = files.ReadImageFiles(settings.patterns, done, live)
+      source: beam.PTransform = files.ReadImageFiles(settings.patterns, done,
+                                                     live)
     elif settings.input_format == read_settings.FORMAT_TFRECORD:
       source = tfrecord.ReadTFRecordImages(
           settings.patterns, settings.image_feature, settings.key_feature,

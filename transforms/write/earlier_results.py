@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from typing import Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -164,6 +164,68 @@ class EveryFailureKey(beam.PTransform):
             | "FailureKeys" >> beam.ParDo(_EveryFailureKeyDoFn()))
 
 
+# What a done file holds, for ``read.slices`` (its kinds).
+DONE_RESULTS = "results"
+DONE_FAILURES = "failures"
+DONE_HOPELESS = "hopeless"
+
+
+def done_files(results: Sequence[str], hopeless_failures: Sequence[str] = (),
+               every_failure: Sequence[str] = ()
+               ) -> Tuple[Tuple[str, str], ...]:
+  """(path, kind) per file whose keys are done."""
+  return (tuple((p, DONE_RESULTS) for p in results) +
+          tuple((p, DONE_HOPELESS) for p in hopeless_failures) +
+          tuple((p, DONE_FAILURES) for p in every_failure))
+
+
+def done_keys_of(done_file: Tuple[str, str]
+                 ) -> Iterator[Tuple[Tuple[str, bool], Optional[str]]]:
+  """((key, key_escaped), the counter to add to or None) per done key of
+  one file, streamed: a results file's key columns a batch at a time, a
+  failures file's rows (hopeless ones only for ``DONE_HOPELESS``)."""
+  path, kind = done_file
+  if kind == DONE_RESULTS:
+    if path.endswith(PARQUET_SUFFIXES):
+      import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+      with storage.open_file(path) as f:
+        source = pq.ParquetFile(f)
+        names = set(source.schema_arrow.names)
+        wanted = [columns.KEY] + ([columns.KEY_ESCAPED]
+                                  if columns.KEY_ESCAPED in names else [])
+        for batch in source.iter_batches(columns=wanted):
+          for key in _parquet_keys(batch):
+            yield key, None
+      return
+    for record in storage.iter_records(path):
+      yield _example_key(record), None
+    return
+  for row in _failure_rows(path):
+    reason, message = str(row.get("reason")), str(row.get("message"))
+    key = (str(row.get("key")), bool(row.get("key_escaped") or False))
+    if kind == DONE_FAILURES:
+      yield key, None
+    elif hopeless(reason, message):
+      yield key, counters.SKIPPED_FAILURE_PREFIX + reason
+
+
+def done_key_collection(pbegin, files: Sequence[Tuple[str, str]]):
+  """PBegin -> (key, key_escaped) of every done key in ``files`` (see
+  :func:`done_files`), for the read stage's join."""
+  by_kind = {kind: [path for path, k in files if k == kind]
+             for kind in (DONE_RESULTS, DONE_HOPELESS, DONE_FAILURES)}
+  keys = []
+  if by_kind[DONE_RESULTS]:
+    keys.append(pbegin | "DoneKeys" >> DoneKeys(by_kind[DONE_RESULTS]))
+  if by_kind[DONE_HOPELESS]:
+    keys.append(pbegin | "HopelessFailures" >> HopelessFailureKeys(
+        by_kind[DONE_HOPELESS]))
+  if by_kind[DONE_FAILURES]:
+    keys.append(pbegin | "CommittedFailures" >> EveryFailureKey(
+        by_kind[DONE_FAILURES]))
+  return tuple(keys) | "AllDoneKeys" >> beam.Flatten(pipeline=pbegin.pipeline)
+
+
 def _parquet_facts(path: str) -> Tuple[Set[str], Optional[str]]:
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   with storage.open_file(path) as f:
@@ -219,11 +281,13 @@ def check_result_file(path: str, task: str) -> None:
 
 
 def _parquet_keys(table) -> Iterable[Tuple[str, bool]]:
-  keys = table.column(columns.KEY).to_pylist()
-  if columns.KEY_ESCAPED not in table.column_names:
+  """(key, key_escaped) per row of a table or record batch."""
+  names = list(table.schema.names)
+  keys = table.column(names.index(columns.KEY)).to_pylist()
+  if columns.KEY_ESCAPED not in names:
     return ((key, False) for key in keys)  # written before escaped keys
-  return zip(keys, (bool(e) for e in
-                    table.column(columns.KEY_ESCAPED).to_pylist()))
+  return zip(keys, (bool(e) for e in table.column(
+      names.index(columns.KEY_ESCAPED)).to_pylist()))
 
 
 def _example_key(record: bytes) -> Tuple[str, bool]:
