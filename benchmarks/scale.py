@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 from PIL import Image
@@ -158,7 +158,8 @@ def _stamp(path: str) -> None:
       f.write(repr(time.time()))
 
 
-def measure(work: str, source: str, n: int, limit_gb: float) -> Dict:
+def measure(work: str, source: str, n: int, limit_gb: float,
+            job_flags: Sequence[str] = ()) -> Dict:
   import psutil  # pylint: disable=g-import-not-at-top
   flags = make_inputs(work, source, n)
   out = os.path.join(work, "out", f"{source}_{n}")
@@ -166,7 +167,7 @@ def measure(work: str, source: str, n: int, limit_gb: float) -> Dict:
   if os.path.exists(first):
     os.remove(first)
   argv = ["--model", null_model(work), "--output", out, "--overwrite",
-          "--engine", "openvino", *flags]
+          "--engine", "openvino", *flags, *job_flags]
   start = time.time()
   proc = subprocess.Popen(
       [sys.executable, "-m", "benchmarks.scale", "--child", first, "--",
@@ -204,7 +205,13 @@ def main(argv=None) -> int:
   parser.add_argument("--work", default="/tmp/hub_image_beam_scale")
   parser.add_argument("--limit_gb", type=float, default=12.0,
                       help="kill a run whose process tree passes this")
+  parser.add_argument("--arm", action="append", default=None,
+                      metavar="NAME=FLAGS",
+                      help="a set of extra job flags, run side by side with "
+                      "the others for each N and source (repeatable; "
+                      "default: one arm, 'default', with none)")
   args = parser.parse_args(argv)
+  arms = [tuple(a.split("=", 1)) for a in (args.arm or ["default="])]
   # Warm-up, not reported: the first run converts the model to OpenVINO
   # (about 2 GB at peak, once per machine); every measured run finds it
   # cached, as a user's second job does.
@@ -212,14 +219,18 @@ def main(argv=None) -> int:
   rows = []
   for n in [int(s) for s in args.sizes.split(",")]:
     for source in args.sources.split(","):
-      row = measure(args.work, source, n, args.limit_gb)
-      rows.append(row)
-      print(json.dumps(row), flush=True)
-  print("\n| N | source | exit | wall s | images/s | peak RSS MB | launch s |")
-  print("|---|---|---|---|---|---|---|")
+      for name, flags in arms:
+        row = measure(args.work, source, n, args.limit_gb, flags.split())
+        row["arm"] = name
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+  print("\n| N | source | arm | exit | wall s | images/s | peak RSS MB | "
+        "launch s |")
+  print("|---|---|---|---|---|---|---|---|")
   for r in rows:
-    print(f"| {r['n']:,} | {r['source']} | {r['exit']} | {r['wall_s']} | "
-          f"{r['images_per_s']} | {r['peak_rss_mb']:,} | {r['launch_s']} |")
+    print(f"| {r['n']:,} | {r['source']} | {r['arm']} | {r['exit']} | "
+          f"{r['wall_s']} | {r['images_per_s']} | {r['peak_rss_mb']:,} | "
+          f"{r['launch_s']} |")
   return 0
 
 

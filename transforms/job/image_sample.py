@@ -32,7 +32,7 @@ import hashlib
 import heapq
 import itertools
 import os
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -220,11 +220,12 @@ def spread_inputs(read: read_settings.ReadSettings,
   for listed in _listed_any_order(read):
     for image_key, how in _cheap_keys(read, listed):
       lowest.offer(image_key, (image_key, how))
-  chosen = lowest.in_order()
+  chosen: List[Tuple[elements.ImageKey, Any]] = lowest.in_order()  # type: ignore[assignment]
   if kind != read_settings.FORMAT_PARQUET:
-    return [how for _, how in chosen]  # type: ignore[misc]
-  rank = {k.join_key(): r for r, (k, _) in enumerate(chosen)}  # type: ignore[misc]
-  read_rows = list(_parquet_rows(read, chosen))  # type: ignore[arg-type]
+    return [item for _, item in chosen]
+  rank = {image_key.join_key(): r
+          for r, (image_key, _) in enumerate(chosen)}
+  read_rows = list(_parquet_rows(read, chosen))
   return sorted(read_rows, key=lambda i: rank[i.image_key.join_key()])
 
 

@@ -15,7 +15,7 @@ fail as ``not_an_image``).
 from __future__ import annotations
 
 import itertools
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 from transforms.core import credentials
 from transforms.core import flags
@@ -66,6 +66,7 @@ def check_inputs(settings: read_settings.ReadSettings) -> PassthroughTypes:
           f"--input: expected files, but {pattern!r} matches nothing")
     path = matched[0].path()
     kind = settings.input_format
+    head = None
     if kind == read_settings.FORMAT_FILES:
       container = _container_format([m.key for m in matched])
       if container is not None:
@@ -75,7 +76,7 @@ def check_inputs(settings: read_settings.ReadSettings) -> PassthroughTypes:
             f"{container}")
     elif kind == read_settings.FORMAT_MANIFEST:
       try:
-        table = manifest.manifest_head(path, _HEAD_ROWS)
+        table = head = manifest.manifest_head(path, _HEAD_ROWS)
         manifest.check_columns(
             table.column_names, settings.uri_column, settings.key_column,
             settings.passthrough_columns, path)
@@ -97,7 +98,7 @@ def check_inputs(settings: read_settings.ReadSettings) -> PassthroughTypes:
     elif kind == read_settings.FORMAT_WEBDATASET and index == 0:
       types = _webdataset_types(settings)
     if kind in read_settings.URL_FORMATS:
-      _refuse_credentials(settings, matched[0])
+      _refuse_credentials(settings, matched[0], head)
   return types
 
 
@@ -119,16 +120,19 @@ def _first_parquet(matched: List[listing.ListedFile], pattern: str):
 
 
 def _refuse_credentials(settings: read_settings.ReadSettings,
-                        listed: listing.ListedFile) -> None:
+                        listed: listing.ListedFile,
+                        head: Optional[Any] = None) -> None:
   """The first rows of a glob's first list, at launch: a list of URLs with
   secrets in them is refused before any work (keys are written into the
   results). The message names the row, never the secret; later rows fail
-  alone in the job."""
+  alone in the job. ``head``: a manifest's first rows, when the column
+  check read them already (a pyarrow Table)."""
   path = listed.path()
   if settings.input_format == read_settings.FORMAT_URLS:
     rows: Any = itertools.islice(url_list.url_lines(path), _HEAD_ROWS)
   else:
-    table = manifest.manifest_head(path, _HEAD_ROWS)
+    table = head if head is not None else manifest.manifest_head(
+        path, _HEAD_ROWS)
     if settings.uri_column not in table.column_names:
       return
     rows = enumerate(table.column(settings.uri_column).to_pylist(), start=1)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Set, Tuple
 
 import apache_beam as beam
 
@@ -121,7 +121,7 @@ class ListInSlicesDoFn(beam.DoFn):
     own key, so there is no order to keep: a file an earlier glob matched
     is skipped by that glob's matcher)."""
     if self._sort_files:
-      found = set()
+      found: Set[listing.ListedFile] = set()
       for pattern in self._patterns:
         found.update(listing.iter_local(pattern))
       return sorted(found)
@@ -141,6 +141,9 @@ class ListInSlicesDoFn(beam.DoFn):
               counters.counter(counter).inc()
       lister = self._lister()
       for listed in self._listed():
+        if not self._sort_files and slice_of(keep_new.key_digest(
+            (listed.key, listed.escaped)), self._slices) != piece:
+          continue  # a loose file is keyed by its path: not this slice's
         for output in lister.process(listed) or ():
           if isinstance(output, beam.pvalue.TaggedOutput):
             digest = keep_new.key_digest(_failure_key(output))

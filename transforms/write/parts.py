@@ -115,7 +115,7 @@ class PartFormat:
               f, examples.row_to_example(row, self.schema))
       else:
         for row in rows:
-          f.write(sinks.row_to_json(row).encode("utf-8") + b"\n")
+          f.write(sinks.row_to_json(dict(row)).encode("utf-8") + b"\n")
 
 
 def _part_name(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -1,0 +1,148 @@
+"""What must not grow with the number of inputs (issue 34): the launcher
+does not read a long manifest, and on the local runner the slice listing
+(``read.slices``) settles keys exactly as the join it replaces."""
+from __future__ import annotations
+
+import contextlib
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.core import failures
+from transforms.job import options as options_lib
+from transforms.job import plan as plan_lib
+from transforms.read import settings as read_settings
+from transforms.read import source
+from transforms.read import storage
+from transforms.write import columns
+from transforms.write import earlier_results
+
+LINES = 1_000_000
+
+
+class _CountingText:
+  """A text file that counts the lines taken from it."""
+
+  def __init__(self, text, counter):
+    self._text, self._counter = text, counter
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    line = next(self._text)
+    self._counter[0] += 1
+    return line
+
+  def __getattr__(self, name):
+    return getattr(self._text, name)
+
+
+def test_a_million_line_manifest_launches_reading_only_its_head(
+    simple_model, tmp_path, monkeypatch):
+  path = tmp_path / "million.csv"
+  with open(path, "w", encoding="utf-8") as f:
+    f.write("key,uri\n")
+    f.writelines(f"k{i},/data/{i % 977}/{i}.jpg\n" for i in range(LINES))
+  read_lines = [0]
+  opened = storage.open_text
+
+  @contextlib.contextmanager
+  def counting(*args, **kwargs):
+    with opened(*args, **kwargs) as text:
+      yield _CountingText(text, read_lines)
+
+  monkeypatch.setattr(storage, "open_text", counting)
+  options = PipelineOptions([
+      "--model", simple_model, "--input_format", "manifest", "--input",
+      str(path), "--key_column", "key", "--output", str(tmp_path / "out")])
+  plan = plan_lib.plan_job(options_lib.build_config(options))
+  assert plan.config.read.input_format == "manifest"
+  # The launch checks (columns, credentials) read the head, not the list.
+  assert 0 < read_lines[0] <= 1_001 + 1, read_lines[0]
+
+
+# What each run of the read stage gave, by run: the in-process runner
+# unpickles its DoFns in this process, so they reach this module's dict.
+_GOT = {}
+
+
+def _note(value, run, what):
+  _GOT.setdefault((run, what), []).append(value)
+
+
+def _read(read, done_files, in_slices):
+  """(kept keys, failures as (key, reason, message)) of the read stage."""
+  run = f"{in_slices}-{len(_GOT)}"
+  with beam.Pipeline(options=PipelineOptions(
+      ["--direct_running_mode=in_memory"])) as p:
+    out = p | source.ReadInputs(read, done_files, in_slices=in_slices)
+    _ = out["images"] | "Kept" >> beam.Map(
+        lambda item: _note(item.image_key.key, run, "kept"))
+    _ = out[failures.FAILURES_TAG] | "Failed" >> beam.Map(
+        lambda f: _note((f.key, f.reason, f.message), run, "failed"))
+  return (sorted(_GOT.get((run, "kept"), [])),
+          sorted(_GOT.get((run, "failed"), [])))
+
+
+def test_slices_settle_keys_as_the_join_does(tmp_path):
+  """Two manifests repeating keys (within and across files), a bad row,
+  a key done by an earlier run: the slice listing keeps, skips and fails
+  exactly what the join does, with the same messages."""
+  (tmp_path / "a.csv").write_text(
+      "key,uri\nk1,/x/1.jpg\nk2,/x/2.jpg\nk1,/x/1b.jpg\n,\nk4,/x/4.jpg\n")
+  (tmp_path / "b.csv").write_text("key,uri\nk2,/y/2.jpg\nk3,/y/3.jpg\n")
+  earlier = tmp_path / "results-00000-of-00001.parquet"
+  pq.write_table(pa.table({columns.KEY: ["k4"],
+                           columns.KEY_ESCAPED: [False]}), earlier)
+  read = read_settings.ReadSettings(patterns=(f"{tmp_path}/*.csv",),
+                                    input_format="manifest",
+                                    key_column="key")
+  done = earlier_results.done_files([str(earlier)])
+  outcomes = {in_slices: _read(read, done, in_slices)
+              for in_slices in (False, True)}
+  assert outcomes[True] == outcomes[False]
+  kept, failed = outcomes[True]
+  assert kept == ["k1", "k2", "k3"]   # k4 is done; one input per key
+  by_key = {key: (reason, message) for key, reason, message in failed}
+  # The first listed wins: a.csv's k1 (row 0) and k2 (a.csv before b.csv).
+  assert by_key["k1"][0] == failures.REASON_DUPLICATE_KEY
+  assert "a.csv row 2 repeats the key of" in by_key["k1"][1]
+  assert "a.csv row 0" in by_key["k1"][1]
+  assert by_key["k2"][0] == failures.REASON_DUPLICATE_KEY
+  assert "b.csv row 0" in by_key["k2"][1] and "a.csv row 1" in by_key["k2"][1]
+  assert len(failed) == 3   # the two repeats and the row without a URI
+
+
+def test_slices_settle_url_lists_and_loose_files_as_the_join_does(tmp_path):
+  lists = tmp_path / "lists"
+  lists.mkdir()
+  (lists / "a.txt").write_text(
+      "http://h.example/1.jpg\nhttp://h.example/2.jpg\n/etc/passwd\n"
+      "http://h.example/1.jpg\n")
+  (lists / "b.txt").write_text("http://h.example/2.jpg\nhttp://[x/\n")
+  read = read_settings.ReadSettings(patterns=(f"{lists}/*.txt",),
+                                    input_format="urls")
+  joined, sliced = (_read(read, (), s) for s in (False, True))
+  assert sliced == joined
+  kept, failed = sliced
+  assert kept == ["http://h.example/1.jpg", "http://h.example/2.jpg"]
+  assert sorted(reason for _, reason, _ in failed) == sorted([
+      failures.REASON_DUPLICATE_KEY, failures.REASON_DUPLICATE_KEY,
+      failures.REASON_UNSUPPORTED_URL, failures.REASON_BAD_URL])
+  # Loose files under two overlapping globs, one done earlier.
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  for name in ("a.png", "b.png", "c.png"):
+    (photos / name).write_bytes(b"")
+  earlier = tmp_path / "results-00000-of-00001.parquet"
+  pq.write_table(pa.table({columns.KEY: [str(photos / "b.png")],
+                           columns.KEY_ESCAPED: [False]}), earlier)
+  read = read_settings.ReadSettings(patterns=(f"{photos}/a*",
+                                              f"{photos}/*"))
+  done = earlier_results.done_files([str(earlier)])
+  joined, sliced = (_read(read, done, s) for s in (False, True))
+  assert sliced == joined == ([str(photos / "a.png"), str(photos / "c.png")],
+                              [])
