@@ -15,7 +15,9 @@ default flags (``--engine openvino``), and prints:
 A warm-up run converts the model first (cached for the measured runs).
 Inputs are 64 distinct 48 x 48 JPEGs, hard-linked (files) or referenced
 (manifest) or copied (Parquet, WebDataset) N times, so a million inputs
-cost little disk. The model is a ``tf.Module`` returning the images' mean
+cost little disk. ``photos`` is the real-sized run: 2,048 photo crops
+(300-800 px) hard-linked N times, through MobileNet V2 feature vectors in
+int8 (quantized and gated on the job's sample, in the launch time). The model is a ``tf.Module`` returning the images' mean
 over height and width, as in issue 34.
 """
 from __future__ import annotations
@@ -116,6 +118,23 @@ def make_inputs(work: str, source: str, n: int) -> List[str]:
             tar.addfile(info, io.BytesIO(blob))
     flags = ["--input_format", "webdataset", "--input",
              os.path.join(folder, "*.tar")]
+  elif source == "photos":
+    # Real-sized photos (2,048 crops of the shared ones, 300-800 px,
+    # hard-linked) through MobileNet V2 feature vectors in int8, quantized
+    # and gated on the job's own spread sample (issue 34's real-photo run).
+    from benchmarks import corpus  # pylint: disable=g-import-not-at-top
+    photos = corpus.ensure_corpus(os.path.join(work, "corpus"), 2048)
+    if not os.path.exists(done):
+      for i, name in enumerate(names):
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+          os.link(photos[i % len(photos)], path)
+    shared = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "shared")
+    flags = ["--input", os.path.join(folder, "*"), "--model", os.path.join(
+        shared, "models", "mobilenet_v2_100_224", "feature_vector"),
+             "--precision", "int8", "--openvino_cache",
+             os.path.join(work, "ov_cache")]
   else:
     raise SystemExit(f"unknown source {source!r}")
   open(done, "w").close()

@@ -43,6 +43,23 @@ def expected_top5():
     return json.load(f)
 
 
+MANY_IMAGES = 4000
+
+
+@pytest.fixture(scope="session")
+def many_images(tmp_path_factory):
+  """4,000 small PNGs (distinct colours) and one file that is not an
+  image, so a job has failures to commit too (``--resume`` tests)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  folder = tmp_path_factory.mktemp("many")
+  rng = np.random.default_rng(0)
+  for i in range(MANY_IMAGES):
+    pixels = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(folder / f"img_{i:05d}.png")
+  (folder / "broken.png").write_bytes(b"this is not an image")
+  return str(folder)
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("models"))

@@ -73,12 +73,12 @@ def _note(value, run, what):
   _GOT.setdefault((run, what), []).append(value)
 
 
-def _read(read, done_files, in_slices):
+def _read(read, done, in_slices):
   """(kept keys, failures as (key, reason, message)) of the read stage."""
   run = f"{in_slices}-{len(_GOT)}"
   with beam.Pipeline(options=PipelineOptions(
       ["--direct_running_mode=in_memory"])) as p:
-    out = p | source.ReadInputs(read, done_files, in_slices=in_slices)
+    out = p | source.ReadInputs(read, done, in_slices=in_slices)
     _ = out["images"] | "Kept" >> beam.Map(
         lambda item: _note(item.image_key.key, run, "kept"))
     _ = out[failures.FAILURES_TAG] | "Failed" >> beam.Map(
@@ -100,7 +100,7 @@ def test_slices_settle_keys_as_the_join_does(tmp_path):
   read = read_settings.ReadSettings(patterns=(f"{tmp_path}/*.csv",),
                                     input_format="manifest",
                                     key_column="key")
-  done = earlier_results.done_files([str(earlier)])
+  done = earlier_results.EarlierKeys([str(earlier)])
   outcomes = {in_slices: _read(read, done, in_slices)
               for in_slices in (False, True)}
   assert outcomes[True] == outcomes[False]
@@ -125,7 +125,7 @@ def test_slices_settle_url_lists_and_loose_files_as_the_join_does(tmp_path):
   (lists / "b.txt").write_text("http://h.example/2.jpg\nhttp://[x/\n")
   read = read_settings.ReadSettings(patterns=(f"{lists}/*.txt",),
                                     input_format="urls")
-  joined, sliced = (_read(read, (), s) for s in (False, True))
+  joined, sliced = (_read(read, None, s) for s in (False, True))
   assert sliced == joined
   kept, failed = sliced
   assert kept == ["http://h.example/1.jpg", "http://h.example/2.jpg"]
@@ -142,7 +142,7 @@ def test_slices_settle_url_lists_and_loose_files_as_the_join_does(tmp_path):
                            columns.KEY_ESCAPED: [False]}), earlier)
   read = read_settings.ReadSettings(patterns=(f"{photos}/a*",
                                               f"{photos}/*"))
-  done = earlier_results.done_files([str(earlier)])
+  done = earlier_results.EarlierKeys([str(earlier)])
   joined, sliced = (_read(read, done, s) for s in (False, True))
   assert sliced == joined == ([str(photos / "a.png"), str(photos / "c.png")],
                               [])

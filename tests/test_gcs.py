@@ -4,9 +4,11 @@ the model itself on gs://."""
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -255,3 +257,33 @@ def test_an_int8_template_records_the_gated_model(gcs, tmp_path):
     assert model_handler._quantized_key == key  # pylint: disable=protected-access
     assert model_handler._run_precision == "int8"  # pylint: disable=protected-access
   assert not _blobs(storage, "int8_out/")  # nothing ran
+
+
+def test_a_killed_job_resumes_from_its_parts_on_gcs(gcs, many_images):
+  """The parts of a job writing to gs:// survive a SIGKILL (each whole: a
+  GCS object appears whole), and --resume finishes from them: every key
+  once, the parts renamed into the usual shards."""
+  from tests import test_resume  # pylint: disable=g-import-not-at-top
+  url, storage, _ = gcs
+  out = "gs://lake/resumed"
+  argv = test_resume.argv_for(many_images, out)
+  env = dict(os.environ, STORAGE_EMULATOR_HOST=url, PYTHONPATH=conftest.ROOT)
+  done_at_kill, status = test_resume.kill_mid_run(argv, env)
+  assert status == -signal.SIGKILL and done_at_kill > 0
+  parts = [n for n in _blobs(storage, "resumed/_parts/results/")
+           if ".tmp-" not in n]
+  assert parts, "no part committed before the kill"
+  committed = sum(
+      pq.read_table(io.BytesIO(storage.bucket("lake").blob(name)
+                               .download_as_bytes())).num_rows
+      for name in parts)
+  done = _run(url, argv + ["--resume"])
+  assert done.returncode == 0, done.stderr[-3000:]
+  written = int(done.stdout.split("results written:")[1].split()[0])
+  assert written == conftest.MANY_IMAGES - committed
+  keys = [r["key"] for r in _parquet_rows(storage, "resumed/results-")]
+  expected = sorted(p for p in glob.glob(os.path.join(many_images, "*"))
+                    if not p.endswith("broken.png"))
+  assert sorted(keys) == expected   # each once
+  assert not _blobs(storage, "resumed/_parts/")
+  assert _blobs(storage, "resumed/failures/failures-")

@@ -1,6 +1,6 @@
-"""Local listing in slices (issue 34): every file once across overlapping
-globs, with Beam's walk (a symlinked folder not entered, a dangling link
-listed), and nothing sorted or held whole."""
+"""Local listing for the slices (issue 34): every file once across
+overlapping globs, with Beam's walk (a symlinked folder not entered, a
+dangling link listed), and nothing sorted or held whole."""
 from __future__ import annotations
 
 import os
@@ -17,13 +17,11 @@ def _tree(root):
   os.symlink(str(root / "nothing.png"), str(root / "gone.png"))  # dangling
 
 
-def test_slices_list_every_file_once_across_overlapping_globs(tmp_path):
+def test_every_file_once_across_overlapping_globs(tmp_path):
   _tree(tmp_path)
   patterns = [f"{tmp_path}/a*", f"{tmp_path}/*", f"{tmp_path}/a1.png",
               f"{tmp_path}/**", f"{tmp_path}/sub/"]
-  step = listing._ListSliceDoFn(patterns, 4)  # pylint: disable=protected-access
-  got = [listed for index in range(len(patterns)) for piece in range(4)
-         for listed in step.process((index, piece))]
+  got = list(listing.iter_local_once(patterns))
   assert len(got) == len(set(got)), "a file was listed twice"
   expected = {listed for pattern in patterns
               for listed in listing.match_pattern(pattern)}
@@ -37,6 +35,5 @@ def test_slices_list_every_file_once_across_overlapping_globs(tmp_path):
 def test_a_relative_glob_lists_relative_names(tmp_path, monkeypatch):
   _tree(tmp_path)
   monkeypatch.chdir(tmp_path)
-  step = listing._ListSliceDoFn(["*.png"], 1)  # pylint: disable=protected-access
-  assert sorted(l.key for l in step.process((0, 0))) == sorted(
+  assert sorted(l.key for l in listing.iter_local_once(["*.png"])) == sorted(
       l.key for l in listing.match_pattern("*.png"))

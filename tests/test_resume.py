@@ -12,33 +12,16 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pyarrow.parquet as pq
-import pytest
-from PIL import Image
 
 from pipelines import embed
 from tests import conftest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-IMAGES = 4000
 PART_ROWS = 100
 
 
-@pytest.fixture(scope="module")
-def many_images(tmp_path_factory):
-  """4,000 small PNGs (distinct colours) and one file that is not an
-  image, so the job has failures to commit too."""
-  folder = tmp_path_factory.mktemp("many")
-  rng = np.random.default_rng(0)
-  for i in range(IMAGES):
-    pixels = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(folder / f"img_{i:05d}.png")
-  (folder / "broken.png").write_bytes(b"this is not an image")
-  return str(folder)
-
-
-def _argv(images, out):
+def argv_for(images, out):
   return ["--model", conftest.MOBILENET_FV, "--input",
           os.path.join(images, "*"), "--output", out,
           "--part_rows", str(PART_ROWS)]
@@ -57,21 +40,21 @@ def _committed_rows(out):
   return rows
 
 
-def _kill_mid_run(argv):
+def kill_mid_run(argv, env=None):
   """Starts the job in its own process group and SIGKILLs it right after a
-  progress line says at least a fifth is done; (images done then, rows
-  committed after the kill)."""
+  progress line says at least a fifth is done; (images done then, the
+  exit status)."""
   process = subprocess.Popen(
       [sys.executable, "-m", "pipelines.embed", *argv], cwd=ROOT,
       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-      start_new_session=True)
+      start_new_session=True, env=env)
   done = 0
   deadline = time.monotonic() + 240
   try:
     for line in process.stderr:  # type: ignore[union-attr]
       if line.startswith("progress:") and "images done" in line:
         done = int(line.split()[1])
-        if done >= IMAGES // 5:
+        if done >= conftest.MANY_IMAGES // 5:
           os.killpg(process.pid, signal.SIGKILL)
           break
       assert time.monotonic() < deadline, "the job never got going"
@@ -94,25 +77,25 @@ def _keys(out):
 def test_a_killed_job_resumes_with_every_key_once(many_images, tmp_path,
                                                    capsys):
   out = str(tmp_path / "out")
-  done_at_kill, status = _kill_mid_run(_argv(many_images, out))
+  done_at_kill, status = kill_mid_run(argv_for(many_images, out))
   assert status == -signal.SIGKILL
-  assert done_at_kill < IMAGES + 1, "killed after the end: nothing to resume"
+  assert done_at_kill <= conftest.MANY_IMAGES, "killed after the end"
   committed = _committed_rows(out)
   assert committed >= PART_ROWS   # parts survived the kill, whole
   # Nothing is finalized yet: no shards, only parts.
   assert not glob.glob(os.path.join(out, "results-*"))
   # A run without --resume is refused: it would mix two runs.
-  assert embed.main(_argv(many_images, out)) == 2
+  assert embed.main(argv_for(many_images, out)) == 2
   assert "--resume" in capsys.readouterr().err
   # A resume with another flag is refused, naming the difference.
-  status = embed.main(_argv(many_images, out) + [
+  status = embed.main(argv_for(many_images, out) + [
       "--resume", "--resize", "pad"])
   err = capsys.readouterr().err
   assert status == 2 and "differs from the killed one" in err
   assert "resize" in err
   assert _committed_rows(out) == committed   # nothing touched
   # The resume finishes the job: every key exactly once.
-  assert embed.main(_argv(many_images, out) + ["--resume"]) == 0
+  assert embed.main(argv_for(many_images, out) + ["--resume"]) == 0
   summary = capsys.readouterr().out
   results, failed = _keys(out)
   every = sorted(glob.glob(os.path.join(many_images, "*")))

@@ -43,11 +43,11 @@ def build(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
   """
   config = plan.config
   result_parts, failure_parts = parts.part_keys_files(plan.resumed_parts)
-  done_files = earlier_results.done_files(
+  done = earlier_results.EarlierKeys(
       plan.earlier_results + result_parts, plan.earlier_failures,
       failure_parts)
   read = pipeline | "ReadInputs" >> source.ReadInputs(
-      config.read, done_files, plan.layout.passthrough_columns, live_job,
+      config.read, done, plan.layout.passthrough_columns, live_job,
       in_slices=plan.workers_here)
   # Inputs are counted once, whatever the source: the decode step counts
   # those it takes, and here those the source could not list or read.

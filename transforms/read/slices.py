@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from typing import Callable, Iterable, Iterator, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence, Set, Tuple
 
 import apache_beam as beam
 
@@ -44,10 +44,22 @@ from transforms.read import listing
 
 SLICES = listing.SLICES
 
-# (path, kind) of a file whose keys are done (``write.earlier_results.
-# done_files``): results, every failure of a resumed run, or the failures
-# that cannot heal.
-DoneFile = Tuple[str, str]
+
+
+class DoneKeys(Protocol):
+  """Keys an earlier run finished, as the read stage asks for them (the
+  write stage, which wrote those files, provides it:
+  ``write.earlier_results.EarlierKeys``)."""
+
+  def files(self) -> Sequence[Any]:
+    """The files holding them, each read by :meth:`keys_of`."""
+
+  def keys_of(self, done_file: Any
+              ) -> Iterable[Tuple[Tuple[str, bool], Optional[str]]]:
+    """((key, key_escaped), a counter to add to or None) per key, streamed."""
+
+  def collection(self, pbegin) -> beam.PCollection:
+    """PBegin -> (key, key_escaped) of every key, for the join."""
 
 
 def slice_of(digest: bytes, slices: int = SLICES) -> int:
@@ -103,14 +115,11 @@ class ListInSlicesDoFn(beam.DoFn):
 
   def __init__(self, patterns: Sequence[str],
                lister: Callable[[], beam.DoFn],
-               done_files: Sequence[DoneFile],
-               done_keys: Callable[[DoneFile], Iterable[
-                   Tuple[Tuple[str, bool], Optional[str]]]],
-               sort_files: bool, slices: int = SLICES):
+               done: Optional[DoneKeys], sort_files: bool,
+               slices: int = SLICES):
     self._patterns = tuple(patterns)
     self._lister = lister
-    self._done_files = tuple(done_files)
-    self._done_keys = done_keys
+    self._done = done
     self._sort_files = sort_files
     self._slices = slices
 
@@ -132,8 +141,8 @@ class ListInSlicesDoFn(beam.DoFn):
     skipped = counters.counter(counters.SKIPPED_DONE)
     duplicates = counters.counter(counters.DUPLICATES)
     try:
-      for done_file in self._done_files:
-        for join_key, counter in self._done_keys(done_file):
+      for done_file in (self._done.files() if self._done else ()):
+        for join_key, counter in self._done.keys_of(done_file):  # type: ignore[union-attr]
           digest = keep_new.key_digest(join_key)
           if slice_of(digest, self._slices) == piece:
             seen.mark_done(digest)
@@ -181,22 +190,20 @@ class ListInSlices(beam.PTransform):
 
   def __init__(self, patterns: Sequence[str],
                lister: Callable[[], beam.DoFn],
-               done_files: Sequence[DoneFile], sort_files: bool,
+               done: Optional[DoneKeys], sort_files: bool,
                live_job: Optional[str] = None, slices: int = SLICES):
     super().__init__()
     self._patterns, self._lister = tuple(patterns), lister
-    self._done_files = tuple(done_files)
+    self._done = done
     self._sort_files = sort_files
     self._live_job, self._slices = live_job, slices
 
   def expand(self, pbegin):
-    from transforms.write import earlier_results  # pylint: disable=g-import-not-at-top
     listed = (pbegin
               | "Slices" >> beam.Create(list(range(self._slices)))
               | "ListSlice" >> beam.ParDo(ListInSlicesDoFn(
-                  self._patterns, self._lister, self._done_files,
-                  earlier_results.done_keys_of, self._sort_files,
-                  self._slices)).with_outputs(
+                  self._patterns, self._lister, self._done,
+                  self._sort_files, self._slices)).with_outputs(
                       failures.FAILURES_TAG, main="images"))
     images = listed.images
     if self._live_job is not None:

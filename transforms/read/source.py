@@ -7,7 +7,7 @@ those it takes, the job those that failed here).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import apache_beam as beam
 
@@ -19,7 +19,6 @@ from transforms.read import slices
 from transforms.read import tfrecord
 from transforms.read import url_list
 from transforms.read import webdataset
-from transforms.write import earlier_results
 
 
 def _file_inputs() -> beam.DoFn:
@@ -42,13 +41,13 @@ class ReadInputs(beam.PTransform):
   are read or decoded."""
 
   def __init__(self, settings: read_settings.ReadSettings,
-               done_files: Sequence[Tuple[str, str]] = (),
+               done: Optional[slices.DoneKeys] = None,
                passthrough: Optional[Sequence[str]] = None,
                live_job: Optional[str] = None, in_slices: bool = False):
     """Args:
       settings: the read stage's settings.
-      done_files: (path, kind) of files whose keys are done
-        (``write.earlier_results.done_files``).
+      done: the keys earlier runs finished (results, a resumed run's
+        committed failures, URL failures that cannot heal), or None.
       passthrough: the columns to pass through, as the launch check
         resolved them (``inputs_check``); default the settings'.
       live_job: a ``core.live_counts`` job id whose ``listed`` count the
@@ -59,7 +58,7 @@ class ReadInputs(beam.PTransform):
     """
     super().__init__()
     self._settings = settings
-    self._done_files = tuple(done_files)
+    self._done = done
     self._live_job = live_job
     self._in_slices = in_slices
     self._passthrough = tuple(settings.passthrough_columns
@@ -79,7 +78,7 @@ class ReadInputs(beam.PTransform):
       lister, in_order = _url_lines, True
     else:
       return None
-    return slices.ListInSlices(settings.patterns, lister, self._done_files,
+    return slices.ListInSlices(settings.patterns, lister, self._done,
                                in_order, self._live_job)
 
   def expand(self, pbegin):
@@ -87,8 +86,8 @@ class ReadInputs(beam.PTransform):
     if sliced is not None:
       return pbegin | "Source" >> sliced
     settings = self._settings
-    done = (earlier_results.done_key_collection(pbegin, self._done_files)
-            if self._done_files else None)
+    done = (self._done.collection(pbegin)
+            if self._done is not None and self._done.files() else None)
     live = self._live_job
     if settings.input_format == read_settings.FORMAT_FILES:
       source: beam.PTransform = files.ReadImageFiles(settings.patterns, done,

@@ -170,13 +170,26 @@ DONE_FAILURES = "failures"
 DONE_HOPELESS = "hopeless"
 
 
-def done_files(results: Sequence[str], hopeless_failures: Sequence[str] = (),
-               every_failure: Sequence[str] = ()
-               ) -> Tuple[Tuple[str, str], ...]:
-  """(path, kind) per file whose keys are done."""
-  return (tuple((p, DONE_RESULTS) for p in results) +
-          tuple((p, DONE_HOPELESS) for p in hopeless_failures) +
-          tuple((p, DONE_FAILURES) for p in every_failure))
+class EarlierKeys:
+  """The keys earlier runs finished, for the read stage (``read.slices.
+  DoneKeys``): results, failures that cannot heal (URL inputs), and every
+  failure a killed run committed (``--resume``)."""
+
+  def __init__(self, results: Sequence[str] = (),
+               hopeless_failures: Sequence[str] = (),
+               every_failure: Sequence[str] = ()):
+    self._files = (tuple((p, DONE_RESULTS) for p in results) +
+                   tuple((p, DONE_HOPELESS) for p in hopeless_failures) +
+                   tuple((p, DONE_FAILURES) for p in every_failure))
+
+  def files(self) -> Tuple[Tuple[str, str], ...]:
+    return self._files
+
+  def keys_of(self, done_file: Tuple[str, str]):
+    return done_keys_of(done_file)
+
+  def collection(self, pbegin):
+    return done_key_collection(pbegin, self._files)
 
 
 def done_keys_of(done_file: Tuple[str, str]
