@@ -116,6 +116,14 @@ def test_a_killed_job_resumes_with_every_key_once(many_images, tmp_path,
   # One dataset again: shards named as always, one schema with the job's
   # metadata, no parts left.
   assert not os.path.exists(os.path.join(out, "_parts"))
+  # The run record counts the whole job (pipelines.report reads it).
+  with open(os.path.join(out, "run.json"), encoding="utf-8") as f:
+    record = json.load(f)
+  counts = record["counts"]
+  assert counts["results"] + counts["failures"] == len(every)
+  assert counts["failures"] == 1
+  assert record["resumed"]["results"] + record["resumed"]["failures"] == (
+      committed)
   shards = sorted(glob.glob(os.path.join(out, "results-*.parquet")))
   count = len(shards)
   assert shards[-1].endswith(f"-{count - 1:05d}-of-{count:05d}.parquet")

@@ -55,6 +55,8 @@ class JobPlan:
       the parts by the first commit).
     workers_here: the job runs on the local runner, in this process or on
       this machine.
+    resumed_counts: what the resumed parts hold (``write.parts.
+      committed_counts``), for the run record.
   """
   config: options_lib.JobConfig
   model: resolve.ModelFacts
@@ -65,6 +67,7 @@ class JobPlan:
   resumed_parts: Tuple[str, ...] = ()
   identity: Dict[str, object] = dataclasses.field(default_factory=dict)
   workers_here: bool = True
+  resumed_counts: Dict[str, int] = dataclasses.field(default_factory=dict)
 
   @property
   def results_schema(self) -> pa.Schema:
@@ -127,7 +130,9 @@ def plan_job(config: options_lib.JobConfig,
   return JobPlan(config=config, model=model, earlier_results=earlier,
                  earlier_failures=earlier_failures,
                  layout=layout, metadata=metadata, resumed_parts=resumed,
-                 identity=identity, workers_here=workers_here)
+                 identity=identity, workers_here=workers_here,
+                 resumed_counts=(parts.committed_counts(resumed)
+                                 if resumed else {}))
 
 
 # Metadata that may differ between two runs of the same job: the reason

@@ -34,6 +34,17 @@ def write_run_record(plan: plan_lib.JobPlan,
         "failures_by_reason": summary.failures_by_reason,
         "seconds": round(summary.seconds, 3),
     })
+    resumed = plan.resumed_counts
+    if resumed:
+      # A resumed job's record counts the whole job: what the killed run
+      # committed, and this run's own (which skipped those keys as done).
+      counts = record["counts"]
+      counts["results"] += resumed["results"]
+      counts["failures"] += resumed["failures"]
+      counts["inputs"] += resumed["results"] + resumed["failures"]
+      counts["skipped_done"] = max(0, counts["skipped_done"] -
+                                   resumed["results"] - resumed["failures"])
+      record["resumed"] = dict(resumed)
   path = FileSystems.join(plan.output, output_files.RUN_FILE)
   with FileSystems.create(path, mime_type="application/json") as f:
     f.write(json.dumps(record, indent=1, sort_keys=True).encode("utf-8"))

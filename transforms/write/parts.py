@@ -342,6 +342,29 @@ def identity(facts: Mapping[str, Any]) -> Dict[str, Any]:
   return json.loads(json.dumps(dict(facts), sort_keys=True, default=str))
 
 
+def rows_in(path: str) -> int:
+  """Rows in one committed part (Parquet from its footer, TFRecord and
+  JSON Lines by reading it)."""
+  if path.endswith(".parquet"):
+    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+    with FileSystems.open(path, compression_type=(
+        CompressionTypes.UNCOMPRESSED)) as f:
+      return pq.ParquetFile(io.BytesIO(f.read())).metadata.num_rows
+  if ".tfrecord" in path:
+    from transforms.read import storage  # pylint: disable=g-import-not-at-top
+    return sum(1 for _ in storage.iter_records(path))
+  with FileSystems.open(path) as f:
+    return sum(1 for line in f.read().splitlines() if line.strip())
+
+
+def committed_counts(parts: Sequence[str]) -> Dict[str, int]:
+  """{"parts", "results", "failures"}: what a killed run committed."""
+  results, failures_parts = part_keys_files(parts)
+  return {"parts": len(parts),
+          "results": sum(rows_in(p) for p in results),
+          "failures": sum(rows_in(p) for p in failures_parts)}
+
+
 def part_keys_files(parts: Iterable[str]) -> Tuple[Tuple[str, ...],
                                                     Tuple[str, ...]]:
   """(results parts, failures parts) of ``parts``."""
