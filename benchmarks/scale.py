@@ -185,8 +185,9 @@ def measure(work: str, source: str, n: int, limit_gb: float,
   first = os.path.join(work, f"first_{source}_{n}")
   if os.path.exists(first):
     os.remove(first)
-  argv = ["--model", null_model(work), "--output", out, "--overwrite",
-          "--engine", "openvino", *flags, *job_flags]
+  model = [] if "--model" in flags else ["--model", null_model(work)]
+  argv = [*model, "--output", out, "--overwrite", "--engine", "openvino",
+          *flags, *job_flags]
   start = time.time()
   proc = subprocess.Popen(
       [sys.executable, "-m", "benchmarks.scale", "--child", first, "--",
