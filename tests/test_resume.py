@@ -13,6 +13,7 @@ import sys
 import time
 
 import pyarrow.parquet as pq
+import pytest
 
 from pipelines import embed
 from tests import conftest
@@ -131,3 +132,48 @@ def test_a_killed_job_resumes_with_every_key_once(many_images, tmp_path,
   assert len(schemas) == 1
   meta = pq.read_schema(shards[0]).metadata
   assert meta[b"hub_image_beam.task"] == b"feature_vector"
+
+
+def test_a_job_killed_while_finalizing_is_finished_by_resume(tmp_path,
+                                                             monkeypatch):
+  """Killed between the renames of its finalize step: --resume finishes the
+  planned renames (all parts were in) and says so; nothing is lost."""
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  from apache_beam.io.filesystems import FileSystems  # pylint: disable=g-import-not-at-top
+  from transforms.core import flags  # pylint: disable=g-import-not-at-top
+  from transforms.write import columns  # pylint: disable=g-import-not-at-top
+  from transforms.write import parts  # pylint: disable=g-import-not-at-top
+  out = str(tmp_path / "out")
+  schema = pa.schema([(columns.KEY, pa.string())])
+  formats = {parts.RESULTS_PARTS: parts.PartFormat("parquet", schema,
+                                                   "snappy"),
+             parts.FAILURES_PARTS: parts.PartFormat(
+                 "jsonl", columns.FAILURE_SCHEMA, "none")}
+  folder = parts.parts_folder(out, parts.RESULTS_PARTS)
+  for keys in (["a", "b"], ["c"]):
+    parts.commit(folder, formats[parts.RESULTS_PARTS],
+                 [{columns.KEY: k} for k in keys])
+  renamed = []
+  real_rename = FileSystems.rename
+
+  def dying_rename(sources, targets):
+    if targets[0].endswith(".parquet") and "results-" in targets[0]:
+      if renamed:
+        raise KeyboardInterrupt("killed mid-finalize")
+      renamed.append(sources)
+    return real_rename(sources, targets)
+
+  monkeypatch.setattr(FileSystems, "rename", dying_rename)
+  with pytest.raises(KeyboardInterrupt):
+    parts.finalize(out, formats)
+  monkeypatch.setattr(FileSystems, "rename", real_rename)
+  assert len(glob.glob(os.path.join(out, "results-*"))) == 1
+  with pytest.raises(flags.ConfigError, match="now done"):
+    parts.check_resume(out, resume=True, overwrite=False, identity={})
+  shards = sorted(glob.glob(os.path.join(out, "results-*.parquet")))
+  assert [os.path.basename(s) for s in shards] == [
+      "results-00000-of-00002.parquet", "results-00001-of-00002.parquet"]
+  keys = sorted(k for s in shards for k in pq.read_table(s)[columns.KEY]
+                .to_pylist())
+  assert keys == ["a", "b", "c"]
+  assert not os.path.exists(os.path.join(out, "_parts"))

@@ -313,6 +313,15 @@ def check_resume(output: str, resume: bool, overwrite: bool,
   if overwrite:
     remove_parts(output)
     return ()
+  if resume and _exists(FileSystems.join(parts_folder(output),
+                                         FINALIZE_FILE)):
+    # Killed while renaming its parts into shards: every part was in, so
+    # finishing the renames finishes the job.
+    shards = finalize(output, {})
+    raise flags.ConfigError(
+        f"--resume: the killed run had committed all its parts and was "
+        f"renaming them; that is now done, and {output!r} holds its "
+        f"{shards} shards. Nothing was left to run")
   if not resume:
     # A job.json alone is a run that committed nothing (or a template's
     # launch): nothing to lose, so a new run may start here.
