@@ -53,7 +53,7 @@ def earlier_files(globs: Sequence[str], task: str, failures_allowed: bool
                   ) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
   """(result files, failures files) the globs name, checked. Failures
   files count only where ``failures_allowed`` (inputs fetched from URLs:
-  their hopeless failures are skipped, ``HopelessFailureKeys``).
+  their hopeless failures are skipped, ``FailureKeys``).
 
   Raises:
     flags.ConfigError: a glob matches nothing usable, or a results file is
@@ -118,50 +118,35 @@ def _failure_rows(path: str) -> Iterable[dict]:
           if line.strip()]
 
 
-class _HopelessKeysDoFn(beam.DoFn):
-  """Failures file -> (key, key_escaped) of each hopeless failure, counted
-  by reason."""
+class _FailureKeysDoFn(beam.DoFn):
+  """Failures file -> (key, key_escaped) of each of its done failures
+  (:func:`done_keys_of`), counting hopeless ones by reason."""
+
+  def __init__(self, kind: str):
+    self._kind = kind
 
   def process(self, path: str):
-    for row in _failure_rows(path):
-      reason, message = str(row.get("reason")), str(row.get("message"))
-      if hopeless(reason, message):
-        counters.counter(counters.SKIPPED_FAILURE_PREFIX + reason).inc()
-        yield str(row.get("key")), bool(row.get("key_escaped") or False)
+    for key, counter in done_keys_of((path, self._kind)):
+      if counter:
+        counters.counter(counter).inc()
+      yield key
 
 
-class HopelessFailureKeys(beam.PTransform):
-  """PBegin -> (key, key_escaped) of earlier failures that cannot heal."""
+class FailureKeys(beam.PTransform):
+  """PBegin -> (key, key_escaped) of the done failures in ``files``: those
+  that cannot heal (``DONE_HOPELESS``, URL inputs), or every one
+  (``DONE_FAILURES``: a killed run's committed failures, final for the run
+  ``--resume`` finishes)."""
 
-  def __init__(self, files: Sequence[str]):
+  def __init__(self, files: Sequence[str], kind: str):
     super().__init__()
-    self._files = list(files)
+    self._files, self._kind = list(files), kind
 
   def expand(self, pbegin):
+    label = "HopelessKeys" if self._kind == DONE_HOPELESS else "FailureKeys"
     return (pbegin
             | "FailureFiles" >> beam.Create(self._files)
-            | "HopelessKeys" >> beam.ParDo(_HopelessKeysDoFn()))
-
-
-class _EveryFailureKeyDoFn(beam.DoFn):
-
-  def process(self, path: str):
-    for row in _failure_rows(path):
-      yield str(row.get("key")), bool(row.get("key_escaped") or False)
-
-
-class EveryFailureKey(beam.PTransform):
-  """PBegin -> (key, key_escaped) of every failure in ``files``: a killed
-  run's committed failures, final for the run ``--resume`` finishes."""
-
-  def __init__(self, files: Sequence[str]):
-    super().__init__()
-    self._files = list(files)
-
-  def expand(self, pbegin):
-    return (pbegin
-            | "FailureFiles" >> beam.Create(self._files)
-            | "FailureKeys" >> beam.ParDo(_EveryFailureKeyDoFn()))
+            | label >> beam.ParDo(_FailureKeysDoFn(self._kind)))
 
 
 # What a done file holds, for ``read.slices`` (its kinds).
@@ -231,11 +216,11 @@ def done_key_collection(pbegin, files: Sequence[Tuple[str, str]]):
   if by_kind[DONE_RESULTS]:
     keys.append(pbegin | "DoneKeys" >> DoneKeys(by_kind[DONE_RESULTS]))
   if by_kind[DONE_HOPELESS]:
-    keys.append(pbegin | "HopelessFailures" >> HopelessFailureKeys(
-        by_kind[DONE_HOPELESS]))
+    keys.append(pbegin | "HopelessFailures" >> FailureKeys(
+        by_kind[DONE_HOPELESS], DONE_HOPELESS))
   if by_kind[DONE_FAILURES]:
-    keys.append(pbegin | "CommittedFailures" >> EveryFailureKey(
-        by_kind[DONE_FAILURES]))
+    keys.append(pbegin | "CommittedFailures" >> FailureKeys(
+        by_kind[DONE_FAILURES], DONE_FAILURES))
   return tuple(keys) | "AllDoneKeys" >> beam.Flatten(pipeline=pbegin.pipeline)
 
 
