@@ -22,22 +22,19 @@ from transforms.write import earlier_results
 LINES = 1_000_000
 
 
-class _CountingText:
-  """A text file that counts the lines taken from it."""
+class _CountingFile:
+  """A file that counts the lines taken from it."""
 
-  def __init__(self, text, counter):
-    self._text, self._counter = text, counter
+  def __init__(self, f, counter):
+    self._f, self._counter = f, counter
 
-  def __iter__(self):
-    return self
-
-  def __next__(self):
-    line = next(self._text)
-    self._counter[0] += 1
+  def readline(self, *args):
+    line = self._f.readline(*args)
+    self._counter[0] += bool(line)
     return line
 
   def __getattr__(self, name):
-    return getattr(self._text, name)
+    return getattr(self._f, name)
 
 
 def test_a_million_line_manifest_launches_reading_only_its_head(
@@ -47,14 +44,14 @@ def test_a_million_line_manifest_launches_reading_only_its_head(
     f.write("key,uri\n")
     f.writelines(f"k{i},/data/{i % 977}/{i}.jpg\n" for i in range(LINES))
   read_lines = [0]
-  opened = storage.open_text
+  opened = storage.open_binary
 
   @contextlib.contextmanager
   def counting(*args, **kwargs):
-    with opened(*args, **kwargs) as text:
-      yield _CountingText(text, read_lines)
+    with opened(*args, **kwargs) as f:
+      yield _CountingFile(f, read_lines)
 
-  monkeypatch.setattr(storage, "open_text", counting)
+  monkeypatch.setattr(storage, "open_binary", counting)
   options = PipelineOptions([
       "--model", simple_model, "--input_format", "manifest", "--input",
       str(path), "--key_column", "key", "--output", str(tmp_path / "out")])
@@ -146,3 +143,59 @@ def test_slices_settle_url_lists_and_loose_files_as_the_join_does(tmp_path):
   joined, sliced = (_read(read, done, s) for s in (False, True))
   assert sliced == joined == ([str(photos / "a.png"), str(photos / "c.png")],
                               [])
+
+
+def test_lists_split_in_byte_ranges_settle_keys_as_a_whole_read(tmp_path):
+  """A CSV manifest (quoted newlines, repeated keys, rows without a URI),
+  a JSON Lines one and a Parquet one of several row groups, and a URL
+  list, read in ranges of a few hundred bytes by the Beam path: the same
+  kept keys, and the same failures with the same keys and messages, as a
+  whole read and as the local runner's slices."""
+  rows = []
+  for i in range(300):
+    uri = "" if i % 37 == 5 else f"/x/{i}.jpg"
+    note = f'"line\n{i} ""q"""' if i % 3 else str(i)
+    rows.append(f"k{i % 250},{uri},{note}\n")
+  (tmp_path / "a.csv").write_text("key,uri,note\n" + "".join(rows))
+  (tmp_path / "b.jsonl").write_text("".join(
+      f'{{"key": "j{i % 90}", "uri": "/j/\\"{i}.jpg"}}\n' if i % 41 else
+      "{not json\n" for i in range(100)))
+  pq.write_table(pa.table({"key": [f"p{i % 80}" for i in range(100)],
+                           "uri": [None if i % 23 == 4 else f"/p/{i}.jpg"
+                                   for i in range(100)]}),
+                 tmp_path / "c.parquet", row_group_size=16)
+  outcomes = {}
+  for split in (64 * 2**20, 200):
+    read = read_settings.ReadSettings(
+        patterns=(f"{tmp_path}/*",), input_format="manifest",
+        key_column="key", list_split_bytes=split)
+    outcomes[split] = _read(read, None, False)
+  outcomes["slices"] = _read(read, None, True)
+  assert outcomes[200] == outcomes[64 * 2**20] == outcomes["slices"]
+  kept, failed = outcomes[200]
+  good = ({f"k{i % 250}" for i in range(300) if i % 37 != 5}
+          | {f"j{i % 90}" for i in range(100) if i % 41}
+          | {f"p{i % 80}" for i in range(100) if i % 23 != 4})
+  assert kept == sorted(good)
+  reasons = [reason for _, reason, _ in failed]
+  assert reasons.count(failures.REASON_BAD_RECORD) == 3
+  assert reasons.count(failures.REASON_MISSING_URI) == 8 + 5
+  assert len(failed) == 300 + 100 + 100 - len(kept)
+  lists = tmp_path / "lists"
+  lists.mkdir()
+  (lists / "u.txt").write_text("".join(
+      f"http://h.example/{i % 700}.jpg\n" if i % 53 else "/etc/passwd\n"
+      for i in range(800)))
+  outcomes = {}
+  for split in (64 * 2**20, 300):
+    read = read_settings.ReadSettings(patterns=(f"{lists}/*",),
+                                      input_format="urls",
+                                      list_split_bytes=split)
+    outcomes[split] = _read(read, None, False)
+  assert outcomes[300] == outcomes[64 * 2**20]
+  kept, failed = outcomes[300]
+  assert kept == sorted({f"http://h.example/{i % 700}.jpg"
+                         for i in range(800) if i % 53})
+  assert len(failed) == 800 - len(kept)
+  assert ("lists/u.txt:54", failures.REASON_UNSUPPORTED_URL) in {
+      (key[len(str(tmp_path)) + 1:], reason) for key, reason, _ in failed}

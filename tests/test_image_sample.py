@@ -91,21 +91,25 @@ def _class_sorted(root, classes, per_class):
       (folder / f"{i:04d}.png").write_bytes(b"")  # listed, never read here
 
 
-def test_the_sample_covers_a_class_sorted_tree(tmp_path):
+def test_the_sample_covers_a_class_sorted_tree(tmp_path, monkeypatch):
   """The first 60 of 40 classes x 30 images are two classes; the spread
-  sample is nearly all of them, a uniform sample of the keys."""
+  sample is nearly all of them, a uniform sample of the keys. The keys
+  are relative paths, so the draw is the same in every run."""
   _class_sorted(tmp_path, classes=40, per_class=30)
-  read = read_settings.ReadSettings(patterns=(f"{tmp_path}/train/*/*",))
+  monkeypatch.chdir(tmp_path)
+  read = read_settings.ReadSettings(patterns=("train/*/*",))
   items = image_sample.spread_inputs(read, 60)
   classes = {key.split("/")[-2] for key in _keys(items)}
   assert len(items) == 60
-  assert len(classes) >= 30   # a uniform draw of 60 covers ~31 of 40
+  # A uniform draw of 60 covers 31 +- 2 of 40 classes; the first 60 in
+  # listing order cover 2.
+  assert len(classes) >= 26
   # Deterministic: the same inputs, the same sample, in the same order.
   assert _keys(image_sample.spread_inputs(read, 60)) == _keys(items)
   # Order-independent: two globs over the same files (one matching all of
   # them again) give the same sample, each key once.
-  both = read_settings.ReadSettings(patterns=(
-      f"{tmp_path}/train/class_03*/*", f"{tmp_path}/train/*/*"))
+  both = read_settings.ReadSettings(patterns=("train/class_03*/*",
+                                              "train/*/*"))
   assert _keys(image_sample.spread_inputs(both, 60)) == _keys(items)
   # Calibration and check both spread: the first and last 30 each cover
   # many classes.

@@ -22,8 +22,8 @@ def test_compressed_manifests_and_lists_read_whole(tmp_path, suffix,
     path.write_bytes(compress(("\ufeff" + CSV).encode()))
     rows = list(manifest.iter_manifest(str(path)))
     assert len(rows) == 3000
-    assert rows[0] == {"key": "k0", "path": "/img/0.jpg"}
-    assert rows[-1]["key"] == "k2999"
+    assert rows[0] == (0, {"key": "k0", "path": "/img/0.jpg"})
+    assert rows[-1] == (2999, {"key": "k2999", "path": "/img/2999.jpg"})
   listing = tmp_path / f"u.txt{suffix}"
   listing.write_bytes(compress("".join(
       f"https://example.com/{i}.jpg\n" for i in range(3000)).encode()))
@@ -48,3 +48,61 @@ def test_a_compressed_list_cut_short_raises_at_the_cut(tmp_path, suffix,
   assert len(read) < 3000 and (read or suffix == ".bz2")
   assert read == [(i + 1, f"https://example.com/{i}.jpg")
                   for i in range(len(read))]
+
+
+# Lists read in byte ranges (issue 34): whatever the split, the same
+# records with the same numbers as one whole-file read.
+
+from transforms.read import text_ranges  # noqa: E402
+
+_CSV_HARD = ("\ufeffkey,uri,note\r\n"
+             'a,/i/a.jpg,"two\nlines"\r\n'
+             "\r\n"
+             'b,/i/b.jpg,"quote "" and, comma"\n'
+             "\n"
+             'c,,"x\n\ny"\n'
+             'd,/i/d.jpg,plain\n'
+             'e,/i/e.jpg,"""\n"""\n'
+             "f,/i/f.jpg,last-without-newline")
+
+
+def _pieces(path, split_bytes, quote):
+  bounds = text_ranges.ranges(path.stat().st_size, split_bytes)
+  counts = [text_ranges.count_range(str(path), start, end, quote)
+            for start, end in bounds]
+  return text_ranges.number_ranges(bounds, counts)
+
+
+@pytest.mark.parametrize("text, quote", [
+    (_CSV_HARD, text_ranges.QUOTE),
+    ('{"uri": "/i/\\"q\\".jpg"}\n\n{"uri": "/i/b.jpg"}\n  \nnot json\n'
+     '{"uri": "/i/c.jpg"}', None),
+    ("https://e.com/1.jpg\n\n# a comment\nhttps://e.com/2.jpg\r\n"
+     "https://e.com/3.jpg\n\n", None)], ids=["csv", "jsonl", "urls"])
+def test_every_split_reads_the_same_numbered_records(tmp_path, text, quote):
+  path = tmp_path / "list"
+  path.write_bytes(text.encode())
+  whole = list(text_ranges.records(str(path), quote=quote))
+  assert whole[0][0] == 0 and len(whole) > 5
+  size = path.stat().st_size
+  for split_bytes in list(range(1, 40)) + [size - 1, size]:
+    pieces = _pieces(path, split_bytes, quote)
+    assert len(pieces) == len(text_ranges.ranges(size, split_bytes))
+    read = [r for piece in pieces
+            for r in text_ranges.records(str(path), piece, quote)]
+    assert read == whole, split_bytes
+
+
+def test_a_split_csv_manifest_reads_the_rows_of_a_whole_read(tmp_path):
+  path = tmp_path / "m.csv"
+  path.write_bytes(_CSV_HARD.encode())
+  whole = list(manifest.iter_manifest(str(path)))
+  assert [i for i, _ in whole] == [0, 2, 4, 5, 6, 7]   # blank rows counted
+  assert whole[0][1] == {"key": "a", "uri": "/i/a.jpg", "note": "two\nlines"}
+  assert whole[2][1]["uri"] == "" and whole[2][1]["note"] == "x\n\ny"
+  assert whole[4][1]["note"] == '"\n"'
+  for split_bytes in (3, 17, 40):
+    pieces = _pieces(path, split_bytes, text_ranges.QUOTE)
+    assert len(pieces) > 1
+    assert [row for piece in pieces for row in manifest.iter_manifest(
+        str(path), piece=piece)] == whole

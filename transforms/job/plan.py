@@ -139,7 +139,8 @@ def plan_job(config: options_lib.JobConfig,
 # text carries images/s measured at launch, and the gate's own record.
 _RUN_SPECIFIC = (provenance.PRECISION_REASON, provenance.GATE)
 # Settings that say how to run or resume, not what the job is.
-_NOT_IDENTITY = ("output", "overwrite", "resume", "part_rows")
+_NOT_IDENTITY = ("output", "overwrite", "resume", "part_rows",
+                 "list_split_bytes")
 
 
 def job_identity(config: options_lib.JobConfig,
@@ -151,7 +152,8 @@ def job_identity(config: options_lib.JobConfig,
   facts: Dict[str, object] = {
       k: v for k, v in metadata.items() if k not in _RUN_SPECIFIC}
   for name, value in dataclasses.asdict(config.read).items():
-    facts[f"read.{name}"] = value
+    if name not in _NOT_IDENTITY:
+      facts[f"read.{name}"] = value
   for name, value in dataclasses.asdict(config.write).items():
     if name not in _NOT_IDENTITY:
       facts[f"write.{name}"] = value

@@ -39,6 +39,7 @@ class ReadSettings:
   skip_existing: Tuple[str, ...] = ()
   allow_mixed_results: bool = False
   max_member_bytes: int = 64 * 2**20
+  list_split_bytes: int = 64 * 2**20
 
 
 _DEFAULTS = ReadSettings(patterns=())
@@ -73,6 +74,13 @@ def add_flags(parser) -> None:
   add("--max_member_bytes", type=int, default=_DEFAULTS.max_member_bytes,
       help="webdataset: the most bytes of one tar member read into memory; "
       "an image member over it fails as member_too_large, unread.")
+  add("--list_split_bytes", type=int, default=_DEFAULTS.list_split_bytes,
+      help="manifest / urls: an uncompressed list (CSV, JSON Lines, URL "
+      "text) larger than this is read by several workers in byte ranges of "
+      "about this size; a Parquet manifest, by row group. Rows are numbered "
+      "and keyed the same however a list is split. Runs whose inputs are on "
+      "this machine's disk, on the local runner, read lists in slices "
+      "instead.")
   add("--allow_mixed_results", action="store_true",
       help="--skip_existing: accept earlier results computed in another "
       "precision or with other decode settings (refused otherwise).")
@@ -95,6 +103,9 @@ def from_flags(o) -> ReadSettings:
   if not extensions:
     raise flags.ConfigError("--image_extensions: expected at least one "
                             "suffix, found none")
+  if o.list_split_bytes <= 0:
+    raise flags.ConfigError(f"--list_split_bytes: expected a positive number "
+                            f"of bytes, found {o.list_split_bytes}")
   if o.max_member_bytes <= 0:
     raise flags.ConfigError(f"--max_member_bytes: expected a positive number "
                             f"of bytes, found {o.max_member_bytes}")
@@ -107,4 +118,5 @@ def from_flags(o) -> ReadSettings:
       skip_existing=tuple(g for value in o.skip_existing or ()
                           for g in flags.csv_values(value)),
       allow_mixed_results=bool(o.allow_mixed_results),
-      max_member_bytes=o.max_member_bytes)
+      max_member_bytes=o.max_member_bytes,
+      list_split_bytes=o.list_split_bytes)

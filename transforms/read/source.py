@@ -99,13 +99,14 @@ class ReadInputs(beam.PTransform):
     elif settings.input_format == read_settings.FORMAT_MANIFEST:
       source = manifest.ReadManifestImages(
           settings.patterns, settings.uri_column, settings.key_column,
-          self._passthrough, done, live)
+          self._passthrough, done, live, settings.list_split_bytes)
     elif settings.input_format == read_settings.FORMAT_WEBDATASET:
       source = webdataset.ReadWebDataset(
           settings.patterns, settings.image_extensions, self._passthrough,
           done, settings.max_member_bytes)
     elif settings.input_format == read_settings.FORMAT_URLS:
-      source = url_list.ReadUrlLists(settings.patterns, done, live)
+      source = url_list.ReadUrlLists(settings.patterns, done, live,
+                                     settings.list_split_bytes)
     elif settings.input_format == read_settings.FORMAT_PARQUET:
       source = parquet_images.ReadParquetImages(
           settings.patterns, settings.image_column, settings.key_column,

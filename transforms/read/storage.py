@@ -58,10 +58,9 @@ class _Readable(io.RawIOBase):
     super().close()
 
 
-def open_text(path: str, newline: Optional[str] = None,
-              errors: str = "strict") -> TextIO:
-  """A text file (UTF-8, a BOM dropped; gzip and other compressions by
-  extension), streamed: nothing is read whole.
+def open_binary(path: str) -> io.BufferedReader:
+  """A file's bytes, decompressed by extension (gzip, bzip2, ...), buffered
+  and streamed: nothing is read whole.
 
   A ``.gz`` or ``.bz2`` file cut short raises ``EOFError`` when the cut is
   reached; Beam's own decompression reads such a file as complete, its
@@ -73,8 +72,22 @@ def open_text(path: str, newline: Optional[str] = None,
     raw = _Readable(strict(stored), stored)
   else:
     raw = _Readable(open_file(path, CompressionTypes.AUTO))
-  return io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8-sig",
+  return io.BufferedReader(raw)
+
+
+def open_text(path: str, newline: Optional[str] = None,
+              errors: str = "strict") -> TextIO:
+  """A text file (UTF-8, a BOM dropped) as :func:`open_binary` reads it."""
+  return io.TextIOWrapper(open_binary(path), encoding="utf-8-sig",
                           errors=errors, newline=newline)
+
+
+def size_of(path: str) -> int:
+  """The file's size in bytes, as stored."""
+  if os.path.exists(path):
+    return os.path.getsize(path)
+  storage_emulator.skip_credential_search()
+  return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
 
 
 def read_bytes(path: str) -> bytes:

@@ -23,36 +23,43 @@ from transforms.core import failures
 from transforms.core import urls
 from transforms.read import keep_new
 from transforms.read import listing
-from transforms.read import storage
+from transforms.read import text_ranges
 
 
-def url_lines(path: str) -> Iterator[Tuple[int, str]]:
-  """(line number, URL) of each URL line of a list (gzip by extension).
-  Bytes that are not UTF-8 read as U+FFFD, which ``core.urls`` refuses."""
-  with storage.open_text(path, errors="replace") as text:
-    for number, raw in enumerate(text, start=1):
-      line = raw.strip()
-      if line and not line.startswith("#"):
-        yield number, line
+def url_lines(path: str, piece: text_ranges.Piece = text_ranges.WHOLE
+              ) -> Iterator[Tuple[int, str]]:
+  """(line number from 1, URL) of each URL line of a list (gzip by
+  extension), or of the piece of it (``read.text_ranges``). Bytes that are
+  not UTF-8 read as U+FFFD, which ``core.urls`` refuses."""
+  for index, record in text_ranges.records(path, piece):
+    line = record.decode("utf-8", "replace").strip()
+    if line and not line.startswith("#"):
+      yield index + 1, line
 
 
 class ListUrlsDoFn(beam.DoFn):
-  """URL list -> ImageInput with the URL per line, or the line's failure
-  (``core.urls``) keyed ``<list>:<line>``."""
+  """URL list, or (list, piece) -> ImageInput with the URL per line, or the
+  line's failure (``core.urls``) keyed ``<list>:<line>``."""
 
-  def process(self, listed: listing.ListedFile):
+  def process(self, element):
+    listed, piece = text_ranges.as_piece(element)
     number = 0
     try:
-      for number, url in url_lines(listed.path()):
+      for number, url in url_lines(listed.path(), piece):
         yield self._line(listed, number, url)
     except (OSError, EOFError, zlib.error) as e:
       # A list cut short (a truncated .gz) or unreadable: the lines before
-      # were listed; the rest fail as one, keyed by the list.
-      after = f" after line {number}" if number else ""
+      # were listed; the rest (of the piece) fail as one, keyed by the list
+      # (or the piece).
+      after = (f" after line {number}" if number else
+               f" from line {piece.first_record + 1}" if piece.start else "")
+      key = (listed.key if not piece.start else
+             f"{listed.key}:from_byte_{piece.start}")
       yield failures.failure_output(
-          listed.key, failures.STAGE_READ, failures.REASON_READ_ERROR,
+          key, failures.STAGE_READ, failures.REASON_READ_ERROR,
           f"the URL list could not be read{after} ({type(e).__name__}); "
-          "its later lines, if any, were not listed", listed.escaped)
+          f"its later lines{' in this part' if piece.end is not None else ''}"
+          ", if any, were not listed", listed.escaped)
 
   @staticmethod
   def _line(listed: listing.ListedFile, number: int, url: str):
@@ -77,14 +84,17 @@ class ReadUrlLists(beam.PTransform):
 
   def __init__(self, patterns: Sequence[str],
                done: Optional[beam.PCollection] = None,
-               live_job: Optional[str] = None):
+               live_job: Optional[str] = None,
+               split_bytes: int = text_ranges.DEFAULT_SPLIT_BYTES):
     super().__init__()
     self._patterns = list(patterns)
     self._done = done
     self._live_job = live_job
+    self._split_bytes = split_bytes
 
   def expand(self, pbegin):
     listed = (listing.match_files(pbegin, self._patterns)
+              | "Pieces" >> text_ranges.SplitLists(self._split_bytes)
               | "ListUrls" >> beam.ParDo(ListUrlsDoFn()).with_outputs(
                   failures.FAILURES_TAG, main="urls"))
     kept = listed.urls | "KeepNewOnce" >> keep_new.KeepNewOnce(
