@@ -177,9 +177,27 @@ def _stamp(path: str) -> None:
       f.write(repr(time.time()))
 
 
+def tree_peak_rss(proc: subprocess.Popen, limit_gb: float) -> int:
+  """Waits for ``proc``; the peak RSS in bytes of it and its descendants
+  (processes, not threads), sampled every 0.25 s. Kills it over
+  ``limit_gb``."""
+  import psutil  # pylint: disable=g-import-not-at-top
+  root, peak = psutil.Process(proc.pid), 0
+  while proc.poll() is None:
+    try:
+      rss = sum(p.memory_info().rss
+                for p in [root] + root.children(recursive=True))
+    except psutil.Error:
+      rss = 0
+    peak = max(peak, rss)
+    if rss > limit_gb * 2**30:
+      proc.kill()
+    time.sleep(0.25)
+  return peak
+
+
 def measure(work: str, source: str, n: int, limit_gb: float,
             job_flags: Sequence[str] = ()) -> Dict:
-  import psutil  # pylint: disable=g-import-not-at-top
   flags = make_inputs(work, source, n)
   out = os.path.join(work, "out", f"{source}_{n}")
   first = os.path.join(work, f"first_{source}_{n}")
@@ -192,17 +210,7 @@ def measure(work: str, source: str, n: int, limit_gb: float,
   proc = subprocess.Popen(
       [sys.executable, "-m", "benchmarks.scale", "--child", first, "--",
        *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-  root, peak = psutil.Process(proc.pid), 0
-  while proc.poll() is None:
-    try:
-      rss = sum(p.memory_info().rss
-                for p in [root] + root.children(recursive=True))
-    except psutil.Error:
-      rss = 0
-    peak = max(peak, rss)
-    if rss > limit_gb * 2**30:
-      proc.kill()
-    time.sleep(0.25)
+  peak = tree_peak_rss(proc, limit_gb)
   wall = time.time() - start
   output = proc.stdout.read() if proc.stdout else ""
   launch = (float(open(first).read()) - start) if os.path.exists(first) \

@@ -199,3 +199,78 @@ def test_lists_split_in_byte_ranges_settle_keys_as_a_whole_read(tmp_path):
   assert len(failed) == 800 - len(kept)
   assert ("lists/u.txt:54", failures.REASON_UNSUPPORTED_URL) in {
       (key[len(str(tmp_path)) + 1:], reason) for key, reason, _ in failed}
+
+
+def test_damaged_lists_split_in_ranges_fail_row_by_row(tmp_path):
+  """A CSV manifest with a byte flipped to invalid UTF-8 in one row (a NUL
+  in another is read as written: its URI fails when opened), and a file
+  of another kind named .csv in the glob, read in ranges of 256 bytes:
+  the row fails alone (as in a whole read) and the rest are kept; the
+  other file fails once per range, each failure under its own key, and
+  nothing of it is kept."""
+  lines = [f"k{i},/x/{i}.jpg\n".encode() for i in range(400)]
+  lines[57] = b"k57,/x/\xff57.jpg\n"
+  lines[120] = b"k120,/x/\x00.jpg\n"
+  (tmp_path / "a.csv").write_bytes(b"key,uri\n" + b"".join(lines))
+  blob = bytes((i * 7919) % 251 for i in range(3000))
+  (tmp_path / "z.csv").write_bytes(b"\x89PNG\r\n\x1a\n\xff" + blob)
+  outcomes = {}
+  for split in (64 * 2**20, 256):
+    read = read_settings.ReadSettings(
+        patterns=(f"{tmp_path}/*.csv",), input_format="manifest",
+        key_column="key", list_split_bytes=split)
+    outcomes[split] = _read(read, None, False)
+  for kept, failed in outcomes.values():
+    assert kept == sorted(f"k{i}" for i in range(400) if i != 57)
+    by_key = {key: reason for key, reason, _ in failed}
+    assert by_key[f"{tmp_path}/a.csv:57"] == failures.REASON_BAD_RECORD
+    others = [(key, reason) for key, reason, _ in failed
+              if key.startswith(f"{tmp_path}/z.csv")]
+    assert {reason for _, reason in others} == {failures.REASON_BAD_FILE}
+    assert len({key for key, _ in others}) == len(others)
+    assert (f"{tmp_path}/z.csv", failures.REASON_BAD_FILE) in others
+    for _, _, message in failed:
+      assert "\xff" not in message and "PNG" not in message
+  assert len([k for k, _, _ in outcomes[256][1] if "z.csv" in k]) > 5
+
+
+def test_slices_settle_parquet_images_as_the_join_does(tmp_path):
+  """Parquet files of image bytes (several row groups, keys repeated
+  within and across files, a null image, a key done earlier), one cut
+  short and one of another kind in the glob: the slices keep, skip and
+  fail exactly what the join does, and read the bytes of kept rows."""
+  for name, first in (("a", 0), ("b", 50)):
+    keys = [f"k{(first + i) % 70}" for i in range(60)]
+    pq.write_table(pa.table({
+        "key": keys,
+        "image": [None if k == "k13" else k.encode() * 3 for k in keys]}),
+        tmp_path / f"{name}.parquet", row_group_size=16)
+  whole = (tmp_path / "a.parquet").read_bytes()
+  (tmp_path / "c.parquet").write_bytes(whole[:len(whole) // 2])
+  (tmp_path / "d.parquet").write_bytes(b'{"count": 3}')
+  earlier = tmp_path / "done" / "results-00000-of-00001.parquet"
+  earlier.parent.mkdir()
+  pq.write_table(pa.table({columns.KEY: ["k5"],
+                           columns.KEY_ESCAPED: [False]}), earlier)
+  read = read_settings.ReadSettings(patterns=(f"{tmp_path}/*.parquet",),
+                                    input_format="parquet",
+                                    key_column="key")
+  done = earlier_results.EarlierKeys([str(earlier)])
+  outcomes = {in_slices: _read(read, done, in_slices)
+              for in_slices in (False, True)}
+  assert outcomes[True] == outcomes[False]
+  kept, failed = outcomes[True]
+  assert kept == sorted(f"k{i}" for i in range(70) if i not in (5, 13))
+  by_key = {}
+  for key, reason, _ in failed:
+    by_key.setdefault(key, []).append(reason)
+  # a's k13 has no image; b's k13 repeats it.
+  assert sorted(by_key["k13"]) == [failures.REASON_DUPLICATE_KEY,
+                                   failures.REASON_MISSING_IMAGE]
+  assert by_key[f"{tmp_path}/c.parquet"] == [failures.REASON_BAD_FILE]
+  assert by_key[f"{tmp_path}/d.parquet"] == [failures.REASON_BAD_FILE]
+  # b.parquet (k50..k69, then k0..k39) repeats 50 of a's keys (k0..k59),
+  # k5 among them, which is done: 49 of b's rows fail as duplicates.
+  repeats = [key for key, reasons in by_key.items()
+             if failures.REASON_DUPLICATE_KEY in reasons]
+  assert len(repeats) == 49 and "k5" not in repeats

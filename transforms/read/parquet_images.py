@@ -180,6 +180,28 @@ class ReadKeptRowsDoFn(beam.DoFn):
       yield elements.ImageInput(image_key, data=data)
 
 
+class RowGroupsLister:
+  """The Parquet passes for ``read.slices`` (``KeysFirst``): row groups,
+  their keys, then the images of the rows a slice keeps."""
+
+  def __init__(self, image_column: str, key_column: Optional[str],
+               passthrough: Sequence[str]):
+    self._groups = ListRowGroupsDoFn(image_column, key_column, passthrough)
+    self._keys = ListRowKeysDoFn(key_column)
+    self._rows = ReadKeptRowsDoFn(image_column, passthrough)
+
+  def units(self, listed: listing.ListedFile):
+    return self._groups.process(listed)
+
+  def keys(self, unit):
+    return self._keys.process(unit)
+
+  def read(self, unit, kept):
+    listed, group, _ = unit
+    return self._rows.process(((tuple(listed), group),
+                               [(where[2], key) for key, where in kept]))
+
+
 class ReadParquetImages(beam.PTransform):
   """Parquet globs -> ``images`` (ImageInput with the bytes) and
   ``failures``."""

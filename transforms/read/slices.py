@@ -4,9 +4,10 @@ skipped, and no shuffle (issue 34).
 The local runner (Beam's FnApiRunner) holds a shuffle whole in memory,
 decoded, before the next step starts: about 3 KB per input measured here,
 so the ``KeepNewOnce`` join made memory and the time to the first result
-grow with the number of inputs. On this runner loose files, manifests and
-URL lists on a local disk are read in ``SLICES`` slices instead, each
-keeping the inputs whose key digest falls in it. Every slice reads the
+grow with the number of inputs. On this runner loose files, manifests,
+URL lists and Parquet images on a local disk are read in ``SLICES``
+slices instead, each keeping the inputs whose key digest falls in it.
+Every slice reads the
 same listing in the same order (matched files sorted by key; rows and
 lines in file order), so each key's inputs all meet in one slice, in the
 order they are listed, and that slice alone settles them:
@@ -25,6 +26,14 @@ from the slice its key falls in, so once. The runner spreads the slices
 over its workers, and decode fuses with listing: the first images are
 decoded while listing goes on.
 
+A container whose keys are read apart from its images (Parquet: the key
+column alone) is a ``KeysFirst`` lister: a slice settles a row group's
+keys, then reads the image column of that row group for the rows it
+keeps. Every slice reads the key column of every row group, and the image
+column of nearly every row group, taking its own rows: more reading (up
+to ``SLICES`` times the bytes, from the page cache after the first) for
+memory that stays flat.
+
 Elsewhere (Dataflow, or inputs in an object store) the join stays: a
 Dataflow shuffle is not held in memory, and it spreads the work.
 """
@@ -33,7 +42,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence, Set, Tuple
+from typing import (Any, Callable, Iterable, Iterator, Optional, Protocol,
+                    Sequence, Set, Tuple, runtime_checkable)
 
 import apache_beam as beam
 
@@ -60,6 +70,22 @@ class DoneKeys(Protocol):
 
   def collection(self, pbegin) -> beam.PCollection:
     """PBegin -> (key, key_escaped) of every key, for the join."""
+
+
+@runtime_checkable
+class KeysFirst(Protocol):
+  """A lister for containers whose keys are read apart from their images
+  (Parquet with image bytes): so a slice reads the images of its own kept
+  keys only, never every input's."""
+
+  def units(self, listed: listing.ListedFile) -> Iterable:
+    """The file's units of work (row groups), or its failures."""
+
+  def keys(self, unit) -> Iterable:
+    """(ImageKey, where in the unit) per input of the unit, or failures."""
+
+  def read(self, unit, kept: Sequence) -> Iterable:
+    """The inputs (or failures) of the ``keys`` outputs kept."""
 
 
 def slice_of(digest: bytes, slices: int = SLICES) -> int:
@@ -136,10 +162,12 @@ class ListInSlicesDoFn(beam.DoFn):
       return sorted(found)
     return listing.iter_local_once(self._patterns)
 
+  def setup(self):
+    self._skipped = counters.counter(counters.SKIPPED_DONE)
+    self._duplicates = counters.counter(counters.DUPLICATES)
+
   def process(self, piece: int) -> Iterator:
     seen = SeenKeys()
-    skipped = counters.counter(counters.SKIPPED_DONE)
-    duplicates = counters.counter(counters.DUPLICATES)
     try:
       for done_file in (self._done.files() if self._done else ()):
         for join_key, counter in self._done.keys_of(done_file):  # type: ignore[union-attr]
@@ -153,31 +181,68 @@ class ListInSlicesDoFn(beam.DoFn):
         if not self._sort_files and slice_of(keep_new.key_digest(
             (listed.key, listed.escaped)), self._slices) != piece:
           continue  # a loose file is keyed by its path: not this slice's
+        if isinstance(lister, KeysFirst):
+          yield from self._keys_first(lister, listed, piece, seen)
+          continue
         for output in lister.process(listed) or ():
           if isinstance(output, beam.pvalue.TaggedOutput):
-            digest = keep_new.key_digest(_failure_key(output))
-            if slice_of(digest, self._slices) == piece:
+            if self._ours(output, piece):
               yield output
             continue
-          image_key = output[0]
-          digest = keep_new.key_digest(image_key.join_key())
-          if slice_of(digest, self._slices) != piece:
-            continue
-          kept = seen.first_or_kept(digest, image_key.origin)
-          if kept is None:
+          kept, failure = self._settle(output[0], piece, seen)
+          if kept:
             yield output
-          elif not kept:
-            skipped.inc()
-          else:
-            duplicates.inc()
-            yield failures.failure_output(
-                image_key.key, failures.STAGE_READ,
-                failures.REASON_DUPLICATE_KEY,
-                f"{keep_new.where(image_key.origin)} repeats the key of "
-                f"{keep_new.where(kept)}, which is processed",
-                image_key.escaped)
+          elif failure is not None:
+            yield failure
     finally:
       seen.close()
+
+  def _ours(self, failure, piece: int) -> bool:
+    """Whether a listing failure's key falls in this slice."""
+    return slice_of(keep_new.key_digest(_failure_key(failure)),
+                    self._slices) == piece
+
+  def _settle(self, image_key, piece: int, seen: SeenKeys
+              ) -> Tuple[bool, Optional[beam.pvalue.TaggedOutput]]:
+    """(whether this slice keeps the input, the failure of a repeated
+    key); (False, None) for another slice's key or one done earlier."""
+    digest = keep_new.key_digest(image_key.join_key())
+    if slice_of(digest, self._slices) != piece:
+      return False, None
+    kept = seen.first_or_kept(digest, image_key.origin)
+    if kept is None:
+      return True, None
+    if not kept:
+      self._skipped.inc()
+      return False, None
+    self._duplicates.inc()
+    return False, failures.failure_output(
+        image_key.key, failures.STAGE_READ, failures.REASON_DUPLICATE_KEY,
+        f"{keep_new.where(image_key.origin)} repeats the key of "
+        f"{keep_new.where(kept)}, which is processed", image_key.escaped)
+
+  def _keys_first(self, lister: "KeysFirst", listed: listing.ListedFile,
+                  piece: int, seen: SeenKeys) -> Iterator:
+    """A container whose keys are read apart from its images: each unit's
+    keys settled here, then the images of those kept read together."""
+    for unit in lister.units(listed):
+      if isinstance(unit, beam.pvalue.TaggedOutput):
+        if self._ours(unit, piece):
+          yield unit
+        continue
+      kept = []
+      for output in lister.keys(unit):
+        if isinstance(output, beam.pvalue.TaggedOutput):
+          if self._ours(output, piece):
+            yield output
+          continue
+        keep, failure = self._settle(output[0], piece, seen)
+        if keep:
+          kept.append(output)
+        elif failure is not None:
+          yield failure
+      if kept:
+        yield from lister.read(unit, kept)
 
 
 def all_local(patterns: Sequence[str]) -> bool:

@@ -34,6 +34,11 @@ def _url_lines() -> beam.DoFn:
   return url_list.ListUrlsDoFn()
 
 
+def _row_groups(image_column, key_column, passthrough):
+  return lambda: parquet_images.RowGroupsLister(image_column, key_column,
+                                                passthrough)
+
+
 class ReadInputs(beam.PTransform):
   """PBegin -> ``images`` (ImageInput) and ``failures`` (Failure), for the
   settings' input format; inputs whose key is done (a result, or a final
@@ -52,9 +57,9 @@ class ReadInputs(beam.PTransform):
         resolved them (``inputs_check``); default the settings'.
       live_job: a ``core.live_counts`` job id whose ``listed`` count the
         listing adds to as inputs are listed (the progress line).
-      in_slices: the job runs on the local runner: loose files, manifests
-        and URL lists on a local disk are listed in slices, with no
-        shuffle (``read.slices``).
+      in_slices: the job runs on the local runner: loose files, manifests,
+        URL lists and Parquet images on a local disk are listed in slices,
+        with no shuffle (``read.slices``).
     """
     super().__init__()
     self._settings = settings
@@ -76,6 +81,9 @@ class ReadInputs(beam.PTransform):
           settings.uri_column, settings.key_column, self._passthrough), True
     elif kind == read_settings.FORMAT_URLS:
       lister, in_order = _url_lines, True
+    elif kind == read_settings.FORMAT_PARQUET:
+      lister, in_order = _row_groups(
+          settings.image_column, settings.key_column, self._passthrough), True
     else:
       return None
     return slices.ListInSlices(settings.patterns, lister, self._done,
