@@ -7,10 +7,10 @@ so the ``KeepNewOnce`` join made memory and the time to the first result
 grow with the number of inputs. On this runner loose files, manifests,
 URL lists and Parquet images on a local disk are read in ``SLICES``
 slices instead, each keeping the inputs whose key digest falls in it.
-Every slice reads the
-same listing in the same order (matched files sorted by key; rows and
-lines in file order), so each key's inputs all meet in one slice, in the
-order they are listed, and that slice alone settles them:
+Every slice reads the same listing in the same order (matched files
+sorted by key; rows and lines in file order), so each key's inputs all
+meet in one slice, in the order they are listed, and that slice alone
+settles them:
 
 * the first one listed is kept, later ones fail as ``duplicate_key``
   naming the kept one (``read.keep_new``'s rule: lowest file, then row);
