@@ -14,7 +14,7 @@ def png(i: int) -> bytes:
       image_corpus.solid("RGB", (40 * i % 256, 90, 200 - 20 * i)), "PNG")
 
 
-def _records(names):
+def example_records(names):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   out = []
   for name in names:
@@ -28,7 +28,7 @@ def _records(names):
   return out
 
 
-def _write(path, records) -> bytes:
+def write_records(path, records) -> bytes:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   with tf.io.TFRecordWriter(str(path)) as writer:
     for record in records:
@@ -45,11 +45,14 @@ def tfrecord_folder(folder):
   flipped in its second record's data, and a text file; returns the
   failures the job gives them, {key suffix: reason}."""
   folder.mkdir()
-  _write(folder / "a_good.tfrecord", _records(["g0", "g1", "g2"]))
-  whole = _write(folder / "b_cut.tfrecord", _records(["c0", "c1", "c2"]))
+  write_records(folder / "a_good.tfrecord",
+                example_records(["g0", "g1", "g2"]))
+  whole = write_records(folder / "b_cut.tfrecord",
+                        example_records(["c0", "c1", "c2"]))
   (folder / "b_cut.tfrecord").write_bytes(whole[:-40])
-  records = _records(["f0", "f1", "f2"])
-  flipped = bytearray(_write(folder / "c_flipped.tfrecord", records))
+  records = example_records(["f0", "f1", "f2"])
+  flipped = bytearray(write_records(folder / "c_flipped.tfrecord",
+                                    records))
   flipped[len(records[0]) + 16 + 12 + 30] ^= 0xFF   # record 1, in its data
   (folder / "c_flipped.tfrecord").write_bytes(bytes(flipped))
   (folder / "d_notes.txt").write_text("these are not records\n" * 20)

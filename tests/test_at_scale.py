@@ -274,3 +274,29 @@ def test_slices_settle_parquet_images_as_the_join_does(tmp_path):
   repeats = [key for key, reasons in by_key.items()
              if failures.REASON_DUPLICATE_KEY in reasons]
   assert len(repeats) == 49 and "k5" not in repeats
+
+
+def test_slices_settle_damaged_tfrecords_as_the_join_does(tmp_path):
+  """The damaged TFRecord folder (a file cut short, a flipped byte, a text
+  file in the glob) plus a file repeating two keys, one of them done
+  earlier: the slices keep, skip and fail exactly what the join does."""
+  from tests import damaged_files  # pylint: disable=g-import-not-at-top
+  folder = tmp_path / "records"
+  expected = damaged_files.tfrecord_folder(folder)
+  damaged_files.write_records(folder / "e_repeats.tfrecord",
+                              damaged_files.example_records(["g1", "c0",
+                                                             "e0"]))
+  earlier = tmp_path / "results-00000-of-00001.parquet"
+  pq.write_table(pa.table({columns.KEY: ["c0"],
+                           columns.KEY_ESCAPED: [False]}), earlier)
+  read = read_settings.ReadSettings(patterns=(f"{folder}/*",),
+                                    input_format="tfrecord")
+  done = earlier_results.EarlierKeys([str(earlier)])
+  outcomes = {in_slices: _read(read, done, in_slices)
+              for in_slices in (False, True)}
+  assert outcomes[True] == outcomes[False]
+  kept, failed = outcomes[True]
+  assert kept == sorted(set(damaged_files.TFRECORD_KEPT) - {"c0"} | {"e0"})
+  by_key = {key[len(str(folder)) + 1:] if key.startswith(str(folder))
+            else key: reason for key, reason, _ in failed}
+  assert by_key == {**expected, "g1": failures.REASON_DUPLICATE_KEY}

@@ -5,8 +5,8 @@ The local runner (Beam's FnApiRunner) holds a shuffle whole in memory,
 decoded, before the next step starts: about 3 KB per input measured here,
 so the ``KeepNewOnce`` join made memory and the time to the first result
 grow with the number of inputs. On this runner loose files, manifests,
-URL lists and Parquet images on a local disk are read in ``SLICES``
-slices instead, each keeping the inputs whose key digest falls in it.
+URL lists, TFRecord and Parquet images on a local disk are read in
+``SLICES`` slices instead, each keeping the inputs whose key digest falls in it.
 Every slice reads the same listing in the same order (matched files
 sorted by key; rows and lines in file order), so each key's inputs all
 meet in one slice, in the order they are listed, and that slice alone
@@ -32,7 +32,8 @@ keys, then reads the image column of that row group for the rows it
 keeps. Every slice reads the key column of every row group, and the image
 column of nearly every row group, taking its own rows: more reading (up
 to ``SLICES`` times the bytes, from the page cache after the first) for
-memory that stays flat.
+memory that stays flat. A TFRecord's keys are inside its records, so a
+slice parses every record once and keeps the images of its own keys.
 
 Elsewhere (Dataflow, or inputs in an object store) the join stays: a
 Dataflow shuffle is not held in memory, and it spreads the work.

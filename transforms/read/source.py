@@ -34,6 +34,11 @@ def _url_lines() -> beam.DoFn:
   return url_list.ListUrlsDoFn()
 
 
+def _records(image_feature, key_feature):
+  return lambda: tfrecord.ListRecordsDoFn(image_feature, key_feature,
+                                          with_images=True)
+
+
 def _row_groups(image_column, key_column, passthrough):
   return lambda: parquet_images.RowGroupsLister(image_column, key_column,
                                                 passthrough)
@@ -58,8 +63,8 @@ class ReadInputs(beam.PTransform):
       live_job: a ``core.live_counts`` job id whose ``listed`` count the
         listing adds to as inputs are listed (the progress line).
       in_slices: the job runs on the local runner: loose files, manifests,
-        URL lists and Parquet images on a local disk are listed in slices,
-        with no shuffle (``read.slices``).
+        URL lists, TFRecord and Parquet images on a local disk are listed
+        in slices, with no shuffle (``read.slices``).
     """
     super().__init__()
     self._settings = settings
@@ -81,6 +86,9 @@ class ReadInputs(beam.PTransform):
           settings.uri_column, settings.key_column, self._passthrough), True
     elif kind == read_settings.FORMAT_URLS:
       lister, in_order = _url_lines, True
+    elif kind == read_settings.FORMAT_TFRECORD:
+      lister, in_order = _records(settings.image_feature,
+                                  settings.key_feature), True
     elif kind == read_settings.FORMAT_PARQUET:
       lister, in_order = _row_groups(
           settings.image_column, settings.key_column, self._passthrough), True

@@ -70,8 +70,15 @@ class ListRecordsDoFn(beam.DoFn):
   failures. Pass one of two: only keys leave it, so the join by key moves
   keys, not image bytes."""
 
-  def __init__(self, image_feature: str, key_feature: str):
+  def __init__(self, image_feature: str, key_feature: str,
+               with_images: bool = False):
+    """Args:
+      with_images: yield ImageInput with the image bytes instead (one
+        pass: the local runner's slices, ``read.slices``, which need no
+        join).
+    """
     self._image_feature, self._key_feature = image_feature, key_feature
+    self._with_images = with_images
 
   def process(self, listed: listing.ListedFile):
     path, escaped = listed.key, listed.escaped
@@ -81,16 +88,17 @@ class ListRecordsDoFn(beam.DoFn):
         index_key = f"{path}:{index}"
         index += 1
         try:
-          image_key, _ = parse_example(record, index_key,
-                                       self._image_feature, self._key_feature)
+          image_key, data = parse_example(
+              record, index_key, self._image_feature, self._key_feature)
         except failures.ImageFailure as e:
           yield failures.failure_from(index_key, failures.STAGE_READ, e,
                                       escaped)
           continue
-        yield (image_key._replace(
+        image_key = image_key._replace(
             origin=f"{path}\x00{index - 1:012d}",
-            escaped=escaped and image_key.key == index_key),
-               (listed, index - 1))
+            escaped=escaped and image_key.key == index_key)
+        yield (elements.ImageInput(image_key, data=data)
+               if self._with_images else (image_key, (listed, index - 1)))
     except Exception as e:  # pylint: disable=broad-except
       # The framing is broken: nothing from here on can be trusted; the rest
       # of the file is one input, one failure.
