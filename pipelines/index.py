@@ -21,8 +21,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument("--index_dir", default=None)
   parser.add_argument("--duplicates", type=float, default=None,
                       metavar="THRESHOLD",
-                      help="write duplicates.parquet: pairs with cosine >= "
-                      "THRESHOLD, grouped")
+                      help="write duplicates.parquet: groups of images "
+                      "linked by cosine >= THRESHOLD, each with its "
+                      "representative")
   args = parser.parse_args(argv)
   from transforms.core import flags  # pylint: disable=g-import-not-at-top
   from transforms.index import build  # pylint: disable=g-import-not-at-top
@@ -38,9 +39,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 2
   print(f"index {done}")
   if args.duplicates is not None:
-    table, count = duplicates.write_duplicates(path, args.duplicates)
-    print(f"duplicates: {count} pairs with cosine >= {args.duplicates} -> "
-          f"{table}")
+    table, groups, images = duplicates.write_duplicates(path,
+                                                         args.duplicates)
+    print(f"duplicates: {groups} groups, {images} images in them (cosine >= "
+          f"{args.duplicates}) -> {table}")
   print(path)
   return 0
 

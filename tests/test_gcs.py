@@ -153,6 +153,27 @@ def test_report_reads_and_writes_gcs(gcs, simple_model):
   assert "no preview" not in page
   for name in jpgs:
     assert name in page
+  # The same results indexed and searched on gs://: nothing local is made,
+  # the index is saved beside them, and a rerun reuses it.
+  def tool(module, *argv):
+    return subprocess.run([sys.executable, "-m", module, *argv],
+                          cwd=conftest.ROOT, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+  indexed = tool("pipelines.index", "gs://lake/out/report", "--duplicates",
+                 "0.999")
+  assert indexed.returncode == 0, indexed.stderr
+  assert indexed.stdout.splitlines()[-1] == "gs://lake/out/report/index"
+  assert not os.path.exists(os.path.join(conftest.ROOT, "gs:"))
+  names = [n.rsplit("/", 1)[1] for n in _blobs(storage, "out/report/index/")]
+  assert "manifest.json" in names and "duplicates.parquet" in names
+  assert any(n.startswith("vectors-") for n in names)
+  key = _parquet_rows(storage, "out/report/results")[0]["key"]
+  found = tool("pipelines.search", "gs://lake/out/report", "--key", key,
+               "--k", "1")
+  assert found.returncode == 0, found.stderr
+  assert found.stdout.split("\t")[2].strip() == key
+  again = tool("pipelines.index", "gs://lake/out/report")
+  assert "reused" in again.stdout, again.stdout
 
 
 def test_webdataset_shards_and_parquet_images_on_gcs(gcs, simple_model,

@@ -105,15 +105,22 @@ def test_index_then_search_by_image_and_key(embedded, photos):
   assert done.returncode == 0, done.stderr
   assert "reused" in done.stdout   # nothing changed: not rebuilt
   table = pq.read_table(os.path.join(index_dir, "duplicates.parquet"))
-  pairs = {frozenset((a, b)) for a, b in zip(table.column("key_a").to_pylist(),
-                                             table.column("key_b").to_pylist())}
+  by_group = {}
+  for group, key in zip(table.column("group").to_pylist(),
+                        table.column("key").to_pylist()):
+    by_group.setdefault(group, set()).add(key)
+  pairs = [frozenset(keys) for keys in by_group.values()]
   assert frozenset((str(photos / "owl.jpg"), str(photos / "owl_copy.jpg"))) \
       in pairs
   assert frozenset((str(photos / "parrot.jpg"),
                     str(photos / "parrot_small.jpg"))) in pairs
-  assert len(set(table.column("group").to_pylist())) == len(pairs)
-  # Distinct photos are never a pair: each pair is one photo twice (cat.bmp
-  # and cat_720p.jpg are one photo at two sizes in ../shared).
+  # The representative comes first, at cosine 1 to itself.
+  rows = table.to_pylist()
+  assert rows[0]["key"] == rows[0]["representative"] and \
+      rows[0]["cosine"] > 0.999 and rows[0]["size"] == len(
+          by_group[rows[0]["group"]])
+  # Distinct photos are never grouped: each group is one photo twice
+  # (cat.bmp and cat_720p.jpg are one photo at two sizes in ../shared).
   def stem(key):
     return os.path.basename(key).split(".")[0].replace("_copy", "").replace(
         "_small", "").replace("_crop", "").replace("_720p", "")
@@ -194,7 +201,11 @@ def test_hnsw_recall_at_10_against_exact():
   assert recall >= 0.95, recall
 
 
-def test_duplicate_pairs_match_all_pairs_on_a_small_set():
+def test_duplicate_groups_are_the_components_of_all_pairs():
+  """On a small set the groups are the connected components of every pair
+  at or above the threshold (computed here by brute force); a cluster of
+  2,000 identical vectors is one group, found with at most 256 neighbours
+  asked per vector."""
   rng = np.random.default_rng(1)
   data = rng.normal(size=(300, 16)).astype(np.float32)
   data[10] = data[20] + 0.01
@@ -204,9 +215,77 @@ def test_duplicate_pairs_match_all_pairs_on_a_small_set():
   index.add(store.unit(data))
   unit = store.unit(data)
   sims = unit @ unit.T
-  expected = {(i, j) for i in range(300) for j in range(i + 1, 300)
-              if sims[i, j] >= 0.99}
-  found = duplicates.pairs(index, 0.99)
-  assert {(i, j) for i, j, _ in found} == expected
-  groups = duplicates.groups(300, found)
-  assert groups[10] == groups[20] == groups[30] != groups[40] == groups[41]
+  parent = list(range(300))
+  def root(i):
+    while parent[i] != i:
+      i = parent[i]
+    return i
+  for i in range(300):
+    for j in range(i + 1, 300):
+      if sims[i, j] >= 0.99:
+        a, b = root(i), root(j)
+        parent[max(a, b)] = min(a, b)
+  expected = [root(i) for i in range(300)]
+  got = duplicates.components(index, 0.99)
+  assert got.tolist() == expected
+  assert got[10] == got[20] == got[30] == 10 and got[40] == got[41] == 40
+  assert len(set(got.tolist())) == 300 - 3
+  placeholder = rng.normal(size=(1, 16)).astype(np.float32)
+  crowd = np.concatenate([data, np.repeat(placeholder, 2000, axis=0)])
+  index = store.new_index(16, 1)
+  index.add(store.unit(crowd))
+  got = duplicates.components(index, 0.99)
+  assert set(got[300:].tolist()) == {300}
+
+
+def test_a_crash_between_writes_leaves_the_previous_index(embedded, tmp_path,
+                                                          monkeypatch):
+  """A save that dies after writing the new vectors, before their keys,
+  leaves manifest.json naming the previous version: it loads whole, keys
+  and vectors in step; the next save completes and removes what is
+  stale."""
+  index_dir = str(tmp_path / "index")
+  assert _cli("pipelines.index", embedded, "--index_dir",
+              index_dir).returncode == 0
+  index, keys, record = store.load(index_dir)
+  real = store.copy_in
+
+  def dies_before_the_keys(local, path):
+    real(local, path)
+    if path.endswith(".faiss"):
+      raise OSError("the machine went down")
+
+  monkeypatch.setattr(store, "copy_in", dies_before_the_keys)
+  other = store.new_index(index.d, 1)   # an empty index, if it ever loaded
+  with pytest.raises(OSError):
+    store.save(index_dir, other, store.Keys(), record)
+  monkeypatch.setattr(store, "copy_in", real)
+  assert len(os.listdir(index_dir)) == 4   # the manifest, 2 + 1 new files
+  again, again_keys, again_record = store.load(index_dir)
+  assert again_record == record
+  assert again.ntotal == index.ntotal == len(again_keys) == len(keys) > 10
+  assert again_keys.keys == keys.keys
+  # The next save completes; the half-written version is removed, the
+  # previous one kept for readers still loading it.
+  saved = store.save(index_dir, index, keys, record)
+  assert sorted(os.listdir(index_dir)) == sorted(
+      [store.MANIFEST_FILE, *record["files"].values(),
+       *saved["files"].values()])
+  assert store.load(index_dir)[2]["files"] == saved["files"]
+
+
+def test_a_rewritten_results_file_of_the_same_size_is_not_reused(tmp_path):
+  """Folders are recognised by what their files hold, not their size: a
+  results file rewritten with other embeddings, to the same size, gives
+  another fingerprint; an untouched one the same."""
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  from transforms.index import vectors  # pylint: disable=g-import-not-at-top
+  path = tmp_path / "results-00000-of-00001.parquet"
+  prints = []
+  for value in (0.25, 0.5):
+    pq.write_table(pa.table({"key": ["a", "b"],
+                             "embedding": [[value] * 8, [1.0] * 8]}), path)
+    prints.append(vectors.fingerprint(str(tmp_path)))
+  assert prints[0][0][1] == prints[1][0][1]   # the same size
+  assert prints[0] != prints[1]
+  assert vectors.fingerprint(str(tmp_path)) == prints[1]

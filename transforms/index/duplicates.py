@@ -1,76 +1,99 @@
-"""Near-duplicates through the index: every pair at or above a cosine
-threshold, grouped into connected components, at far less than the cost of
-comparing all pairs (each vector asks the index for its nearest neighbours,
-and asks again for more only while its farthest one is still above the
-threshold)."""
+"""Near-duplicates through the index, as groups: the connected components
+of the pairs at or above a cosine threshold.
+
+Pairs are found through the index, never all of them: each vector asks for
+its nearest neighbours, and for more only while the farthest is still
+above the threshold, up to :data:`MAX_NEIGHBOURS`. Each pair found joins
+two groups (a union-find of one integer per vector) and is then
+forgotten, so a thousand identical placeholder images, common in scraped
+data, make one group of a thousand, not half a million pairs in memory.
+The bound per vector cannot split a group of identical images: each
+member still links to some of the others, and links chain.
+"""
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+import os
+import tempfile
+from typing import Tuple
 
 import numpy as np
 
 from transforms.index import store
 
 FIRST_K = 16
+MAX_NEIGHBOURS = 256
 BATCH = 2048
+FILE = "duplicates.parquet"
 
 
-def _root(parent: List[int], i: int) -> int:
+def _root(parent: np.ndarray, i: int) -> int:
   while parent[i] != i:
     parent[i] = parent[parent[i]]
-    i = parent[i]
+    i = int(parent[i])
   return i
 
 
-def pairs(index, threshold: float) -> List[Tuple[int, int, float]]:
-  """(i, j, cosine) with i < j for every pair at or above ``threshold``."""
+def components(index, threshold: float,
+               max_neighbours: int = MAX_NEIGHBOURS) -> np.ndarray:
+  """The group of each vector: the lowest position in its component (its
+  own position when it has no near-duplicate)."""
   total = index.ntotal
-  found: Dict[Tuple[int, int], float] = {}
+  parent = np.arange(total, dtype=np.int64)
+  most = max(1, min(max_neighbours, total))
   for start in range(0, total, BATCH):
     count = min(BATCH, total - start)
     queries = index.reconstruct_n(start, count)
     rows = np.arange(start, start + count)
-    k = min(FIRST_K, total)
+    k = min(FIRST_K, most)
     while len(rows):
       sims, ids = store.search(index, queries, k)
-      again = []
-      for q, row in enumerate(rows):
-        for sim, other in zip(sims[q], ids[q]):
-          if other >= 0 and other != row and sim >= threshold:
-            pair = (min(row, other), max(row, other))
-            found[pair] = max(found.get(pair, -1.0), float(sim))
-        if k < total and sims[q][-1] >= threshold:
-          again.append(q)
-      if not again or k >= total:
+      above = (sims >= threshold) & (ids >= 0)
+      for q, column in zip(*np.nonzero(above)):
+        a, b = _root(parent, int(rows[q])), _root(parent, int(ids[q, column]))
+        if a != b:
+          parent[max(a, b)] = min(a, b)
+      if k >= most:
         break
-      rows, queries, k = rows[again], queries[again], min(2 * k, total)
-  return sorted((int(i), int(j), s) for (i, j), s in found.items())
+      again = np.nonzero(above[:, -1])[0]
+      rows, queries, k = rows[again], queries[again], min(2 * k, most)
+  while True:   # every vector straight to its root
+    jumped = parent[parent]
+    if np.array_equal(jumped, parent):
+      return parent
+    parent = jumped
 
 
-def groups(total: int, found: List[Tuple[int, int, float]]) -> List[int]:
-  """The connected component of each vector (numbered by first member)."""
-  parent = list(range(total))
-  for i, j, _ in found:
-    a, b = _root(parent, i), _root(parent, j)
-    if a != b:
-      parent[max(a, b)] = min(a, b)
-  return [_root(parent, i) for i in range(total)]
-
-
-def write_duplicates(index_dir: str, threshold: float) -> Tuple[str, int]:
-  """``INDEX/duplicates.parquet``: key_a, key_b, cosine, group. Returns its
-  path and the number of pairs."""
-  import os  # pylint: disable=g-import-not-at-top
+def write_duplicates(index_dir: str, threshold: float) -> Tuple[str, int, int]:
+  """``INDEX/duplicates.parquet``: one row per image in a group of two or
+  more (``group``, its ``representative`` key, ``key``, ``cosine`` to the
+  representative, the group's ``size``), the representative first.
+  Returns its path, the number of groups and of images in them."""
   import pyarrow as pa  # pylint: disable=g-import-not-at-top
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  from apache_beam.io.filesystems import FileSystems  # pylint: disable=g-import-not-at-top
   index, keys, _ = store.load(index_dir)
-  found = pairs(index, threshold)
-  component = groups(index.ntotal, found)
-  path = os.path.join(index_dir, "duplicates.parquet")
-  pq.write_table(pa.table({
-      "key_a": [keys.keys[i] for i, _, _ in found],
-      "key_b": [keys.keys[j] for _, j, _ in found],
-      "cosine": pa.array([s for _, _, s in found], pa.float32()),
-      "group": pa.array([component[i] for i, _, _ in found], pa.int64())}),
-                 path)
-  return path, len(found)
+  group = components(index, threshold)
+  sizes = np.bincount(group, minlength=len(group))
+  members = np.nonzero(sizes[group] > 1)[0]
+  order = np.lexsort((members != group[members], group[members]))
+  members = members[order]
+  cosines = np.empty(len(members), np.float32)
+  for start in range(0, len(members), BATCH):
+    chunk = members[start:start + BATCH]
+    mine = index.reconstruct_batch(chunk)
+    theirs = index.reconstruct_batch(group[chunk])
+    cosines[start:start + len(chunk)] = np.einsum(
+        "ij,ij->i", store.unit(mine), store.unit(theirs))
+  table = pa.table({
+      "group": pa.array(group[members], pa.int64()),
+      "representative": [keys.keys[i] for i in group[members]],
+      "key": [keys.keys[i] for i in members],
+      "key_escaped": [bool(keys.escaped[i]) for i in members],
+      "cosine": pa.array(cosines, pa.float32()),
+      "size": pa.array(sizes[group[members]], pa.int64())})
+  path = FileSystems.join(index_dir, FILE)
+  with tempfile.TemporaryDirectory(prefix="hub_image_beam_dups_") as tmp:
+    local = os.path.join(tmp, FILE)
+    pq.write_table(table, local)
+    store.copy_in(local, path)
+  return path, int(np.count_nonzero(sizes > 1)), len(members)

@@ -4,17 +4,33 @@ of unit vectors.
 Exact (``IndexFlatIP``) up to :data:`FLAT_LIMIT` vectors, where a query
 still costs milliseconds; above it HNSW (``IndexHNSWFlat``, M=32,
 efConstruction 80, efSearch 256), whose recall@10 against exact search was
-measured at >= 0.95 (``benchmarks/README.md``, "Issue 29"). The folder
-holds ``vectors.faiss``, ``keys.parquet`` (row i: the key of vector i) and
-``manifest.json``.
+measured at >= 0.95 (``benchmarks/README.md``, "Issue 29").
+
+An index folder is on any Beam filesystem (a local path, ``gs://``). It
+holds ``manifest.json`` and the two files it names: the vectors
+(``vectors-<version>.faiss``) and the key of each (``keys-<version>.parquet``,
+row i: the key of vector i). A save writes a new version's two files, then
+replaces ``manifest.json``, alone and atomically (a rename here, one
+object write on GCS): the manifest is the commit. A crash at any point
+leaves it naming a whole version, the old one until the new is complete,
+so vectors and keys never fall out of step. Files of versions older than
+the previous one are removed after the switch. A folder saved before
+versions (``vectors.faiss``, ``keys.parquet``) still loads.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
+import tempfile
+import time
 from typing import Any, List, Optional, Tuple
 
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.core import storage_emulator
 
 FLAT_LIMIT = 200_000
 HNSW_M = 32
@@ -83,7 +99,7 @@ class Keys:
                    path)
 
   @classmethod
-  def load(cls, path: str) -> "Keys":
+  def load(cls, path) -> "Keys":
     import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
     table = pq.read_table(path)
     return cls(table.column("key").to_pylist(),
@@ -91,31 +107,120 @@ class Keys:
                table.column("folder").to_pylist())
 
 
-def save(folder: str, index, keys: Keys, manifest: dict) -> None:
-  import faiss  # pylint: disable=g-import-not-at-top
-  os.makedirs(folder, exist_ok=True)
-  faiss.write_index(index, os.path.join(folder, INDEX_FILE + ".tmp"))
-  keys.save(os.path.join(folder, KEYS_FILE + ".tmp"))
-  with open(os.path.join(folder, MANIFEST_FILE + ".tmp"), "w") as f:
-    json.dump(manifest, f, indent=1, sort_keys=True)
-  for name in (INDEX_FILE, KEYS_FILE, MANIFEST_FILE):
-    os.replace(os.path.join(folder, name + ".tmp"), os.path.join(folder,
-                                                                 name))
+def _exists(path: str) -> bool:
+  storage_emulator.skip_credential_search()
+  return FileSystems.exists(path)
+
+
+def _read(path: str) -> bytes:
+  storage_emulator.skip_credential_search()
+  with FileSystems.open(path) as f:
+    return f.read()
+
+
+def _write(path: str, data: bytes) -> None:
+  storage_emulator.skip_credential_search()
+  with FileSystems.create(path) as f:
+    f.write(data)
+
+
+def copy_in(local: str, path: str) -> None:
+  """A local file to ``path`` on any filesystem, streamed."""
+  storage_emulator.skip_credential_search()
+  with open(local, "rb") as src, FileSystems.create(path) as dst:
+    shutil.copyfileobj(src, dst, 16 * 2**20)
+
+
+def _is_local(path: str) -> bool:
+  return "://" not in path
+
+
+def _files(folder: str, manifest: dict) -> Tuple[str, str]:
+  """The vectors and keys files a manifest names (the names before
+  versions, for an older one)."""
+  files = manifest.get("files") or {}
+  return (FileSystems.join(folder, files.get("vectors", INDEX_FILE)),
+          FileSystems.join(folder, files.get("keys", KEYS_FILE)))
+
+
+def _manifest(folder: str) -> Optional[dict]:
+  path = FileSystems.join(folder, MANIFEST_FILE)
+  if not _exists(path):
+    return None
+  return json.loads(_read(path))
 
 
 def exists(folder: str) -> bool:
-  return all(os.path.exists(os.path.join(folder, n))
-             for n in (INDEX_FILE, KEYS_FILE, MANIFEST_FILE))
+  manifest = _manifest(folder)
+  return manifest is not None and all(
+      _exists(p) for p in _files(folder, manifest))
+
+
+def save(folder: str, index, keys: Keys, manifest: dict) -> dict:
+  """Writes a new version's vectors and keys, then the manifest naming
+  them (the commit); returns the manifest as written."""
+  import faiss  # pylint: disable=g-import-not-at-top
+  previous = _manifest(folder) if _exists(folder) else None
+  version = f"{time.time_ns():020d}"
+  manifest = dict(manifest, files={"vectors": f"vectors-{version}.faiss",
+                                   "keys": f"keys-{version}.parquet"})
+  vectors_path, keys_path = _files(folder, manifest)
+  with tempfile.TemporaryDirectory(prefix="hub_image_beam_index_") as tmp:
+    local = os.path.join(tmp, INDEX_FILE)
+    faiss.write_index(index, local)
+    copy_in(local, vectors_path)
+    keys.save(os.path.join(tmp, KEYS_FILE))
+    copy_in(os.path.join(tmp, KEYS_FILE), keys_path)
+  data = json.dumps(manifest, indent=1, sort_keys=True).encode()
+  path = FileSystems.join(folder, MANIFEST_FILE)
+  if _is_local(folder):
+    with open(path + ".tmp", "wb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(path + ".tmp", path)
+  else:
+    _write(path, data)
+  keep = {os.path.basename(p) for p in _files(folder, manifest)}
+  if previous is not None:
+    keep |= {os.path.basename(p) for p in _files(folder, previous)}
+  _remove_old(folder, keep)
+  return manifest
+
+
+def _remove_old(folder: str, keep) -> None:
+  """Vectors and keys files of other versions (best effort; the previous
+  version's, which a reader may still be loading, are in ``keep``)."""
+  try:
+    found = FileSystems.match([FileSystems.join(folder, "*")])[0]
+    stale = [m.path for m in found.metadata_list
+             if os.path.basename(m.path).startswith(("vectors", "keys"))
+             and os.path.basename(m.path) not in keep]
+    if stale:
+      FileSystems.delete(stale)
+  except Exception:  # pylint: disable=broad-except
+    pass
 
 
 def load(folder: str) -> Tuple[Any, Keys, dict]:
   import faiss  # pylint: disable=g-import-not-at-top
-  index = faiss.read_index(os.path.join(folder, INDEX_FILE))
+  manifest = _manifest(folder)
+  if manifest is None:
+    raise FileNotFoundError(f"no index at {folder!r}")
+  vectors_path, keys_path = _files(folder, manifest)
+  if _is_local(folder):
+    index = faiss.read_index(vectors_path)
+    keys = Keys.load(keys_path)
+  else:
+    with tempfile.TemporaryDirectory(prefix="hub_image_beam_index_") as tmp:
+      local = os.path.join(tmp, INDEX_FILE)
+      with FileSystems.open(vectors_path) as src, open(local, "wb") as dst:
+        shutil.copyfileobj(src, dst, 16 * 2**20)
+      index = faiss.read_index(local)
+    keys = Keys.load(io.BytesIO(_read(keys_path)))
   if hasattr(index, "hnsw"):
     index.hnsw.efSearch = HNSW_EF_SEARCH
-  with open(os.path.join(folder, MANIFEST_FILE)) as f:
-    manifest = json.load(f)
-  return index, Keys.load(os.path.join(folder, KEYS_FILE)), manifest
+  return index, keys, manifest
 
 
 def search(index, queries: np.ndarray, k: int
