@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from transforms.core import flags
 from transforms.core import tasks
+from transforms.index import choice
 from transforms.index import manifest as manifest_lib
 from transforms.index import store
+from transforms.index import tuning
 from transforms.index import vectors
 from transforms.write import output_files
 
@@ -51,14 +54,19 @@ def _folder_manifest(output_dir: str) -> manifest_lib.IndexManifest:
   return manifest_lib.IndexManifest.from_metadata(meta, first[2].shape[1])
 
 
-def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None
-                ) -> Tuple[str, str]:
+def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None,
+                memory_budget: Optional[int] = None) -> Tuple[str, str]:
   """Builds, extends or reuses the index; returns (its folder, what was
   done).
 
+  Args:
+    memory_budget: bytes the index may take in memory (default: half of
+      this machine's); it chooses the index (``index.choice``).
+
   Raises:
     flags.ConfigError: a folder holds no embeddings, or its manifest
-      differs from the index's or another folder's.
+      differs from the index's or another folder's, or no index fits the
+      budget.
   """
   folders = [d.rstrip("/") for d in output_dirs]
   target = index_dir or default_index_dir(folders[0])
@@ -78,35 +86,128 @@ def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None
   known = {f["dir"]: f["fingerprint"] for f in old_record.get("folders", [])}
   wanted = list(dict.fromkeys(list(known) + folders))
   prints = {d: vectors.fingerprint(d) for d in wanted}
-  if old_record and all(known.get(d) == prints[d] for d in wanted):
+  budget = memory_budget or choice.default_budget()
+  old_choice = old_record.get("choice") or {}
+  if (old_record and all(known.get(d) == prints[d] for d in wanted)
+      and (memory_budget is None or old_choice.get("budget") == budget)):
     return target, "reused (its folders are unchanged)"
-  # Only new folders added to an index whose folders are unchanged: append.
-  appending = bool(old_record) and all(known[d] == prints[d] for d in known)
   expected = sum(_row_count(d) for d in wanted)
+  try:
+    chosen = choice.choose(expected, base.dimension, budget)
+  except choice.BudgetTooSmall as e:
+    raise flags.ConfigError(str(e)) from None
+  # Only new folders added to an exact or HNSW index whose folders are
+  # unchanged, and which is still the choice: append.
+  appending = (bool(old_record) and chosen.kind != choice.IVFPQ
+               and old_choice.get("kind") == chosen.kind
+               and all(known[d] == prints[d] for d in known))
   if appending:
     index, keys, _ = store.load(target)
-    if store.kind(index).startswith("flat") and expected > store.FLAT_LIMIT:
-      appending = False
-  if not appending:
-    index = store.new_index(base.dimension, expected)
-    keys = store.Keys()
-  added = 0
-  for number, folder in enumerate(wanted):
-    if appending and folder in known:
-      continue
-    for batch_keys, escaped, batch in vectors.batches(folder):
-      fresh = [i for i, (k, e) in enumerate(zip(batch_keys, escaped))
-               if keys.add(k, e, number)]
-      if fresh:
-        index.add(store.unit(batch[fresh]))
-        added += len(fresh)
-  record = base.to_json(len(keys), [])
-  record["folders"] = [{"dir": d, "fingerprint": prints[d]} for d in wanted]
-  record["index"] = store.kind(index)
-  store.save(target, index, keys, record)
+  else:
+    index, keys = store.new_index(base.dimension, expected, chosen), \
+        store.Keys()
+  truth: Optional[tuning.ExactNeighbours] = None
+  if chosen.kind == choice.IVFPQ:
+    sample = vectors.sample(wanted, chosen.train_size(), expected)
+    _LOGGER.info("training %s on %d vectors", chosen.factory(), len(sample))
+    index.train(store.unit(sample))
+    truth = tuning.ExactNeighbours(tuning.queries_near(sample))
+  with tempfile.TemporaryDirectory(prefix="hub_image_beam_raw_") as tmp:
+    raw_path = (os.path.join(tmp, "vectors.f32")
+                if chosen.kind == choice.IVFPQ else None)
+    added, picked = _add_all(index, keys, wanted,
+                             known if appending else {}, truth, raw_path,
+                             max(1, expected // tuning.QUERIES))
+    if truth is None and chosen.kind == choice.HNSW and len(picked):
+      truth = _truth_of(index, tuning.queries_near(picked))
+    measured = _measure(index, chosen, truth, raw_path)
+    record = base.to_json(len(keys), [])
+    record["folders"] = [{"dir": d, "fingerprint": prints[d]} for d in wanted]
+    record["index"] = store.kind(index)
+    record["choice"] = dict(chosen.to_json(), **measured)
+    store.save(target, index, keys, record, raw=raw_path)
   how = "extended" if appending else "built"
-  return target, f"{how}: {added} vectors added, {len(keys)} in all, " \
-      f"{store.kind(index)}"
+  return target, (f"{how}: {added} vectors added, {len(keys)} in all, "
+                  f"{chosen.describe()}; {_recall_text(measured)}")
+
+
+def _recall_text(measured: Dict) -> str:
+  if measured.get("recall_at_10") is None:
+    return "recall not measured (nothing new added)"
+  nprobe = (f", nprobe {measured['nprobe']}, the top {measured['rerank']} x "
+            "k re-ranked exactly" if measured.get("nprobe") else "")
+  return (f"recall@{tuning.K} {measured['recall_at_10']:.3f} against exact "
+          f"search over {measured['measured_over']:,} vectors{nprobe}")
+
+
+def _add_all(index, keys: store.Keys, wanted: Sequence[str],
+             skip: Dict, truth: Optional[tuning.ExactNeighbours],
+             raw_path: Optional[str], pick_every: int):
+  """Streams each folder's vectors into the index (keys never twice), and
+  into the exact neighbours of the tuning queries and the raw unit
+  vectors for re-ranking when given; returns how many were added, and
+  every ``pick_every``-th of them (query seeds)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  added, picked = 0, []
+  raw = open(raw_path, "wb") if raw_path else None
+  try:
+    for number, folder in enumerate(wanted):
+      if folder in skip:
+        continue
+      for batch_keys, escaped, batch in vectors.batches(folder):
+        fresh = [i for i, (k, e) in enumerate(zip(batch_keys, escaped))
+                 if keys.add(k, e, number)]
+        if not fresh:
+          continue
+        unit = store.unit(batch[fresh])
+        index.add(unit)
+        if truth is not None:
+          truth.add(unit)
+        if raw is not None:
+          raw.write(unit.tobytes())
+        picked.append(unit[(-added) % pick_every::pick_every])
+        added += len(fresh)
+  finally:
+    if raw is not None:
+      raw.close()
+  return added, (np.concatenate(picked) if picked else np.zeros((0, 0)))
+
+
+def _truth_of(index, queries) -> tuning.ExactNeighbours:
+  """Exact neighbours over an index's own stored vectors (an appended
+  exact or HNSW index, whose vectors it holds)."""
+  truth = tuning.ExactNeighbours(queries)
+  for start in range(0, min(index.ntotal, truth.limit), vectors.BATCH):
+    truth.add(index.reconstruct_n(
+        start, min(vectors.BATCH, index.ntotal - start)))
+  return truth
+
+
+def _measure(index, chosen: choice.IndexChoice,
+             truth: Optional[tuning.ExactNeighbours],
+             raw_path: Optional[str]) -> Dict:
+  """Recall@10 and query time as built, against exact search (IVF-PQ:
+  ``nprobe`` tuned, with re-ranking from the raw vectors). An exact index
+  is exact."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  if truth is None:   # exact; or nothing new was added to an HNSW index
+    return {"recall_at_10": 1.0 if chosen.kind == choice.FLAT else None,
+            "measured_over": index.ntotal, "queries": 0}
+  searched = index
+  if raw_path is not None and index.ntotal:
+    searched = store.Reranked(index, np.memmap(
+        raw_path, np.float32, "r", shape=(index.ntotal, index.d)))
+  over = truth.measured_over()
+  result: Dict = {"measured_over": over, "queries": len(truth.queries)}
+  if chosen.kind == choice.IVFPQ:
+    factor, nprobe, got, ms = tuning.tune_reranked(
+        searched, chosen.nlist, truth.queries, truth.truth(), over)
+    store.set_nprobe(index, nprobe)
+    result.update(nprobe=nprobe, rerank=factor)
+  else:
+    got, ms = tuning.measure(searched, truth.queries, truth.truth(), over)
+  result.update(recall_at_10=round(got, 4), ms_per_query=round(ms, 3))
+  return result
 
 
 def folders_of(index_dir: str) -> List[str]:

@@ -31,9 +31,10 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.core import storage_emulator
+from transforms.index import choice
 
-FLAT_LIMIT = 200_000
-HNSW_M = 32
+FLAT_LIMIT = choice.FLAT_LIMIT
+HNSW_M = choice.HNSW_M
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 256
 INDEX_FILE = "vectors.faiss"
@@ -48,19 +49,92 @@ def unit(vectors: np.ndarray) -> np.ndarray:
   return vectors / np.where(norms > 0, norms, 1)
 
 
-def new_index(dimension: int, expected: int) -> Any:
+def new_index(dimension: int, expected: int,
+              chosen: Optional[choice.IndexChoice] = None) -> Any:
+  """An empty index: ``chosen``'s kind, else exact up to
+  :data:`FLAT_LIMIT` vectors and HNSW above (IVF-PQ must be trained before
+  vectors are added)."""
   import faiss  # pylint: disable=g-import-not-at-top
-  if expected <= FLAT_LIMIT:
+  kind_ = chosen.kind if chosen else (
+      choice.FLAT if expected <= FLAT_LIMIT else choice.HNSW)
+  if kind_ == choice.FLAT:
     return faiss.IndexFlatIP(dimension)
-  index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-  index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-  index.hnsw.efSearch = HNSW_EF_SEARCH
-  return index
+  if kind_ == choice.HNSW:
+    index = faiss.IndexHNSWFlat(dimension, HNSW_M,
+                                faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.hnsw.efSearch = HNSW_EF_SEARCH
+    return index
+  return faiss.index_factory(dimension, chosen.factory(),  # type: ignore[union-attr]
+                             faiss.METRIC_INNER_PRODUCT)
 
 
 def kind(index) -> str:
-  return "flat (exact)" if type(index).__name__ == "IndexFlatIP" else \
-      f"HNSW (M={HNSW_M}, efSearch={HNSW_EF_SEARCH})"
+  index = getattr(index, "faiss_index", index)
+  name = type(index).__name__
+  if name == "IndexFlatIP":
+    return "flat (exact)"
+  if name == "IndexHNSWFlat":
+    return f"HNSW (M={HNSW_M}, efSearch={HNSW_EF_SEARCH})"
+  ivf = _ivf(index)
+  return (f"IVF-PQ ({ivf.nlist} lists, {ivf.pq.M} bytes a vector, nprobe "
+          f"{ivf.nprobe})" if ivf is not None else name)
+
+
+def _ivf(index):
+  import faiss  # pylint: disable=g-import-not-at-top
+  try:
+    return faiss.downcast_index(faiss.extract_index_ivf(index))
+  except RuntimeError:
+    return None
+
+
+def set_nprobe(index, nprobe: int) -> None:
+  ivf = _ivf(getattr(index, "faiss_index", index))
+  if ivf is not None:
+    ivf.nprobe = int(nprobe)
+
+
+RERANK_FACTOR = 10
+
+
+class Reranked:
+  """A compressed index searched with exact re-ranking: its top
+  ``factor * k`` candidates are scored again on the stored unit vectors
+  (a raw float32 file, read from disk as needed, never whole in memory),
+  and vectors are reconstructed exactly from it."""
+
+  def __init__(self, faiss_index, raw: np.ndarray,
+               factor: int = RERANK_FACTOR):
+    self.faiss_index, self._raw, self.factor = faiss_index, raw, factor
+    self.d, self.ntotal = faiss_index.d, faiss_index.ntotal
+
+  def search(self, queries: np.ndarray, k: int, params=None):
+    wide = min(self.ntotal, self.factor * k)
+    _, ids = (self.faiss_index.search(queries, wide, params=params)
+              if params is not None else self.faiss_index.search(queries,
+                                                                 wide))
+    sims = np.full((len(queries), k), -np.inf, np.float32)
+    out = np.full((len(queries), k), -1, np.int64)
+    for row, candidates in enumerate(ids):
+      candidates = candidates[candidates >= 0]
+      if not len(candidates):
+        continue
+      order = np.argsort(candidates)   # read the file in order
+      exact = self._raw[candidates[order]] @ queries[row]
+      best = np.argsort(-exact)[:k]
+      sims[row, :len(best)] = exact[best]
+      out[row, :len(best)] = candidates[order][best]
+    return sims, out
+
+  def reconstruct(self, position: int) -> np.ndarray:
+    return np.array(self._raw[int(position)])
+
+  def reconstruct_n(self, start: int, count: int) -> np.ndarray:
+    return np.array(self._raw[start:start + count])
+
+  def reconstruct_batch(self, positions) -> np.ndarray:
+    return np.array(self._raw[np.asarray(positions)])
 
 
 class Keys:
@@ -156,19 +230,30 @@ def exists(folder: str) -> bool:
       _exists(p) for p in _files(folder, manifest))
 
 
-def save(folder: str, index, keys: Keys, manifest: dict) -> dict:
-  """Writes a new version's vectors and keys, then the manifest naming
+def save(folder: str, index, keys: Keys, manifest: dict,
+         raw: Optional[str] = None) -> dict:
+  """Writes a new version's vectors and keys (and ``raw``, a local file of
+  the unit vectors for re-ranking, moved in), then the manifest naming
   them (the commit); returns the manifest as written."""
   import faiss  # pylint: disable=g-import-not-at-top
   previous = _manifest(folder) if _exists(folder) else None
   version = f"{time.time_ns():020d}"
-  manifest = dict(manifest, files={"vectors": f"vectors-{version}.faiss",
-                                   "keys": f"keys-{version}.parquet"})
+  files = {"vectors": f"vectors-{version}.faiss",
+           "keys": f"keys-{version}.parquet"}
+  if raw is not None:
+    files["raw"] = f"vectors-{version}.f32"
+  manifest = dict(manifest, files=files)
   vectors_path, keys_path = _files(folder, manifest)
   with tempfile.TemporaryDirectory(prefix="hub_image_beam_index_") as tmp:
     local = os.path.join(tmp, INDEX_FILE)
-    faiss.write_index(index, local)
+    faiss.write_index(getattr(index, "faiss_index", index), local)
     copy_in(local, vectors_path)
+    if raw is not None:
+      raw_path = FileSystems.join(folder, files["raw"])
+      if _is_local(folder):
+        shutil.move(raw, raw_path)
+      else:
+        copy_in(raw, raw_path)
     keys.save(os.path.join(tmp, KEYS_FILE))
     copy_in(os.path.join(tmp, KEYS_FILE), keys_path)
   data = json.dumps(manifest, indent=1, sort_keys=True).encode()
@@ -181,9 +266,10 @@ def save(folder: str, index, keys: Keys, manifest: dict) -> dict:
     os.replace(path + ".tmp", path)
   else:
     _write(path, data)
-  keep = {os.path.basename(p) for p in _files(folder, manifest)}
+  keep = set((manifest.get("files") or {}).values())
   if previous is not None:
     keep |= {os.path.basename(p) for p in _files(folder, previous)}
+    keep |= set((previous.get("files") or {}).values())
   _remove_old(folder, keep)
   return manifest
 
@@ -220,6 +306,15 @@ def load(folder: str) -> Tuple[Any, Keys, dict]:
     keys = Keys.load(io.BytesIO(_read(keys_path)))
   if hasattr(index, "hnsw"):
     index.hnsw.efSearch = HNSW_EF_SEARCH
+  nprobe = (manifest.get("choice") or {}).get("nprobe")
+  if nprobe:
+    set_nprobe(index, nprobe)
+  raw = (manifest.get("files") or {}).get("raw")
+  if raw and _is_local(folder) and os.path.exists(os.path.join(folder, raw)):
+    index = Reranked(index, np.memmap(os.path.join(folder, raw), np.float32,
+                                      "r", shape=(index.ntotal, index.d)),
+                     (manifest.get("choice") or {}).get("rerank",
+                                                        RERANK_FACTOR))
   return index, keys, manifest
 
 
