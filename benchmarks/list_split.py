@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Dict, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _WHOLE = 2**50
@@ -34,6 +35,7 @@ def _child(kind: str, path: str, split: int, out: str) -> None:
   from transforms.read import text_ranges  # pylint: disable=g-import-not-at-top
   from transforms.read import url_list  # pylint: disable=g-import-not-at-top
   logging.getLogger().setLevel(logging.ERROR)
+  lister: beam.DoFn
   if kind == "manifest":
     split_lists = text_ranges.SplitLists(split, manifest.quote_of,
                                          manifest.pieces_of)
@@ -71,7 +73,7 @@ def main(argv=None) -> None:
     with open(lists["urls"], "w") as f:
       f.writelines(f"https://h{i % 97}.example/{i}.jpg\n"
                    for i in range(args.lines))
-    best = {}
+    best: Dict[Tuple[str, str], Tuple[float, int]] = {}
     for _ in range(args.repeats):
       for kind, path in lists.items():
         for name, split in (("whole", _WHOLE),

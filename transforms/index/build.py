@@ -165,7 +165,8 @@ def _add_all(index, keys: store.Keys, wanted: Sequence[str],
           truth.add(unit)
         if raw is not None:
           raw.write(unit.tobytes())
-        picked.append(unit[(-added) % pick_every::pick_every])
+        # A copy: a view would keep the whole batch alive.
+        picked.append(unit[(-added) % pick_every::pick_every].copy())
         added += len(fresh)
   finally:
     if raw is not None:

@@ -77,8 +77,8 @@ def kind(index) -> str:
   if name == "IndexHNSWFlat":
     return f"HNSW (M={HNSW_M}, efSearch={HNSW_EF_SEARCH})"
   ivf = _ivf(index)
-  return (f"IVF-PQ ({ivf.nlist} lists, {ivf.pq.M} bytes a vector, nprobe "
-          f"{ivf.nprobe})" if ivf is not None else name)
+  return (f"IVF-PQ ({ivf.nlist} lists, {ivf.code_size} bytes a vector, "
+          f"nprobe {ivf.nprobe})" if ivf is not None else name)
 
 
 def _ivf(index):
@@ -290,6 +290,7 @@ def _remove_old(folder: str, keep) -> None:
 
 def load(folder: str) -> Tuple[Any, Keys, dict]:
   import faiss  # pylint: disable=g-import-not-at-top
+  index: Any
   manifest = _manifest(folder)
   if manifest is None:
     raise FileNotFoundError(f"no index at {folder!r}")

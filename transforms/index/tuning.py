@@ -11,7 +11,7 @@ their running top ``k``.
 from __future__ import annotations
 
 import time
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -84,11 +84,12 @@ def _params(index, nprobe: Optional[int], limit: Optional[int]):
   import faiss  # pylint: disable=g-import-not-at-top
   inner = getattr(index, "faiss_index", index)
   selector = faiss.IDSelectorRange(0, limit) if limit else None
+  params: Any
   if nprobe is not None:
     params = faiss.SearchParametersIVF()
     params.nprobe = int(nprobe)
   elif hasattr(inner, "hnsw"):
-    params = faiss.SearchParametersHNSW()
+    params = getattr(faiss, "SearchParametersHNSW")()
     params.efSearch = inner.hnsw.efSearch
   else:
     params = faiss.SearchParameters()

@@ -110,7 +110,7 @@ def iter_manifest(path: str, columns: Optional[Sequence[str]] = None,
         value = None
       yield index, value if isinstance(value, dict) else BadRow()
     return
-  header = None if piece.start else []
+  header: Optional[List[str]] = None if piece.start else []
   for number, record in text_ranges.records(path, piece, text_ranges.QUOTE):
     if header is None:   # a later piece: the header is the file's record 0
       header = csv_header(path)
