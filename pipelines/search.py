@@ -3,6 +3,8 @@
     python -m pipelines.search INDEX --image PATH [PATH ...] [--k 10] \
         [--json] [--html PAGE] [--force]
     python -m pipelines.search INDEX --key KEY
+    python -m pipelines.search INDEX --queries RESULTS_DIR --k 10 \
+        --output NEIGHBOURS_DIR [Beam pipeline flags]
 
 ``INDEX`` is the index folder or the output folder holding ``index/``.
 Query images are embedded exactly as the indexed run did (model, engine,
@@ -10,6 +12,10 @@ precision, decode: from the index's manifest); when that cannot be
 reproduced the search exits 2 saying what differs, unless ``--force``.
 ``--key`` queries use the indexed vector and always work. One line per hit:
 rank, cosine, key; with several queries each group starts ``# query N``.
+``--queries`` searches every vector of a results folder as a Beam job
+(local runner unless pipeline flags say otherwise) and writes
+``NEIGHBOURS_DIR/neighbours-*.parquet``: ``key``, ``key_escaped``,
+``neighbour_keys`` and their cosine ``scores``, best first.
 """
 from __future__ import annotations
 
@@ -27,6 +33,37 @@ def _index_folder(path: str) -> str:
   return nested if not store.exists(path) and store.exists(nested) else path
 
 
+def _batch(args, beam_args: List[str]) -> int:
+  """``--queries``: the neighbours of a results folder's vectors, as a Beam
+  job."""
+  from transforms.index import batch_search  # pylint: disable=g-import-not-at-top
+  from transforms.index import store  # pylint: disable=g-import-not-at-top
+  if not args.output:
+    print("error: --queries needs --output NEIGHBOURS_DIR", file=sys.stderr)
+    return 2
+  if args.image or args.key:
+    print("error: --queries searches a results folder; expected no --image "
+          "or --key beside it", file=sys.stderr)
+    return 2
+  if args.k < 1:
+    print(f"error: --k: expected at least 1, found {args.k}", file=sys.stderr)
+    return 2
+  folder = _index_folder(args.index)
+  if not store.exists(folder):
+    print(f"error: no index at {args.index!r} (expected the folder "
+          "pipelines.index printed, or the output folder holding index/)",
+          file=sys.stderr)
+    return 2
+  try:
+    batch_search.write_neighbours(folder, args.queries, args.output, args.k,
+                                  beam_args)
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  print(args.output)
+  return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(prog="python -m pipelines.search",
                                    description=__doc__.splitlines()[0])
@@ -40,9 +77,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help="embed query images even when the run cannot be "
                       "reproduced exactly")
   parser.add_argument("--openvino_cache", default=None)
-  args = parser.parse_args(argv)
+  parser.add_argument("--queries", default=None, metavar="RESULTS_DIR",
+                      help="search every vector of this results folder, as "
+                      "a Beam job; needs --output")
+  parser.add_argument("--output", default=None, metavar="NEIGHBOURS_DIR")
+  args, beam_args = parser.parse_known_args(argv)
+  if beam_args and not args.queries:
+    parser.error(f"unrecognized arguments: {' '.join(beam_args)}")
+  if args.queries:
+    return _batch(args, beam_args)
   if not args.image and not args.key:
-    print("error: expected --image or --key", file=sys.stderr)
+    print("error: expected --image, --key or --queries", file=sys.stderr)
     return 2
   from pipelines.cli import quiet  # pylint: disable=g-import-not-at-top
   quiet.configure(False)

@@ -132,3 +132,32 @@ def test_a_bad_budget_is_refused_before_any_work(tmp_path):
   assert not os.path.exists(os.path.join(folder, "index"))
   with pytest.raises(flags.ConfigError, match="expected a larger budget"):
     build.build_index([folder], None, 10)
+
+
+def test_a_results_folder_of_queries_gives_a_parquet_of_neighbours(tmp_path):
+  """``pipelines.search INDEX --queries RESULTS --output DIR`` on the local
+  runner: one row per query key, k neighbours best first, the same as
+  searching one at a time; an indexed key finds itself first."""
+  from pipelines import search as search_cli  # pylint: disable=g-import-not-at-top
+  data = clustered(3_000, 32, seed=5)
+  keys = [f"k{i}" for i in range(len(data))]
+  folder = results_folder(tmp_path / "out", keys, data, files=2)
+  index_dir = build.build_index([folder])[0]
+  queries = results_folder(tmp_path / "q", keys[:500], data[:500] + 0.01,
+                           files=3)
+  output = str(tmp_path / "neighbours")
+  assert search_cli.main([index_dir, "--queries", queries, "--k", "5",
+                          "--output", output]) == 0
+  files = sorted(os.listdir(output))
+  assert files and all(f.startswith("neighbours-") for f in files)
+  rows = pq.read_table(output).to_pylist()
+  assert sorted(r["key"] for r in rows) == sorted(keys[:500])
+  index, stored, _ = store.load(index_dir)
+  by_key = {r["key"]: r for r in rows}
+  sims, ids = store.search(index, data[:500] + 0.01, 5)
+  for i in range(0, 500, 50):
+    row = by_key[keys[i]]
+    assert row["neighbour_keys"] == [stored.keys[j] for j in ids[i]]
+    assert row["neighbour_keys"][0] == keys[i]
+    assert np.allclose(row["scores"], sims[i], atol=1e-5)
+  assert search_cli.main([index_dir, "--queries", queries]) == 2

@@ -77,36 +77,42 @@ def fingerprint(output_dir: str) -> List[List[object]]:
 def batches(output_dir: str, size: int = BATCH) -> Iterator[Batch]:
   """(keys, key_escaped, float32 [n, dim]) batches of the folder's
   results."""
-  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   for path in result_files(output_dir):
-    if path.endswith(".parquet"):
-      source = pq.ParquetFile(storage.open_file(path))
-      wanted = [c for c in (columns.KEY, columns.KEY_ESCAPED,
-                            columns.EMBEDDING) if c in source.schema_arrow.names]
-      if columns.EMBEDDING not in wanted:
-        raise ValueError(f"{path} has no {columns.EMBEDDING!r} column: only "
-                         "feature-vector results can be indexed")
-      for batch in source.iter_batches(batch_size=size, columns=wanted):
-        keys = batch.column(columns.KEY).to_pylist()
-        escaped = (batch.column(columns.KEY_ESCAPED).to_pylist()
-                   if columns.KEY_ESCAPED in batch.schema.names
-                   else [False] * len(keys))
-        flat = batch.column(columns.EMBEDDING).flatten().to_numpy(
-            zero_copy_only=False)
-        yield keys, [bool(e) for e in escaped], np.asarray(
-            flat, np.float32).reshape(len(keys), -1)
-    else:
+    yield from file_batches(path, size)
+
+
+def file_batches(path: str, size: int = BATCH) -> Iterator[Batch]:
+  """(keys, key_escaped, float32 [n, dim]) batches of one results file
+  (Parquet, or TFRecord of examples)."""
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  if path.endswith(".parquet"):
+    source = pq.ParquetFile(storage.open_file(path))
+    wanted = [c for c in (columns.KEY, columns.KEY_ESCAPED,
+                          columns.EMBEDDING) if c in source.schema_arrow.names]
+    if columns.EMBEDDING not in wanted:
+      raise ValueError(f"{path} has no {columns.EMBEDDING!r} column: only "
+                       "feature-vector results can be indexed")
+    for batch in source.iter_batches(batch_size=size, columns=wanted):
+      keys = batch.column(columns.KEY).to_pylist()
+      escaped = (batch.column(columns.KEY_ESCAPED).to_pylist()
+                 if columns.KEY_ESCAPED in batch.schema.names
+                 else [False] * len(keys))
+      flat = batch.column(columns.EMBEDDING).flatten().to_numpy(
+          zero_copy_only=False)
+      yield keys, [bool(e) for e in escaped], np.asarray(
+          flat, np.float32).reshape(len(keys), -1)
+    return
+  keys, escaped, vectors = [], [], []
+  for record in storage.iter_records(path):
+    row = examples.example_to_row(record)
+    keys.append(str(row[columns.KEY]))
+    escaped.append(bool(row.get(columns.KEY_ESCAPED) or False))
+    vectors.append(row[columns.EMBEDDING])
+    if len(keys) >= size:
+      yield keys, escaped, np.asarray(vectors, np.float32)
       keys, escaped, vectors = [], [], []
-      for record in storage.iter_records(path):
-        row = examples.example_to_row(record)
-        keys.append(str(row[columns.KEY]))
-        escaped.append(bool(row.get(columns.KEY_ESCAPED) or False))
-        vectors.append(row[columns.EMBEDDING])
-        if len(keys) >= size:
-          yield keys, escaped, np.asarray(vectors, np.float32)
-          keys, escaped, vectors = [], [], []
-      if keys:
-        yield keys, escaped, np.asarray(vectors, np.float32)
+  if keys:
+    yield keys, escaped, np.asarray(vectors, np.float32)
 
 
 def sample(output_dirs: Sequence[str], size: int, total: int) -> np.ndarray:
