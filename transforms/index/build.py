@@ -101,11 +101,24 @@ def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None,
   appending = (bool(old_record) and chosen.kind != choice.IVFPQ
                and old_choice.get("kind") == chosen.kind
                and all(known[d] == prints[d] for d in known))
+  keys = store.KeysOnDisk()
+  try:
+    return _build(target, base, wanted, known, prints, chosen, appending,
+                  keys, expected)
+  finally:
+    keys.close()
+
+
+def _build(target: str, base: manifest_lib.IndexManifest,
+           wanted: Sequence[str], known: Dict, prints: Dict,
+           chosen: choice.IndexChoice, appending: bool,
+           keys: store.KeysOnDisk, expected: int) -> Tuple[str, str]:
+  """Builds (or extends) and saves the chosen index; see build_index."""
   if appending:
-    index, keys, _ = store.load(target)
+    index = store.load(target)[0]
+    keys.add_existing(target)
   else:
-    index, keys = store.new_index(base.dimension, expected, chosen), \
-        store.Keys()
+    index = store.new_index(base.dimension, expected, chosen)
   truth: Optional[tuning.ExactNeighbours] = None
   if chosen.kind == choice.IVFPQ:
     sample = vectors.sample(wanted, chosen.train_size(), expected)
@@ -140,7 +153,7 @@ def _recall_text(measured: Dict) -> str:
           f"search over {measured['measured_over']:,} vectors{nprobe}")
 
 
-def _add_all(index, keys: store.Keys, wanted: Sequence[str],
+def _add_all(index, keys: store.KeysOnDisk, wanted: Sequence[str],
              skip: Dict, truth: Optional[tuning.ExactNeighbours],
              raw_path: Optional[str], pick_every: int):
   """Streams each folder's vectors into the index (keys never twice), and

@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
@@ -181,6 +181,76 @@ class Keys:
                table.column("folder").to_pylist())
 
 
+class KeysOnDisk:
+  """The key of each vector, in vector order, as a build adds them: written
+  to a Parquet file in batches and told apart by a SQLite table of 16-byte
+  digests, both on local disk, so a build never holds every key (issue 37;
+  ``Keys`` holds them for a search). Close it when done."""
+
+  _FLUSH = 65_536
+
+  def __init__(self):
+    from transforms.read import slices  # pylint: disable=g-import-not-at-top
+    self._dir = tempfile.mkdtemp(prefix="hub_image_beam_keys_")
+    self._seen = slices.SeenKeys(self._dir)
+    self._path = os.path.join(self._dir, KEYS_FILE)
+    self._writer = None
+    self._pending: Tuple[List[str], List[bool], List[int]] = ([], [], [])
+    self._count = 0
+
+  def __len__(self) -> int:
+    return self._count
+
+  def add(self, key: str, escaped: bool, folder: int) -> bool:
+    """False when the key is indexed already."""
+    from transforms.read import keep_new  # pylint: disable=g-import-not-at-top
+    if self._seen.first_or_kept(keep_new.key_digest((key, escaped)),
+                                "") is not None:
+      return False
+    for column, value in zip(self._pending, (key, escaped, folder)):
+      column.append(value)  # type: ignore[attr-defined]
+    self._count += 1
+    if len(self._pending[0]) >= self._FLUSH:
+      self._flush()
+    return True
+
+  def add_existing(self, folder: str) -> None:
+    """Seeds it with an index's keys, streamed from its keys file."""
+    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+    manifest = _manifest(folder) or {}
+    _, keys_path = _files(folder, manifest)
+    with FileSystems.open(keys_path) as f:
+      for batch in pq.ParquetFile(f).iter_batches(self._FLUSH):
+        for key, escaped, number in zip(*(batch.column(c).to_pylist() for c in
+                                          ("key", "key_escaped", "folder"))):
+          self.add(key, escaped, number)
+
+  def _flush(self) -> None:
+    import pyarrow as pa  # pylint: disable=g-import-not-at-top
+    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+    keys, escaped, folders = self._pending
+    table = pa.table({"key": pa.array(keys, pa.string()),
+                      "key_escaped": pa.array(escaped, pa.bool_()),
+                      "folder": pa.array(folders, pa.int32())})
+    if self._writer is None:
+      self._writer = pq.ParquetWriter(self._path, table.schema)
+    self._writer.write_table(table)
+    self._pending = ([], [], [])
+
+  def save(self, path: str) -> None:
+    """Finishes the file and copies it to ``path`` (a local path)."""
+    self._flush()
+    self._writer.close()  # type: ignore[union-attr]
+    self._writer = None
+    shutil.copyfile(self._path, path)
+
+  def close(self) -> None:
+    if self._writer is not None:
+      self._writer.close()
+    self._seen.close()
+    shutil.rmtree(self._dir, ignore_errors=True)
+
+
 def _exists(path: str) -> bool:
   storage_emulator.skip_credential_search()
   return FileSystems.exists(path)
@@ -230,7 +300,7 @@ def exists(folder: str) -> bool:
       _exists(p) for p in _files(folder, manifest))
 
 
-def save(folder: str, index, keys: Keys, manifest: dict,
+def save(folder: str, index, keys: Union[Keys, "KeysOnDisk"], manifest: dict,
          raw: Optional[str] = None) -> dict:
   """Writes a new version's vectors and keys (and ``raw``, a local file of
   the unit vectors for re-ranking, moved in), then the manifest naming
