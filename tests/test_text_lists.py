@@ -106,3 +106,31 @@ def test_a_split_csv_manifest_reads_the_rows_of_a_whole_read(tmp_path):
     assert len(pieces) > 1
     assert [row for piece in pieces for row in manifest.iter_manifest(
         str(path), piece=piece)] == whole
+
+
+def test_a_record_with_no_end_is_passed_over_unheld(tmp_path):
+  """A 6 MB line with no URL in it, and a CSV quote never closed, in lists
+  read whole and in ranges: each fails alone (the line; the row and what
+  the open quote swallowed), the others read, and no record over
+  ``MAX_RECORD_BYTES`` is ever held (the reader reads a chunk at a time)."""
+  long_line = b"x" * (6 * 2**20)
+  urls = tmp_path / "u.txt"
+  urls.write_bytes(b"https://e.com/1.jpg\n" + long_line +
+                   b"\nhttps://e.com/3.jpg\n")
+  assert list(url_list.url_lines(str(urls))) == [
+      (1, "https://e.com/1.jpg"), (2, None), (3, "https://e.com/3.jpg")]
+  for split_bytes in (2**20, 3 * 2**20):
+    pieces = _pieces(urls, split_bytes, None)
+    assert [r for piece in pieces
+            for r in url_list.url_lines(str(urls), piece)] == [
+                (1, "https://e.com/1.jpg"), (2, None),
+                (3, "https://e.com/3.jpg")]
+  csv_path = tmp_path / "m.csv"
+  csv_path.write_bytes(b"key,uri\na,/i/a.jpg\nb,\"/i/b.jpg\n" +
+                       (b"c,/i/c.jpg\n" * 600_000))
+  rows = list(manifest.iter_manifest(str(csv_path)))
+  assert rows[0] == (0, {"key": "a", "uri": "/i/a.jpg"})
+  assert len(rows) == 2 and isinstance(rows[1][1], manifest.BadRow)
+  pieces = _pieces(csv_path, 2**20, text_ranges.QUOTE)
+  assert [row for piece in pieces for row in manifest.iter_manifest(
+      str(csv_path), piece=piece)] == rows

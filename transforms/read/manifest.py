@@ -56,8 +56,11 @@ class WrongColumns(ValueError):
   """A manifest lacks a column the job names."""
 
 
-def _csv_fields(record: bytes) -> Optional[List[str]]:
-  """A CSV record's fields; None when it is not UTF-8 CSV."""
+def _csv_fields(record: Optional[bytes]) -> Optional[List[str]]:
+  """A CSV record's fields; None when it is not UTF-8 CSV (or was too long
+  to hold: ``text_ranges.MAX_RECORD_BYTES``)."""
+  if record is None:
+    return None
   try:
     rows = list(csv.reader([record.rstrip(b"\r").decode("utf-8")]))
   except (UnicodeDecodeError, csv.Error):
@@ -102,6 +105,9 @@ def iter_manifest(path: str, columns: Optional[Sequence[str]] = None,
     return
   if kind == "json":
     for index, record in text_ranges.records(path, piece):
+      if record is None:   # over text_ranges.MAX_RECORD_BYTES
+        yield index, BadRow()
+        continue
       if not record.strip():
         continue
       try:
@@ -294,7 +300,8 @@ class ListManifestDoFn(beam.DoFn):
           f"{path}:{row['__index__']}", failures.STAGE_READ,
           failures.REASON_BAD_RECORD,
           f"row {row['__index__']} of {path} cannot be read (not a JSON "
-          "object, or not UTF-8 CSV)", listed.escaped)
+          "object, not UTF-8 CSV, or over "
+          f"{text_ranges.MAX_RECORD_BYTES} bytes)", listed.escaped)
     uri = row[self._uri]
     key = row[self._key] if self._key else uri
     secret = credentials.has_credentials(uri)

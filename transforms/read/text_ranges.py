@@ -46,6 +46,9 @@ NEWLINE = b"\n"
 QUOTE = b'"'
 _BOM = b"\xef\xbb\xbf"
 _BLOCK = 2**20
+# The longest record held: a longer one (a line with no end, a quote never
+# closed) is passed over unheld and fails alone.
+MAX_RECORD_BYTES = 4 * 2**20
 
 
 class Piece(NamedTuple):
@@ -141,7 +144,8 @@ def number_ranges(bounds: Sequence[Tuple[int, int]],
 def _skip_to_record(f: BinaryIO, piece: Piece,
                     quote: Optional[bytes]) -> int:
   """Moves ``f`` to the first record beginning at or after the piece's
-  start; returns its number."""
+  start; returns its number. Reads at most a chunk at a time: a line
+  without end is passed over, never held."""
   if piece.start == 0:
     return 0
   f.seek(piece.start - 1)
@@ -149,39 +153,63 @@ def _skip_to_record(f: BinaryIO, piece: Piece,
     return piece.first_record      # a record begins right at start
   inside = piece.in_quotes
   while True:
-    line = f.readline()
-    if not line:
+    chunk = f.readline(_BLOCK)
+    if not chunk:
       return piece.first_record + 1   # no record begins in or after it
     if quote is not None:
-      inside = inside != (line.count(quote) % 2 == 1)
-    if line.endswith(NEWLINE) and not inside:
+      inside = inside != (chunk.count(quote) % 2 == 1)
+    if chunk.endswith(NEWLINE) and not inside:
       return piece.first_record + 1
 
 
+def _read_record(f: BinaryIO, quote: Optional[bytes]
+                 ) -> Tuple[Optional[bytes], int]:
+  """(the next record with its terminator, or None when it is over
+  :data:`MAX_RECORD_BYTES`; the bytes it took), read a chunk at a time;
+  (b"", 0) at the end. A record over the limit (a line with no end, a
+  quote never closed) is passed over to its end, never held."""
+  held: List[bytes] = []
+  size = consumed = 0
+  inside = cut = False
+  while True:
+    chunk = f.readline(_BLOCK)
+    if not chunk:
+      break
+    consumed += len(chunk)
+    if quote is not None:
+      inside = inside != (chunk.count(quote) % 2 == 1)
+    if not cut:
+      size += len(chunk)
+      cut = size > MAX_RECORD_BYTES
+      if cut:
+        held = []
+      else:
+        held.append(chunk)
+    if chunk.endswith(NEWLINE) and not inside:
+      break
+  return (None if cut else b"".join(held)), consumed
+
+
 def records(path: str, piece: Piece = WHOLE, quote: Optional[bytes] = None
-            ) -> Iterator[Tuple[int, bytes]]:
+            ) -> Iterator[Tuple[int, Optional[bytes]]]:
   """(number, bytes without the terminator) of each record beginning in the
-  piece, streamed (pass 2). A whole-file piece reads compressed files too
+  piece, streamed (pass 2); the bytes are None for a record over
+  :data:`MAX_RECORD_BYTES`. A whole-file piece reads compressed files too
   (cut short: ``EOFError`` at the cut, as ``storage.open_text``)."""
   whole = piece.start == 0 and piece.end is None
   with storage.open_binary(path) if whole else storage.open_file(path) as f:
     number = _skip_to_record(f, piece, quote)
     position = f.tell() if piece.end is not None else 0
     while piece.end is None or position < piece.end:
-      record = f.readline()
-      if not record:
+      record, consumed = _read_record(f, quote)
+      if not consumed:
         return
-      inside = quote is not None and record.count(quote) % 2 == 1
-      while inside and record.endswith(NEWLINE):
-        more = f.readline()
-        if not more:
-          break
-        record += more
-        inside = inside != (more.count(quote) % 2 == 1)  # type: ignore[arg-type]
-      position += len(record)
-      if number == 0 and record.startswith(_BOM):
-        record = record[len(_BOM):]
-      yield number, record[:-1] if record.endswith(NEWLINE) else record
+      position += consumed
+      if record is not None:
+        if number == 0 and record.startswith(_BOM):
+          record = record[len(_BOM):]
+        record = record[:-1] if record.endswith(NEWLINE) else record
+      yield number, record
       number += 1
 
 

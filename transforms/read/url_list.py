@@ -27,11 +27,15 @@ from transforms.read import text_ranges
 
 
 def url_lines(path: str, piece: text_ranges.Piece = text_ranges.WHOLE
-              ) -> Iterator[Tuple[int, str]]:
+              ) -> Iterator[Tuple[int, Optional[str]]]:
   """(line number from 1, URL) of each URL line of a list (gzip by
-  extension), or of the piece of it (``read.text_ranges``). Bytes that are
-  not UTF-8 read as U+FFFD, which ``core.urls`` refuses."""
+  extension), or of the piece of it (``read.text_ranges``); the URL is None
+  for a line too long to be one. Bytes that are not UTF-8 read as U+FFFD,
+  which ``core.urls`` refuses."""
   for index, record in text_ranges.records(path, piece):
+    if record is None:   # over text_ranges.MAX_RECORD_BYTES
+      yield index + 1, None
+      continue
     line = record.decode("utf-8", "replace").strip()
     if line and not line.startswith("#"):
       yield index + 1, line
@@ -62,8 +66,15 @@ class ListUrlsDoFn(beam.DoFn):
           ", if any, were not listed", listed.escaped)
 
   @staticmethod
-  def _line(listed: listing.ListedFile, number: int, url: str):
+  def _line(listed: listing.ListedFile, number: int, url: Optional[str]):
     """The line's ImageInput, or its failure, keyed ``<list>:<line>``."""
+    if url is None:
+      return failures.failure_output(
+          f"{listed.key}:{number}", failures.STAGE_READ,
+          failures.REASON_BAD_URL,
+          f"line {number} of {listed.key} is over "
+          f"{text_ranges.MAX_RECORD_BYTES} bytes (no URL is; a file of "
+          "another kind?); it was not read", listed.escaped)
     refused = urls.refusal(url)
     if refused is None:
       return elements.ImageInput(
