@@ -154,7 +154,7 @@ def test_report_reads_and_writes_gcs(gcs, simple_model):
   for name in jpgs:
     assert name in page
   # The same results indexed and searched on gs://: nothing local is made,
-  # the index is saved beside them, and a rerun reuses it.
+  # and the index is saved beside them (reuse is tested locally).
   def tool(module, *argv):
     return subprocess.run([sys.executable, "-m", module, *argv],
                           cwd=conftest.ROOT, env=env, capture_output=True,
@@ -172,8 +172,6 @@ def test_report_reads_and_writes_gcs(gcs, simple_model):
                "--k", "1")
   assert found.returncode == 0, found.stderr
   assert found.stdout.split("\t")[2].strip() == key
-  again = tool("pipelines.index", "gs://lake/out/report")
-  assert "reused" in again.stdout, again.stdout
 
 
 def test_webdataset_shards_and_parquet_images_on_gcs(gcs, simple_model,
