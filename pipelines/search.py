@@ -33,11 +33,21 @@ def _index_folder(path: str) -> str:
   return nested if not store.exists(path) and store.exists(nested) else path
 
 
+def _existing_index(path: str) -> Optional[str]:
+  """The index folder ``path`` names, or None after saying there is none."""
+  from transforms.index import store  # pylint: disable=g-import-not-at-top
+  folder = _index_folder(path)
+  if store.exists(folder):
+    return folder
+  print(f"error: no index at {path!r} (expected the folder pipelines.index "
+        "printed, or the output folder holding index/)", file=sys.stderr)
+  return None
+
+
 def _batch(args, beam_args: List[str]) -> int:
   """``--queries``: the neighbours of a results folder's vectors, as a Beam
   job."""
   from transforms.index import batch_search  # pylint: disable=g-import-not-at-top
-  from transforms.index import store  # pylint: disable=g-import-not-at-top
   if not args.output:
     print("error: --queries needs --output NEIGHBOURS_DIR", file=sys.stderr)
     return 2
@@ -48,11 +58,8 @@ def _batch(args, beam_args: List[str]) -> int:
   if args.k < 1:
     print(f"error: --k: expected at least 1, found {args.k}", file=sys.stderr)
     return 2
-  folder = _index_folder(args.index)
-  if not store.exists(folder):
-    print(f"error: no index at {args.index!r} (expected the folder "
-          "pipelines.index printed, or the output folder holding index/)",
-          file=sys.stderr)
+  folder = _existing_index(args.index)
+  if folder is None:
     return 2
   try:
     batch_search.write_neighbours(folder, args.queries, args.output, args.k,
@@ -94,11 +101,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   import numpy as np  # pylint: disable=g-import-not-at-top
   from transforms.index import manifest as manifest_lib  # pylint: disable=g-import-not-at-top
   from transforms.index import store  # pylint: disable=g-import-not-at-top
-  folder = _index_folder(args.index)
-  if not store.exists(folder):
-    print(f"error: no index at {args.index!r} (expected the folder "
-          "pipelines.index printed, or the output folder holding index/)",
-          file=sys.stderr)
+  folder = _existing_index(args.index)
+  if folder is None:
     return 2
   index, keys, record = store.load(folder)
   queries, labels, problems = [], [], []

@@ -185,18 +185,25 @@ class ListInSlicesDoFn(beam.DoFn):
         if isinstance(lister, KeysFirst):
           yield from self._keys_first(lister, listed, piece, seen)
           continue
-        for output in lister.process(listed) or ():
-          if isinstance(output, beam.pvalue.TaggedOutput):
-            if self._ours(output, piece):
-              yield output
-            continue
-          kept, failure = self._settle(output[0], piece, seen)
-          if kept:
-            yield output
-          elif failure is not None:
-            yield failure
+        yield from self._settled(lister.process(listed) or (), piece, seen)
     finally:
       seen.close()
+
+  def _settled(self, outputs: Iterable, piece: int,
+               seen: SeenKeys) -> Iterator:
+    """A lister's outputs -> this slice's share: the inputs it keeps, and
+    the failures (the listing's, and repeated keys') whose keys fall in
+    it."""
+    for output in outputs:
+      if isinstance(output, beam.pvalue.TaggedOutput):
+        if self._ours(output, piece):
+          yield output
+        continue
+      kept, failure = self._settle(output[0], piece, seen)
+      if kept:
+        yield output
+      elif failure is not None:
+        yield failure
 
   def _ours(self, failure, piece: int) -> bool:
     """Whether a listing failure's key falls in this slice."""
@@ -232,16 +239,11 @@ class ListInSlicesDoFn(beam.DoFn):
           yield unit
         continue
       kept = []
-      for output in lister.keys(unit):
+      for output in self._settled(lister.keys(unit), piece, seen):
         if isinstance(output, beam.pvalue.TaggedOutput):
-          if self._ours(output, piece):
-            yield output
-          continue
-        keep, failure = self._settle(output[0], piece, seen)
-        if keep:
+          yield output
+        else:
           kept.append(output)
-        elif failure is not None:
-          yield failure
       if kept:
         yield from lister.read(unit, kept)
 
