@@ -48,7 +48,7 @@ def _parquet_rows(storage, prefix):
   for name in _blobs(storage, prefix):
     if name.endswith(".parquet"):
       data = storage.bucket("lake").blob(name).download_as_bytes()
-      rows += pq.read_table(io.BytesIO(data)).to_pylist()
+      rows += pq.ParquetFile(io.BytesIO(data)).read().to_pylist()
   return rows
 
 
@@ -293,8 +293,8 @@ def test_a_killed_job_resumes_from_its_parts_on_gcs(gcs, many_images):
            if ".tmp-" not in n]
   assert parts, "no part committed before the kill"
   committed = sum(
-      pq.read_table(io.BytesIO(storage.bucket("lake").blob(name)
-                               .download_as_bytes())).num_rows
+      pq.ParquetFile(io.BytesIO(storage.bucket("lake").blob(name)
+                               .download_as_bytes())).metadata.num_rows
       for name in parts)
   done = _run(url, argv + ["--resume"])
   assert done.returncode == 0, done.stderr[-3000:]

@@ -175,7 +175,10 @@ class Keys:
   @classmethod
   def load(cls, path) -> "Keys":
     import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-    table = pq.read_table(path)
+    # ParquetFile, not read_table: given a Python file, read_table hands it
+    # to Arrow's I/O threads, which may release it during interpreter exit
+    # and abort the process ("terminate called without an active exception").
+    table = pq.ParquetFile(path).read()
     return cls(table.column("key").to_pylist(),
                table.column("key_escaped").to_pylist(),
                table.column("folder").to_pylist())

@@ -107,7 +107,10 @@ def _failure_rows(path: str) -> Iterable[dict]:
   if path.endswith(PARQUET_SUFFIXES):
     import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
     with storage.open_file(path) as f:
-      return pq.read_table(f).to_pylist()
+      # ParquetFile reads in this thread; read_table on a Python file hands
+      # the file to Arrow's I/O threads, and one may drop it during
+      # interpreter exit and abort the process ("terminate called").
+      return pq.ParquetFile(f).read().to_pylist()
   if ".tfrecord" in path:
     return [examples.example_to_row(r) for r in storage.iter_records(path)]
   text = storage.read_bytes(path)
