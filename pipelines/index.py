@@ -1,7 +1,8 @@
 """Entry point: an index over jobs' embeddings, and near-duplicates.
 
     python -m pipelines.index OUTPUT_DIR [OUTPUT_DIR ...] [--index_dir D] \
-        [--memory_budget 2GB] [--duplicates THRESHOLD]
+        [--memory_budget 2GB] [--duplicates THRESHOLD] \
+        [--parallel [--runner DataflowRunner --project ... (Beam's flags)]]
 
 The index goes to ``OUTPUT_DIR/index/`` (the first folder's) unless
 ``--index_dir``; ``pipelines.index NEW_OUTPUT --index_dir D`` adds a folder
@@ -12,12 +13,35 @@ recall@10 >= 0.9 and its candidates re-ranked on the exact vectors kept
 on disk beside it. The choice, its parameters and the recall measured
 against exact search are printed and written to the index's manifest. The
 last line printed is the index's path.
+
+``--parallel`` builds an IVF-PQ index (whatever the budget allows) as a
+Beam job: trained here on a sample, encoded by a worker per results file,
+merged by one (``transforms.index.parallel``). It runs on the local runner,
+or on the runner that Beam's flags name, the same flags as
+``pipelines.embed`` (``--runner DataflowRunner --project ... --region ...
+--temp_location ... --setup_file ./setup.py``; ``--template_location`` and
+``--dry_run=True`` as there). On Dataflow the index folder must be on
+``gs://``.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from typing import List, Optional
+
+
+def _beam_options(beam_args: List[str]):
+  """PipelineOptions as ``pipelines.embed`` takes them: Dataflow's flags
+  checked before anything is staged, the local runner's defaults."""
+  from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
+  from transforms.core import storage_emulator  # pylint: disable=g-import-not-at-top
+  from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
+  from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
+  storage_emulator.skip_credential_search()
+  options = PipelineOptions(beam_args)
+  dataflow.check_options(options, no_wait=False)
+  options_lib.apply_local_runner_defaults(options)
+  return options
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -33,7 +57,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help="write duplicates.parquet: groups of images "
                       "linked by cosine >= THRESHOLD, each with its "
                       "representative")
-  args = parser.parse_args(argv)
+  parser.add_argument("--parallel", action="store_true",
+                      help="build an IVF-PQ index as a Beam job; Beam's "
+                      "flags (--runner, --project, ...) go to it")
+  args, beam_args = parser.parse_known_args(argv)
+  if beam_args and not args.parallel:
+    parser.error(f"unrecognized arguments: {' '.join(beam_args)} (Beam's "
+                 "flags need --parallel)")
   from transforms.core import flags  # pylint: disable=g-import-not-at-top
   from transforms.index import build  # pylint: disable=g-import-not-at-top
   from transforms.index import duplicates  # pylint: disable=g-import-not-at-top
@@ -49,12 +79,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ValueError as e:
       print(f"error: --memory_budget: {e}", file=sys.stderr)
       return 2
+  import contextlib  # pylint: disable=g-import-not-at-top
+  from pipelines.cli import quiet  # pylint: disable=g-import-not-at-top
+  if args.parallel:
+    quiet.configure(False, tensorflow=False)
   try:
-    path, done = build.build_index(args.output_dirs, args.index_dir, budget)
+    options = _beam_options(beam_args) if args.parallel else None
+    # Beam's staging and workers print C++ and sdist noise, as for embed.
+    with (quiet.stderr_filtered() if args.parallel
+          else contextlib.nullcontext()):
+      path, done = build.build_index(args.output_dirs, args.index_dir,
+                                     budget, options)
   except (flags.ConfigError, FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   print(f"index {done}")
+  if options is not None and not done.startswith("built"):
+    return 0   # a template or a dry run: nothing was built yet
   if args.duplicates is not None:
     table, groups, images = duplicates.write_duplicates(path,
                                                          args.duplicates)

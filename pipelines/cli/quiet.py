@@ -22,7 +22,8 @@ from typing import Optional
 
 from transforms.model.tensorflow import lean_import as tf_import
 
-_NOISY_LOGGERS = ("apache_beam", "tensorflow", "absl", "h5py", "keras")
+_NOISY_LOGGERS = ("apache_beam", "tensorflow", "absl", "h5py", "keras",
+                  "faiss")  # faiss: which SIMD build it loaded
 # Beam's RunInference logs this on every batch when torch is not installed
 # (its model_manager imports torch, and the failed import also hides the
 # resource module); it says nothing about our job.

@@ -55,13 +55,16 @@ def _folder_manifest(output_dir: str) -> manifest_lib.IndexManifest:
 
 
 def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None,
-                memory_budget: Optional[int] = None) -> Tuple[str, str]:
+                memory_budget: Optional[int] = None,
+                beam_options=None) -> Tuple[str, str]:
   """Builds, extends or reuses the index; returns (its folder, what was
   done).
 
   Args:
     memory_budget: bytes the index may take in memory (default: half of
       this machine's); it chooses the index (``index.choice``).
+    beam_options: build an IVF-PQ index as a Beam job on these
+      PipelineOptions' runner (``index.parallel``), from scratch.
 
   Raises:
     flags.ConfigError: a folder holds no embeddings, or its manifest
@@ -92,6 +95,9 @@ def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None,
       and (memory_budget is None or old_choice.get("budget") == budget)):
     return target, "reused (its folders are unchanged)"
   expected = sum(_row_count(d) for d in wanted)
+  if beam_options is not None:
+    return target, _build_on_beam(target, base, wanted, prints, budget,
+                                  expected, beam_options)
   try:
     chosen = choice.choose(expected, base.dimension, budget)
   except choice.BudgetTooSmall as e:
@@ -107,6 +113,41 @@ def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None,
                   keys, expected)
   finally:
     keys.close()
+
+
+def _build_on_beam(target: str, base: manifest_lib.IndexManifest,
+                   wanted: Sequence[str], prints: Dict, budget: int,
+                   expected: int, options) -> str:
+  """Trains here, encodes and merges in a Beam job (``index.parallel``);
+  returns what was done (or, for a template or a dry run, what was
+  written)."""
+  from transforms.index import parallel  # pylint: disable=g-import-not-at-top
+  from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
+  outcome = dataflow.outcome(options, no_wait=False)
+  if (outcome is dataflow.Outcome.WAIT and dataflow.is_dataflow(options)
+      and "://" not in target):
+    raise flags.ConfigError(
+        f"--runner DataflowRunner: expected an index folder its workers can "
+        f"write (gs://...), found the local path {target!r}")
+  record = base.to_json(0, [])
+  record["folders"] = [{"dir": d, "fingerprint": prints[d]} for d in wanted]
+  try:
+    plan = parallel.plan_build(target, wanted, expected, base.dimension,
+                               budget, record)
+  except choice.BudgetTooSmall as e:
+    raise flags.ConfigError(str(e)) from None
+  _LOGGER.info("trained %s on a sample; encoding %d files on Beam",
+               plan.chosen.factory(), len(plan.files))
+  result = parallel.run(plan, options)
+  if outcome is not dataflow.Outcome.WAIT:
+    if outcome is dataflow.Outcome.DRY_RUN:
+      parallel.remove_build(plan.build_dir)
+    return "\n".join(dataflow.describe(outcome, options, result))
+  result.wait_until_finish()
+  _, _, saved = store.load(target)
+  measured = saved.get("choice") or {}
+  return (f"built on Beam: {saved.get('count', 0)} vectors in all, "
+          f"{plan.chosen.describe()}; {tuning.recall_text(measured)}")
 
 
 def _build(target: str, base: manifest_lib.IndexManifest,
@@ -133,7 +174,7 @@ def _build(target: str, base: manifest_lib.IndexManifest,
                              max(1, expected // tuning.QUERIES))
     if truth is None and chosen.kind == choice.HNSW and len(picked):
       truth = _truth_of(index, tuning.queries_near(picked))
-    measured = _measure(index, chosen, truth, raw_path)
+    measured = tuning.measure_built(index, chosen, truth, raw_path)
     record = base.to_json(len(keys), [])
     record["folders"] = [{"dir": d, "fingerprint": prints[d]} for d in wanted]
     record["index"] = store.kind(index)
@@ -141,16 +182,7 @@ def _build(target: str, base: manifest_lib.IndexManifest,
     store.save(target, index, keys, record, raw=raw_path)
   how = "extended" if appending else "built"
   return target, (f"{how}: {added} vectors added, {len(keys)} in all, "
-                  f"{chosen.describe()}; {_recall_text(measured)}")
-
-
-def _recall_text(measured: Dict) -> str:
-  if measured.get("recall_at_10") is None:
-    return "recall not measured (nothing new added)"
-  nprobe = (f", nprobe {measured['nprobe']}, the top {measured['rerank']} x "
-            "k re-ranked exactly" if measured.get("nprobe") else "")
-  return (f"recall@{tuning.K} {measured['recall_at_10']:.3f} against exact "
-          f"search over {measured['measured_over']:,} vectors{nprobe}")
+                  f"{chosen.describe()}; {tuning.recall_text(measured)}")
 
 
 def _add_all(index, keys: store.KeysOnDisk, wanted: Sequence[str],
@@ -195,33 +227,6 @@ def _truth_of(index, queries) -> tuning.ExactNeighbours:
     truth.add(index.reconstruct_n(
         start, min(vectors.BATCH, index.ntotal - start)))
   return truth
-
-
-def _measure(index, chosen: choice.IndexChoice,
-             truth: Optional[tuning.ExactNeighbours],
-             raw_path: Optional[str]) -> Dict:
-  """Recall@10 and query time as built, against exact search (IVF-PQ:
-  ``nprobe`` tuned, with re-ranking from the raw vectors). An exact index
-  is exact."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  if truth is None:   # exact; or nothing new was added to an HNSW index
-    return {"recall_at_10": 1.0 if chosen.kind == choice.FLAT else None,
-            "measured_over": index.ntotal, "queries": 0}
-  searched = index
-  if raw_path is not None and index.ntotal:
-    searched = store.Reranked(index, np.memmap(
-        raw_path, np.float32, "r", shape=(index.ntotal, index.d)))
-  over = truth.measured_over()
-  result: Dict = {"measured_over": over, "queries": len(truth.queries)}
-  if chosen.kind == choice.IVFPQ:
-    factor, nprobe, got, ms = tuning.tune_reranked(
-        searched, chosen.nlist, truth.queries, truth.truth(), over)
-    store.set_nprobe(index, nprobe)
-    result.update(nprobe=nprobe, rerank=factor)
-  else:
-    got, ms = tuning.measure(searched, truth.queries, truth.truth(), over)
-  result.update(recall_at_10=round(got, 4), ms_per_query=round(ms, 3))
-  return result
 
 
 def folders_of(index_dir: str) -> List[str]:

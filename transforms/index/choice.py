@@ -144,18 +144,20 @@ def _size(count: int) -> str:
           f"{count / 1e6:.1f} MB")
 
 
-def choose(count: int, dimension: int, budget: int) -> IndexChoice:
-  """The most exact index of ``count`` vectors that fits ``budget`` bytes.
+def choose(count: int, dimension: int, budget: int,
+           compressed: bool = False) -> IndexChoice:
+  """The most exact index of ``count`` vectors that fits ``budget`` bytes
+  (IVF-PQ only when ``compressed``: the index a Beam build makes).
 
   Raises:
     BudgetTooSmall: not even the smallest IVF-PQ fits; says what would.
   """
   args = dict(count=count, dimension=dimension, budget=budget)
   flat = flat_bytes(count, dimension)
-  if count <= FLAT_LIMIT and flat <= budget:
+  if not compressed and count <= FLAT_LIMIT and flat <= budget:
     return IndexChoice(FLAT, bytes=flat, **args)
   hnsw = hnsw_bytes(count, dimension)
-  if count > FLAT_LIMIT and hnsw <= budget:
+  if not compressed and count > FLAT_LIMIT and hnsw <= budget:
     return IndexChoice(HNSW, bytes=hnsw, **args)
   nlist = nlist_for(count, dimension)
   smallest: Optional[int] = None

@@ -259,7 +259,7 @@ def _exists(path: str) -> bool:
   return FileSystems.exists(path)
 
 
-def _read(path: str) -> bytes:
+def read_bytes(path: str) -> bytes:
   storage_emulator.skip_credential_search()
   with FileSystems.open(path) as f:
     return f.read()
@@ -294,7 +294,7 @@ def _manifest(folder: str) -> Optional[dict]:
   path = FileSystems.join(folder, MANIFEST_FILE)
   if not _exists(path):
     return None
-  return json.loads(_read(path))
+  return json.loads(read_bytes(path))
 
 
 def exists(folder: str) -> bool:
@@ -377,7 +377,7 @@ def load(folder: str) -> Tuple[Any, Keys, dict]:
       with FileSystems.open(vectors_path) as src, open(local, "wb") as dst:
         shutil.copyfileobj(src, dst, 16 * 2**20)
       index = faiss.read_index(local)
-    keys = Keys.load(io.BytesIO(_read(keys_path)))
+    keys = Keys.load(io.BytesIO(read_bytes(keys_path)))
   if hasattr(index, "hnsw"):
     index.hnsw.efSearch = HNSW_EF_SEARCH
   nprobe = (manifest.get("choice") or {}).get("nprobe")

@@ -11,9 +11,12 @@ their running top ``k``.
 from __future__ import annotations
 
 import time
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
+
+from transforms.index import choice
+from transforms.index import store
 
 QUERIES = 200
 K = 10
@@ -153,3 +156,38 @@ def tune_reranked(index, nlist: int, queries: np.ndarray, truth: np.ndarray,
       break
   index.factor = best[0]
   return best
+
+
+def measure_built(index, chosen: choice.IndexChoice,
+                  truth: Optional[ExactNeighbours],
+                  raw_path: Optional[str]) -> Dict:
+  """Recall@10 and query time as built, against exact search (IVF-PQ:
+  ``nprobe`` tuned, with re-ranking from the raw vectors). An exact index
+  is exact."""
+  if truth is None:   # exact; or nothing new was added to an HNSW index
+    return {"recall_at_10": 1.0 if chosen.kind == choice.FLAT else None,
+            "measured_over": index.ntotal, "queries": 0}
+  searched = index
+  if raw_path is not None and index.ntotal:
+    searched = store.Reranked(index, np.memmap(
+        raw_path, np.float32, "r", shape=(index.ntotal, index.d)))
+  over = truth.measured_over()
+  result: Dict = {"measured_over": over, "queries": len(truth.queries)}
+  if chosen.kind == choice.IVFPQ:
+    factor, nprobe, got, ms = tune_reranked(
+        searched, chosen.nlist, truth.queries, truth.truth(), over)
+    store.set_nprobe(index, nprobe)
+    result.update(nprobe=nprobe, rerank=factor)
+  else:
+    got, ms = measure(searched, truth.queries, truth.truth(), over)
+  result.update(recall_at_10=round(got, 4), ms_per_query=round(ms, 3))
+  return result
+
+
+def recall_text(measured: Dict) -> str:
+  if measured.get("recall_at_10") is None:
+    return "recall not measured (nothing new added)"
+  nprobe = (f", nprobe {measured['nprobe']}, the top {measured['rerank']} x "
+            "k re-ranked exactly" if measured.get("nprobe") else "")
+  return (f"recall@{K} {measured['recall_at_10']:.3f} against exact "
+          f"search over {measured['measured_over']:,} vectors{nprobe}")

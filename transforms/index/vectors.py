@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
@@ -113,6 +113,65 @@ def file_batches(path: str, size: int = BATCH) -> Iterator[Batch]:
       keys, escaped, vectors = [], [], []
   if keys:
     yield keys, escaped, np.asarray(vectors, np.float32)
+
+
+def file_keys(path: str, size: int = BATCH) -> Iterator[Tuple[List[str],
+                                                               List[bool]]]:
+  """(keys, key_escaped) batches of one results file, embeddings unread
+  where the format allows (Parquet)."""
+  if not path.endswith(".parquet"):
+    for keys, escaped, _ in file_batches(path, size):
+      yield keys, escaped
+    return
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  with storage.open_file(path) as f:
+    source = pq.ParquetFile(f)
+    wanted = [c for c in (columns.KEY, columns.KEY_ESCAPED)
+              if c in source.schema_arrow.names]
+    for batch in source.iter_batches(batch_size=size, columns=wanted):
+      keys = batch.column(columns.KEY).to_pylist()
+      escaped = (batch.column(columns.KEY_ESCAPED).to_pylist()
+                 if columns.KEY_ESCAPED in batch.schema.names
+                 else [False] * len(keys))
+      yield keys, [bool(e) for e in escaped]
+
+
+def file_rows(path: str) -> Optional[int]:
+  """A Parquet results file's row count from its footer (None for
+  TFRecord, which only a full read counts)."""
+  if not path.endswith(".parquet"):
+    return None
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  with storage.open_file(path) as f:
+    return pq.read_metadata(f).num_rows
+
+
+def sample_files(paths: Sequence[str], size: int,
+                 most_files: int = 64) -> np.ndarray:
+  """About ``size`` vectors from at most ``most_files`` of ``paths``
+  spread evenly over the list, an equal share from each, evenly spaced in
+  a Parquet file (the first rows of a TFRecord file): what a launcher
+  reads to train on, whatever the number of files."""
+  if not paths:
+    return np.zeros((0, 0), np.float32)
+  step = max(1.0, len(paths) / most_files)
+  chosen = [paths[int(i * step)] for i in range(min(len(paths), most_files))]
+  share = -(-size // len(chosen))
+  taken: List[np.ndarray] = []
+  for path in chosen:
+    rows = file_rows(path)
+    stride = max(1, (rows or 0) // share)
+    held = seen = 0
+    for _, _, batch in file_batches(path):
+      picked = batch[(-seen) % stride::stride][:share - held]
+      if len(picked):
+        taken.append(np.array(picked, np.float32))
+        held += len(picked)
+      seen += len(batch)
+      if held >= share:
+        break
+  return np.concatenate(taken)[:size] if taken else np.zeros((0, 0),
+                                                             np.float32)
 
 
 def sample(output_dirs: Sequence[str], size: int, total: int) -> np.ndarray:
