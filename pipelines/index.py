@@ -30,20 +30,6 @@ import sys
 from typing import List, Optional
 
 
-def _beam_options(beam_args: List[str]):
-  """PipelineOptions as ``pipelines.embed`` takes them: Dataflow's flags
-  checked before anything is staged, the local runner's defaults."""
-  from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
-  from transforms.core import storage_emulator  # pylint: disable=g-import-not-at-top
-  from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
-  from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
-  storage_emulator.skip_credential_search()
-  options = PipelineOptions(beam_args)
-  dataflow.check_options(options, no_wait=False)
-  options_lib.apply_local_runner_defaults(options)
-  return options
-
-
 def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(prog="python -m pipelines.index",
                                    description=__doc__.splitlines()[0])
@@ -81,10 +67,13 @@ def main(argv: Optional[List[str]] = None) -> int:
       return 2
   import contextlib  # pylint: disable=g-import-not-at-top
   from pipelines.cli import quiet  # pylint: disable=g-import-not-at-top
+  options = None
   if args.parallel:
     quiet.configure(False, tensorflow=False)
   try:
-    options = _beam_options(beam_args) if args.parallel else None
+    if args.parallel:
+      from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
+      options = options_lib.runner_options(beam_args)
     # Beam's staging and workers print C++ and sdist noise, as for embed.
     with (quiet.stderr_filtered() if args.parallel
           else contextlib.nullcontext()):
@@ -94,8 +83,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"error: {e}", file=sys.stderr)
     return 2
   print(f"index {done}")
-  if options is not None and not done.startswith("built"):
-    return 0   # a template or a dry run: nothing was built yet
+  if options is not None:
+    from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
+    if dataflow.outcome(options, no_wait=False) is not dataflow.Outcome.WAIT:
+      return 0   # a template or a dry run: nothing is built yet
   if args.duplicates is not None:
     table, groups, images = duplicates.write_duplicates(path,
                                                          args.duplicates)

@@ -3,8 +3,8 @@
     python -m pipelines.search INDEX --image PATH [PATH ...] [--k 10] \
         [--json] [--html PAGE] [--force]
     python -m pipelines.search INDEX --key KEY
-    python -m pipelines.search INDEX --queries RESULTS_DIR --k 10 \
-        --output NEIGHBOURS_DIR [Beam pipeline flags]
+    python -m pipelines.search INDEX --queries RESULTS_DIR|'IMAGE_GLOB' \
+        --k 10 --output NEIGHBOURS_DIR [Beam pipeline flags]
 
 ``INDEX`` is the index folder or the output folder holding ``index/``.
 Query images are embedded exactly as the indexed run did (model, engine,
@@ -15,7 +15,11 @@ rank, cosine, key; with several queries each group starts ``# query N``.
 ``--queries`` searches every vector of a results folder as a Beam job
 (local runner unless pipeline flags say otherwise) and writes
 ``NEIGHBOURS_DIR/neighbours-*.parquet``: ``key``, ``key_escaped``,
-``neighbour_keys`` and their cosine ``scores``, best first.
+``neighbour_keys`` and their cosine ``scores``, best first. Given a glob
+of images instead (a pattern with no ``results-*`` files under it), the
+job reads them with the embed job's reader, embeds them as the indexed run
+did, and writes an image that cannot be read or decoded to
+``NEIGHBOURS_DIR/failures/failures-*.jsonl`` (the embed job's columns).
 """
 from __future__ import annotations
 
@@ -45,15 +49,18 @@ def _existing_index(path: str) -> Optional[str]:
 
 
 def _batch(args, beam_args: List[str]) -> int:
-  """``--queries``: the neighbours of a results folder's vectors, as a Beam
-  job."""
+  """``--queries``: the neighbours of a results folder's vectors, or of a
+  glob of images embedded as the indexed run did, as a Beam job."""
+  from transforms.core import flags  # pylint: disable=g-import-not-at-top
   from transforms.index import batch_search  # pylint: disable=g-import-not-at-top
+  from transforms.index import vectors  # pylint: disable=g-import-not-at-top
+  from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
   if not args.output:
     print("error: --queries needs --output NEIGHBOURS_DIR", file=sys.stderr)
     return 2
   if args.image or args.key:
-    print("error: --queries searches a results folder; expected no --image "
-          "or --key beside it", file=sys.stderr)
+    print("error: --queries searches a results folder or a glob of images; "
+          "expected no --image or --key beside it", file=sys.stderr)
     return 2
   if args.k < 1:
     print(f"error: --k: expected at least 1, found {args.k}", file=sys.stderr)
@@ -61,10 +68,26 @@ def _batch(args, beam_args: List[str]) -> int:
   folder = _existing_index(args.index)
   if folder is None:
     return 2
+  cache = None
+  if not vectors.result_files(args.queries):
+    # A glob of images: refused here, before the job, when the run's
+    # embedding cannot be reproduced (the workers embed the same way).
+    from transforms.index import manifest as manifest_lib  # pylint: disable=g-import-not-at-top
+    from transforms.index import query  # pylint: disable=g-import-not-at-top
+    from transforms.index import store  # pylint: disable=g-import-not-at-top
+    from transforms.model.openvino import cache as ov_cache  # pylint: disable=g-import-not-at-top
+    cache = args.openvino_cache or ov_cache.default_dir()
+    try:
+      query.QueryEmbedder(manifest_lib.IndexManifest.from_json(
+          store.load(folder)[2]), cache, args.force)
+    except query.NotReproducible as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
   try:
+    options = options_lib.runner_options(beam_args)
     batch_search.write_neighbours(folder, args.queries, args.output, args.k,
-                                  beam_args)
-  except ValueError as e:
+                                  options, cache, args.force)
+  except (ValueError, flags.ConfigError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   print(args.output)
@@ -84,9 +107,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help="embed query images even when the run cannot be "
                       "reproduced exactly")
   parser.add_argument("--openvino_cache", default=None)
-  parser.add_argument("--queries", default=None, metavar="RESULTS_DIR",
-                      help="search every vector of this results folder, as "
-                      "a Beam job; needs --output")
+  parser.add_argument("--queries", default=None,
+                      metavar="RESULTS_DIR|IMAGE_GLOB",
+                      help="search every vector of this results folder, "
+                      "or every image of this glob (embedded as the indexed "
+                      "run did), as a Beam job; needs --output")
   parser.add_argument("--output", default=None, metavar="NEIGHBOURS_DIR")
   args, beam_args = parser.parse_known_args(argv)
   if beam_args and not args.queries:

@@ -127,6 +127,41 @@ def test_index_then_search_by_image_and_key(embedded, photos):
   assert all(len({stem(k) for k in pair}) == 1 for pair in pairs), pairs
 
 
+def test_a_glob_of_images_as_queries_gives_neighbours_and_failures(
+    embedded, photos, tmp_path):
+  """``--queries 'DIR/*'``: the images are read by the embed job's reader
+  and embedded as the run did (each photo finds itself first); a cut-short
+  JPEG and a text file are failures with their reasons; every listed file
+  comes out once."""
+  assert _cli("pipelines.index", embedded).returncode == 0
+  folder = tmp_path / "queries"
+  folder.mkdir()
+  for name in ("owl.jpg", "parrot.jpg"):
+    shutil.copy(photos / name, folder / name)
+  data = (photos / "cat_720p.jpg").read_bytes()
+  (folder / "cut.jpg").write_bytes(data[:len(data) // 3])
+  (folder / "notes.txt").write_text("not an image")
+  output = tmp_path / "neighbours"
+  done = _cli("pipelines.search", embedded, "--queries", str(folder / "*"),
+              "--k", "2", "--output", str(output))
+  assert done.returncode == 0, done.stderr
+  rows = {r["key"]: r for path in output.glob("neighbours-*.parquet")
+          for r in pq.read_table(str(path)).to_pylist()}
+  assert set(rows) == {str(folder / "owl.jpg"), str(folder / "parrot.jpg")}
+  assert rows[str(folder / "owl.jpg")]["neighbour_keys"][0] in {
+      str(photos / "owl.jpg"), str(photos / "owl_copy.jpg")}
+  assert rows[str(folder / "parrot.jpg")]["neighbour_keys"][0] == str(
+      photos / "parrot.jpg")
+  assert rows[str(folder / "parrot.jpg")]["scores"][0] > 0.999
+  failed = {}
+  for path in (output / "failures").glob("failures-*"):
+    for line in path.read_text().splitlines():
+      row = json.loads(line)
+      failed[row["key"]] = row
+  assert set(failed) == {str(folder / "cut.jpg"), str(folder / "notes.txt")}
+  assert all(row["stage"] == "decode" for row in failed.values())
+
+
 def test_incremental_folders_and_refusals(embedded, photos, tmp_path):
   index_dir = str(tmp_path / "index")
   assert _cli("pipelines.index", embedded, "--index_dir",

@@ -105,13 +105,14 @@ def test_a_budget_that_forces_pq_gets_pq_with_its_recall_measured(tmp_path):
 
 
 def test_an_index_built_in_chunks_equals_one_built_at_once(tmp_path):
-  """The same vectors as one folder, or as two folders indexed together:
-  the same training sample, the same codes, the same neighbours."""
+  """The same result files as one folder, or split over two folders
+  indexed together: the same training sample, the same codes, the same
+  neighbours."""
   data = clustered(12_000, 32, seed=3)
   keys = [f"k{i}" for i in range(len(data))]
-  whole = results_folder(tmp_path / "whole", keys, data)
-  first = results_folder(tmp_path / "a", keys[:5_000], data[:5_000], files=2)
-  second = results_folder(tmp_path / "b", keys[5_000:], data[5_000:])
+  whole = results_folder(tmp_path / "whole", keys, data, files=3)
+  first = results_folder(tmp_path / "a", keys[:8_000], data[:8_000], files=2)
+  second = results_folder(tmp_path / "b", keys[8_000:], data[8_000:])
   budget = 400_000
   build.build_index([whole], str(tmp_path / "i1"), budget)
   build.build_index([first, second], str(tmp_path / "i2"), budget)

@@ -16,6 +16,7 @@ from tests import conftest
 from tests import test_dataflow_offline as dataflow_offline
 from tests.test_index_budget import clustered
 from tests.test_index_budget import results_folder
+from transforms.index import build
 from transforms.index import choice
 from transforms.index import store
 
@@ -62,6 +63,15 @@ def test_a_beam_build_keeps_first_vectors_and_meets_its_recall(tmp_path):
                   for t, g in zip(truth, got)]) >= 0.9
   # Nothing of the build is left beside the index.
   assert not [n for n in os.listdir(index_dir) if n.startswith("_build")]
+  # The one-process build of the same folders: the same sample, codes,
+  # tuning and neighbours.
+  build.build_index([first, second], str(tmp_path / "serial"), budget)
+  serial, serial_keys, serial_record = store.load(str(tmp_path / "serial"))
+  assert serial_keys.keys == stored.keys
+  assert {k: serial_record["choice"][k] for k in ("nlist", "m", "nprobe",
+                                                  "rerank")} == {
+      k: chosen[k] for k in ("nlist", "m", "nprobe", "rerank")}
+  assert np.array_equal(store.search(serial, queries, 10)[1], got)
 
 
 def _launch(argv):

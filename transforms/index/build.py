@@ -162,7 +162,9 @@ def _build(target: str, base: manifest_lib.IndexManifest,
     index = store.new_index(base.dimension, expected, chosen)
   truth: Optional[tuning.ExactNeighbours] = None
   if chosen.kind == choice.IVFPQ:
-    sample = vectors.sample(wanted, chosen.train_size(), expected)
+    sample = vectors.sample_files(
+        [f for d in wanted for f in vectors.result_files(d)],
+        chosen.train_size())
     _LOGGER.info("training %s on %d vectors", chosen.factory(), len(sample))
     index.train(store.unit(sample))
     truth = tuning.ExactNeighbours(tuning.queries_near(sample))

@@ -87,6 +87,7 @@ def plan_build(target: str, wanted: Sequence[str], expected: int,
   chosen = choice.choose(expected, dimension, budget, compressed=True)
   files = tuple((number, path) for number, folder in enumerate(wanted)
                 for path in vectors.result_files(folder))
+  # The one-process build's sample: the same vectors give the same codes.
   sample = vectors.sample_files([path for _, path in files],
                                 chosen.train_size())
   index = store.new_index(dimension, expected, chosen)

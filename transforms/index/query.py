@@ -99,17 +99,26 @@ class QueryEmbedder:
             ) -> Tuple[np.ndarray, List[Optional[str]]]:
     """float32 [n, dim] for the images that decode (in order), and per
     path the failure message, or None."""
+    vectors, outcomes = self.embed_inputs(
+        [elements.ImageInput(elements.ImageKey(path), uri=path)
+         for path in paths])
+    return vectors, [None if f is None else f"{f.reason}: {f.message}"
+                     for f in outcomes]
+
+  def embed_inputs(self, items: Sequence[elements.ImageInput]
+                   ) -> Tuple[np.ndarray, List[Optional[failures.Failure]]]:
+    """float32 [n, dim] for the inputs that read and decode (in order), and
+    per input its ``Failure``, or None."""
     pixels: List[np.ndarray] = []
-    errors: List[Optional[str]] = []
-    for path in paths:
-      item = elements.ImageInput(elements.ImageKey(path), uri=path)
+    outcomes: List[Optional[failures.Failure]] = []
+    for item in items:
       outcome = batch.load_pixels(item, self._size, self._decode)
       if isinstance(outcome, failures.Failure):
-        errors.append(f"{outcome.reason}: {outcome.message}")
+        outcomes.append(outcome)
       else:
-        errors.append(None)
+        outcomes.append(None)
         pixels.append(outcome)
     if not pixels:
-      return np.zeros((0, 0), np.float32), errors
+      return np.zeros((0, 0), np.float32), outcomes
     out = self.runner.run_uint8(np.stack(pixels))
-    return np.asarray(out[tasks.DEFAULT_OUTPUT], np.float32), errors
+    return np.asarray(out[tasks.DEFAULT_OUTPUT], np.float32), outcomes

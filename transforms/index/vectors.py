@@ -172,22 +172,3 @@ def sample_files(paths: Sequence[str], size: int,
         break
   return np.concatenate(taken)[:size] if taken else np.zeros((0, 0),
                                                              np.float32)
-
-
-def sample(output_dirs: Sequence[str], size: int, total: int) -> np.ndarray:
-  """About ``size`` of the folders' ``total`` vectors, spread evenly over
-  them (every ``total // size``-th), as float32 [n, dim]."""
-  step = max(1, total // max(size, 1))
-  taken: List[np.ndarray] = []
-  seen = held = 0
-  for folder in output_dirs:
-    for _, _, batch in batches(folder):
-      first = (-seen) % step
-      rows = batch[first::step][:size - held]
-      if len(rows):
-        taken.append(np.array(rows, np.float32))
-        held += len(rows)
-      seen += len(batch)
-      if held >= size:
-        return np.concatenate(taken)
-  return np.concatenate(taken) if taken else np.zeros((0, 0), np.float32)

@@ -22,6 +22,7 @@ from apache_beam.options.pipeline_options import SetupOptions
 from apache_beam.options.pipeline_options import StandardOptions
 
 from transforms.core import flags
+from transforms.core import storage_emulator
 from transforms.core import tasks
 from transforms.decode import settings as decode_settings
 from transforms.job import dataflow
@@ -166,6 +167,22 @@ def apply_local_runner_defaults(options: PipelineOptions) -> None:
     direct.direct_num_workers = DEFAULT_LOCAL_WORKERS
   if not _given(options, "direct_running_mode"):
     direct.direct_running_mode = DEFAULT_LOCAL_MODE
+
+
+def runner_options(argv: Sequence[str]) -> PipelineOptions:
+  """Beam's flags for a job besides embed (``pipelines.index --parallel``,
+  ``pipelines.search --queries``), taken as embed takes them: Dataflow's
+  checked before anything is staged (``dataflow.check_options``), else the
+  local runner's defaults.
+
+  Raises:
+    flags.ConfigError: a Dataflow flag is missing or wrong.
+  """
+  storage_emulator.skip_credential_search()
+  options = PipelineOptions(list(argv))
+  dataflow.check_options(options, no_wait=False)
+  apply_local_runner_defaults(options)
+  return options
 
 
 def _given(options: PipelineOptions, name: str) -> bool:
