@@ -212,3 +212,7 @@ def main(argv=None) -> None:
           row = _ours(arm, folder, index_dir, budget, queries, truth)
         print(json.dumps(dict({"budget": budget, "arm": arm}, **row)),
               flush=True)
+
+
+if __name__ == "__main__":
+  main()
