@@ -17,9 +17,11 @@ from transforms.core import flags
 from transforms.core import tasks
 from transforms.index import choice
 from transforms.index import manifest as manifest_lib
+from transforms.index import parallel
 from transforms.index import store
 from transforms.index import tuning
 from transforms.index import vectors
+from transforms.job import dataflow
 from transforms.write import output_files
 
 _LOGGER = logging.getLogger("hub_image_beam")
@@ -121,8 +123,6 @@ def _build_on_beam(target: str, base: manifest_lib.IndexManifest,
   """Trains here, encodes and merges in a Beam job (``index.parallel``);
   returns what was done (or, for a template or a dry run, what was
   written)."""
-  from transforms.index import parallel  # pylint: disable=g-import-not-at-top
-  from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
   outcome = dataflow.outcome(options, no_wait=False)
   if (outcome is dataflow.Outcome.WAIT and dataflow.is_dataflow(options)
       and "://" not in target):
