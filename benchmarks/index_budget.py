@@ -123,7 +123,7 @@ def _ours(arm: str, folder: str, index_dir: str, budget: str,
        *(["--parallel"] if arm == "beam" else [])], cwd=ROOT,
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
       env=dict(os.environ, PYTHONPATH=ROOT))
-  peak = scale.tree_peak_rss(proc, 20)
+  peak, anon = scale.tree_peak_memory(proc, 20)
   wall = time.monotonic() - start
   _, err = proc.communicate()
   if proc.returncode:
@@ -139,7 +139,7 @@ def _ours(arm: str, folder: str, index_dir: str, budget: str,
   batch_ms = (time.perf_counter() - start) * 1000 / len(queries)
   chosen = record["choice"]
   return {"index": record["index"], "build_s": round(wall, 1),
-          "peak_rss_mb": peak >> 20,
+          "peak_rss_mb": peak >> 20, "peak_anon_mb": anon >> 20,
           "index_mb_on_disk": _index_size(index_dir) >> 20,
           "estimated_mb": chosen["bytes"] >> 20,
           "recall_recorded": chosen.get("recall_at_10"),
@@ -162,7 +162,7 @@ def _autofaiss(npy_dir: str, index_dir: str, budget: str,
       [python, os.path.join(ROOT, "benchmarks", "autofaiss_arm.py"),
        npy_dir, index_dir, budget], stdout=subprocess.PIPE,
       stderr=subprocess.PIPE, text=True)
-  peak = scale.tree_peak_rss(proc, 20)
+  peak, anon = scale.tree_peak_memory(proc, 20)
   wall = time.monotonic() - start
   out, err = proc.communicate()
   if proc.returncode:
@@ -171,7 +171,7 @@ def _autofaiss(npy_dir: str, index_dir: str, budget: str,
   got = np.load(os.path.join(index_dir, "neighbours.npy"))
   return {"index": done["index_key"], "index_param": done["index_param"],
           "build_s": round(wall - done["search_s"], 1),
-          "peak_rss_mb": peak >> 20,
+          "peak_rss_mb": peak >> 20, "peak_anon_mb": anon >> 20,
           "index_mb_on_disk": _index_size(index_dir) >> 20,
           "recall_here": _recall(truth, got),
           "ms_single": done["ms_single"], "ms_batched": done["ms_batched"]}

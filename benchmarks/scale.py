@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -181,19 +181,28 @@ def tree_peak_rss(proc: subprocess.Popen, limit_gb: float) -> int:
   """Waits for ``proc``; the peak RSS in bytes of it and its descendants
   (processes, not threads), sampled every 0.25 s. Kills it over
   ``limit_gb``."""
+  return tree_peak_memory(proc, limit_gb)[0]
+
+
+def tree_peak_memory(proc: subprocess.Popen, limit_gb: float
+                     ) -> Tuple[int, int]:
+  """As ``tree_peak_rss``; returns (peak RSS, peak anonymous memory): RSS
+  less its file-backed and shared pages (a memory-mapped file read counts
+  in RSS, but the kernel reclaims those pages as page cache)."""
   import psutil  # pylint: disable=g-import-not-at-top
-  root, peak = psutil.Process(proc.pid), 0
+  root, peak, peak_anon = psutil.Process(proc.pid), 0, 0
   while proc.poll() is None:
     try:
-      rss = sum(p.memory_info().rss
-                for p in [root] + root.children(recursive=True))
+      infos = [p.memory_info() for p in [root] + root.children(recursive=True)]
+      rss = sum(i.rss for i in infos)
+      anon = sum(i.rss - i.shared for i in infos)
     except psutil.Error:
-      rss = 0
-    peak = max(peak, rss)
+      rss = anon = 0
+    peak, peak_anon = max(peak, rss), max(peak_anon, anon)
     if rss > limit_gb * 2**30:
       proc.kill()
     time.sleep(0.25)
-  return peak
+  return peak, peak_anon
 
 
 def measure(work: str, source: str, n: int, limit_gb: float,

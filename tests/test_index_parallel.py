@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from pipelines import index as index_cli
 from tests import conftest
@@ -81,7 +82,7 @@ def _launch(argv):
                         env=dict(os.environ, PYTHONPATH=conftest.ROOT))
 
 
-def test_the_dataflow_build_is_a_whole_job_offline(tmp_path):
+def test_the_dataflow_build_is_a_whole_job_offline(tmp_path, capsys):
   _, _, first, second = _folders(tmp_path)
   index_dir = tmp_path / "index"
   template = tmp_path / "templates" / "index.json"
@@ -108,14 +109,15 @@ def test_the_dataflow_build_is_a_whole_job_offline(tmp_path):
   (build_dir,) = os.listdir(index_dir)
   assert os.listdir(index_dir / build_dir) == ["trained.faiss"]
   assert not store.exists(str(index_dir))
-  # A real Dataflow run needs an index folder its workers can write.
-  refused = _launch([first, "--parallel", *dataflow_offline.dataflow_flags(
-      tmp_path)])
-  assert refused.returncode == 2
+  # A real Dataflow run needs an index folder its workers can write; Beam's
+  # flags without --parallel are refused, naming them. (In this process:
+  # both fail before any work.)
+  assert index_cli.main([first, "--parallel", *dataflow_offline.dataflow_flags(
+      tmp_path)]) == 2
   assert "expected an index folder its workers can write (gs://...)" in (
-      refused.stderr)
-  # Beam's flags without --parallel are refused, naming them.
-  unasked = _launch([first, "--runner", "DirectRunner"])
-  assert unasked.returncode == 2
+      capsys.readouterr().err)
+  with pytest.raises(SystemExit) as refused:
+    index_cli.main([first, "--runner", "DirectRunner"])
+  assert refused.value.code == 2
   assert "--runner DirectRunner (Beam's flags need --parallel)" in (
-      unasked.stderr)
+      capsys.readouterr().err)
