@@ -103,7 +103,8 @@ def plan_build(target: str, wanted: Sequence[str], expected: int,
 
 def _read_index(path: str):
   import faiss  # pylint: disable=g-import-not-at-top
-  return faiss.deserialize_index(np.frombuffer(store.read_bytes(path), np.uint8))
+  return faiss.deserialize_index(
+      np.frombuffer(store.read_bytes(path), np.uint8))
 
 
 class _KeyDigestsDoFn(beam.DoFn):
