@@ -24,8 +24,10 @@ from autofaiss import build_index
 
 
 def _bytes(size: str) -> int:
-  number, unit, binary = re.match(r"^(\d+(?:\.\d+)?)([kmgt]?)(i?)b?$",
-                                  size.strip(), re.I).groups()
+  match = re.match(r"^(\d+(?:\.\d+)?)([kmgt]?)(i?)b?$", size.strip(), re.I)
+  if match is None:
+    raise ValueError(f"expected a size such as 2GB, found {size!r}")
+  number, unit, binary = match.groups()
   base = 1024 if binary else 1000
   return int(float(number) * base ** ("kmgt".index(unit.lower()) + 1
                                       if unit else 0))

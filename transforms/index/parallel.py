@@ -279,7 +279,7 @@ class BuildIndexOnBeam(beam.PTransform):
             | "Merge" >> beam.ParDo(_MergeDoFn(plan)))
 
 
-def run(plan: BuildPlan, options) -> object:
+def run(plan: BuildPlan, options) -> beam.runners.runner.PipelineResult:
   """Builds the job on ``options``' runner and runs it; returns the
   PipelineResult (not waited for)."""
   pipeline = beam.Pipeline(options=options)

@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, List, Optional, Protocol, Tuple
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
@@ -303,7 +303,16 @@ def exists(folder: str) -> bool:
       _exists(p) for p in _files(folder, manifest))
 
 
-def save(folder: str, index, keys: Union[Keys, "KeysOnDisk"], manifest: dict,
+class SavedKeys(Protocol):
+  """What ``save`` writes the keys from (``Keys``, ``KeysOnDisk``, or the
+  Beam build's concatenated shards)."""
+
+  def __len__(self) -> int: ...
+
+  def save(self, path: str) -> None: ...
+
+
+def save(folder: str, index, keys: SavedKeys, manifest: dict,
          raw: Optional[str] = None) -> dict:
   """Writes a new version's vectors and keys (and ``raw``, a local file of
   the unit vectors for re-ranking, moved in), then the manifest naming
