@@ -26,8 +26,26 @@ or on the runner that Beam's flags name, the same flags as
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from typing import List, Optional
+
+
+def _run_on_beam(options, plan) -> str:
+  """Runs the Beam build (``transforms.index.parallel``) on ``options``'
+  runner: waits and says what was built, or says what a template or a dry
+  run wrote."""
+  from transforms.index import build  # pylint: disable=g-import-not-at-top
+  from transforms.index import parallel  # pylint: disable=g-import-not-at-top
+  from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
+  outcome = dataflow.outcome(options, False)
+  result = parallel.run(plan, options)
+  if outcome is not dataflow.Outcome.WAIT:
+    if outcome is dataflow.Outcome.DRY_RUN:
+      parallel.remove_build(plan.build_dir)
+    return "\n".join(dataflow.describe(outcome, options, result))
+  result.wait_until_finish()
+  return build.built_on_beam(plan)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -70,23 +88,31 @@ def main(argv: Optional[List[str]] = None) -> int:
   options = None
   if args.parallel:
     quiet.configure(False, tensorflow=False)
+  from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
+  on_beam = None
   try:
     if args.parallel:
       from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
       options = options_lib.runner_options(beam_args)
+      target = args.index_dir or build.default_index_dir(args.output_dirs[0])
+      if (dataflow.is_dataflow(options) and "://" not in target and
+          dataflow.outcome(options, False) is dataflow.Outcome.WAIT):
+        raise flags.ConfigError(
+            "--runner DataflowRunner: expected an index folder its workers "
+            f"can write (gs://...), found the local path {target!r}")
+      on_beam = functools.partial(_run_on_beam, options)
     # Beam's staging and workers print C++ and sdist noise, as for embed.
     with (quiet.stderr_filtered() if args.parallel
           else contextlib.nullcontext()):
       path, done = build.build_index(args.output_dirs, args.index_dir,
-                                     budget, options)
+                                     budget, on_beam)
   except (flags.ConfigError, FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   print(f"index {done}")
-  if options is not None:
-    from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
-    if dataflow.outcome(options, no_wait=False) is not dataflow.Outcome.WAIT:
-      return 0   # a template or a dry run: nothing is built yet
+  if options is not None and dataflow.outcome(
+      options, False) is not dataflow.Outcome.WAIT:
+    return 0   # a template or a dry run: nothing is built yet
   if args.duplicates is not None:
     table, groups, images = duplicates.write_duplicates(path,
                                                          args.duplicates)

@@ -173,15 +173,14 @@ def write_neighbours(index_dir: str, queries: str, output: str, k: int,
   Args:
     queries: a results folder, or a glob of images (when it holds no
       results files).
-    options: the PipelineOptions (default: the local runner's).
+    options: the PipelineOptions (the entry point's; default Beam's).
   """
-  from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
+  from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
   from transforms.write import columns  # pylint: disable=g-import-not-at-top
   from transforms.write import output_files  # pylint: disable=g-import-not-at-top
   from transforms.write import sinks  # pylint: disable=g-import-not-at-top
   neighbours_prefix = output.rstrip("/") + "/neighbours"
-  with beam.Pipeline(options=options or options_lib.runner_options(
-      [])) as p:
+  with beam.Pipeline(options=options or PipelineOptions([])) as p:
     if vectors.result_files(queries):
       found = p | "Neighbours" >> SearchResultsFolder(index_dir, queries, k)
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from transforms.core import flags
 from transforms.core import tasks
@@ -21,7 +21,6 @@ from transforms.index import parallel
 from transforms.index import store
 from transforms.index import tuning
 from transforms.index import vectors
-from transforms.job import dataflow
 from transforms.write import output_files
 
 _LOGGER = logging.getLogger("hub_image_beam")
@@ -58,15 +57,18 @@ def _folder_manifest(output_dir: str) -> manifest_lib.IndexManifest:
 
 def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None,
                 memory_budget: Optional[int] = None,
-                beam_options=None) -> Tuple[str, str]:
+                on_beam: Optional[Callable[[parallel.BuildPlan], str]] = None
+                ) -> Tuple[str, str]:
   """Builds, extends or reuses the index; returns (its folder, what was
   done).
 
   Args:
     memory_budget: bytes the index may take in memory (default: half of
       this machine's); it chooses the index (``index.choice``).
-    beam_options: build an IVF-PQ index as a Beam job on these
-      PipelineOptions' runner (``index.parallel``), from scratch.
+    on_beam: build an IVF-PQ index as a Beam job, from scratch: trained
+      here, then ``on_beam(plan)`` runs ``parallel.BuildIndexOnBeam(plan)``
+      on the caller's runner and returns what was done (the entry point
+      owns the runner and its flags).
 
   Raises:
     flags.ConfigError: a folder holds no embeddings, or its manifest
@@ -97,9 +99,9 @@ def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None,
       and (memory_budget is None or old_choice.get("budget") == budget)):
     return target, "reused (its folders are unchanged)"
   expected = sum(_row_count(d) for d in wanted)
-  if beam_options is not None:
-    return target, _build_on_beam(target, base, wanted, prints, budget,
-                                  expected, beam_options)
+  if on_beam is not None:
+    return target, on_beam(_plan_on_beam(target, base, wanted, prints,
+                                         budget, expected))
   try:
     chosen = choice.choose(expected, base.dimension, budget)
   except choice.BudgetTooSmall as e:
@@ -117,18 +119,10 @@ def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None,
     keys.close()
 
 
-def _build_on_beam(target: str, base: manifest_lib.IndexManifest,
-                   wanted: Sequence[str], prints: Dict, budget: int,
-                   expected: int, options) -> str:
-  """Trains here, encodes and merges in a Beam job (``index.parallel``);
-  returns what was done (or, for a template or a dry run, what was
-  written)."""
-  outcome = dataflow.outcome(options, no_wait=False)
-  if (outcome is dataflow.Outcome.WAIT and dataflow.is_dataflow(options)
-      and "://" not in target):
-    raise flags.ConfigError(
-        f"--runner DataflowRunner: expected an index folder its workers can "
-        f"write (gs://...), found the local path {target!r}")
+def _plan_on_beam(target: str, base: manifest_lib.IndexManifest,
+                  wanted: Sequence[str], prints: Dict, budget: int,
+                  expected: int) -> parallel.BuildPlan:
+  """Trains IVF-PQ here for a Beam build (``index.parallel``)."""
   record = base.to_json(0, [])
   record["folders"] = [{"dir": d, "fingerprint": prints[d]} for d in wanted]
   try:
@@ -138,16 +132,15 @@ def _build_on_beam(target: str, base: manifest_lib.IndexManifest,
     raise flags.ConfigError(str(e)) from None
   _LOGGER.info("trained %s on a sample; encoding %d files on Beam",
                plan.chosen.factory(), len(plan.files))
-  result = parallel.run(plan, options)
-  if outcome is not dataflow.Outcome.WAIT:
-    if outcome is dataflow.Outcome.DRY_RUN:
-      parallel.remove_build(plan.build_dir)
-    return "\n".join(dataflow.describe(outcome, options, result))
-  result.wait_until_finish()
-  _, _, saved = store.load(target)
-  measured = saved.get("choice") or {}
+  return plan
+
+
+def built_on_beam(plan: parallel.BuildPlan) -> str:
+  """What a finished Beam build did, from the manifest it saved."""
+  _, _, saved = store.load(plan.target)
   return (f"built on Beam: {saved.get('count', 0)} vectors in all, "
-          f"{plan.chosen.describe()}; {tuning.recall_text(measured)}")
+          f"{plan.chosen.describe()}; "
+          f"{tuning.recall_text(saved.get('choice') or {})}")
 
 
 def _build(target: str, base: manifest_lib.IndexManifest,
