@@ -22,11 +22,15 @@ from tests import image_corpus
 
 # Every top-level step, in order: Dataflow's update and monitoring key on
 # these labels, so changing one is a breaking change.
-TOP_LEVEL_STEPS = ["ReadInputs", "CountReadFailures",
-                   "DecodeImages", "RunInference", "BuildRows",
-                   "CountFailedReads", "CountFailedDecodes",
-                   "CountFailedInference", "CollectFailures", "FailureRows",
-                   "WriteOutput"]
+TOP_LEVEL_STEPS = ["ReadImages", "InferImages", "WriteResults"]
+# Each stage's own steps, as Dataflow's UI shows them under the stage.
+STAGE_STEPS = {
+    "ReadImages": ["ReadInputs", "CountReadFailures"],
+    "InferImages": ["DecodeImages", "RunInference", "BuildRows",
+                    "CountFailedReads", "CountFailedDecodes",
+                    "CountFailedInference", "CollectFailures",
+                    "FailureRows"],
+    "WriteResults": ["WriteOutput"]}
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +78,16 @@ def top_level_steps(pipeline_pb):
                     for t in transforms[root].subtransforms]
 
 
+def stage_steps(pipeline, stage):
+  """The labels of one top-level stage's own steps, without its prefix."""
+  transforms = pipeline.components.transforms
+  (root,) = pipeline.root_transform_ids
+  (found,) = [t for t in transforms[root].subtransforms
+              if transforms[t].unique_name == stage]
+  return [transforms[t].unique_name[len(stage) + 1:]
+          for t in transforms[found].subtransforms]
+
+
 def test_template_writes_job_graph_and_staged_package(simple_model, images,
                                                       tmp_path):
   template = tmp_path / "templates" / "embed.json"
@@ -101,8 +115,10 @@ def test_template_writes_job_graph_and_staged_package(simple_model, images,
     names = sdist.getnames()
   assert any(n.endswith("transforms/model/handler.py") for n in names)
   assert any(n.endswith("pipelines/embed.py") for n in names)
-  _, steps = top_level_steps(tmp_path / "staging" / "pipeline.pb")
+  pipeline, steps = top_level_steps(tmp_path / "staging" / "pipeline.pb")
   assert steps == TOP_LEVEL_STEPS
+  for stage, expected in STAGE_STEPS.items():
+    assert stage_steps(pipeline, stage) == expected, stage
   assert not (tmp_path / "out").exists()  # nothing ran
 
 
@@ -222,19 +238,19 @@ def test_right_fitting_puts_the_gpu_on_inference_only(simple_model, images,
   # No GPU on every worker: the service option is absent.
   assert not any("worker_accelerator" in o
                  for o in env.get("serviceOptions", []))
-  pipeline, steps = top_level_steps(tmp_path / "staging" / "pipeline.pb")
+  pipeline, _ = top_level_steps(tmp_path / "staging" / "pipeline.pb")
+  steps = stage_steps(pipeline, "InferImages")
   # Decode and inference are separated by the shuffle.
   assert steps[steps.index("DecodeImages") + 1] == "ShuffleToInference"
   assert steps[steps.index("ShuffleToInference") + 1] == "RunInference"
   transforms = pipeline.components.transforms
-  by_name = {transforms[t].unique_name: t
-             for t in transforms[pipeline.root_transform_ids[0]].subtransforms}
+  by_name = {transforms[t].unique_name: t for t in transforms}
   accelerator = "beam:resources:accelerator:v1"
   hinted = {transforms[t].unique_name
             for t in transforms if accelerator in _environment_hints(
                 pipeline, t)}
   inference = set(transforms[t].unique_name
-                  for t in _descendants(pipeline, by_name["RunInference"]))
+                  for t in _descendants(pipeline, by_name["InferImages/RunInference"]))
   # The hint is on the inference step (and what it is made of), on nothing
   # upstream or downstream.
   assert hinted and hinted <= inference, sorted(hinted - inference)[:5]
@@ -243,7 +259,8 @@ def test_right_fitting_puts_the_gpu_on_inference_only(simple_model, images,
   assert hints[accelerator] == (
       b"type:nvidia-l4;count:1;install-nvidia-driver")
   assert hints["beam:resources:min_ram_bytes:v1"] == b"16000000000"
-  for name in ("ReadInputs", "DecodeImages", "ShuffleToInference",
-               "BuildRows", "WriteOutput"):
+  for name in ("ReadImages/ReadInputs", "InferImages/DecodeImages",
+               "InferImages/ShuffleToInference", "InferImages/BuildRows",
+               "WriteResults/WriteOutput"):
     for t in _descendants(pipeline, by_name[name]):
       assert accelerator not in _environment_hints(pipeline, t), name

@@ -272,8 +272,19 @@ class JobImageSample:
                decode: decode_settings.DecodeSettings,
                image_size: Tuple[int, int],
                quantization: quant_config.QuantizationSettings,
-               fetch: Optional[fetch_settings.FetchSettings] = None):
+               fetch: Optional[fetch_settings.FetchSettings] = None,
+               inputs: Optional[List[elements.ImageInput]] = None):
+    """Args:
+      read: the job's read settings: the sample is spread over its inputs.
+      decode: decoded as the job decodes.
+      image_size: at the model's size.
+      quantization: how many images calibrate and check.
+      fetch: URLs are fetched with these settings.
+      inputs: the images to sample from instead of ``read``'s (the
+        library's ``int8_sample`` as a list); spread the same way.
+    """
     self._read, self._decode = read, decode
+    self._inputs = inputs
     self._fetch = fetch
     self._size = image_size
     self._quantization = quantization
@@ -284,8 +295,12 @@ class JobImageSample:
   def _inputs_split(self):
     if self._split is None:
       q = self._quantization
-      items = spread_inputs(self._read,
-                            q.calibration_images + q.check_images)
+      count = q.calibration_images + q.check_images
+      if self._inputs is not None:
+        items = sorted(self._inputs,
+                       key=lambda i: sample_rank(i.image_key))[:count]
+      else:
+        items = spread_inputs(self._read, count)
       try:
         n_cal, n_check = quant_config.split_sizes(len(items), q)
       except ValueError as e:

@@ -129,14 +129,7 @@ def build_config(options: PipelineOptions) -> JobConfig:
   fetch = fetch_settings.from_flags(
       o, options.view_as(SetupOptions).user_agent or "")
   write = write_settings.from_flags(o)
-  if model.task != tasks.TASK_CLASSIFICATION and write.labels_file:
-    raise ConfigError(f"--labels_file is only used with --task classification "
-                      f"(found --task {model.task})")
-  clash = sorted(set(model.extra_outputs + read.passthrough_columns) &
-                 set(columns.RESERVED_COLUMNS))
-  if clash:
-    raise ConfigError(f"column name(s) {clash} are reserved for results "
-                      f"({', '.join(columns.RESERVED_COLUMNS)})")
+  check_across_stages(model, write, read.passthrough_columns)
   if o.max_failure_rate is not None and not 0 <= o.max_failure_rate <= 1:
     raise ConfigError(f"--max_failure_rate: expected a fraction in [0, 1], "
                       f"found {o.max_failure_rate}")
@@ -147,6 +140,25 @@ def build_config(options: PipelineOptions) -> JobConfig:
   return JobConfig(read=read, decode=decode, model=model, write=write,
                    max_failure_rate=o.max_failure_rate, no_wait=o.no_wait,
                    placement=placement, fetch=fetch)
+
+
+def check_across_stages(model: model_settings.ModelSettings,
+                        write: write_settings.WriteSettings,
+                        passthrough: Sequence[str] = ()) -> None:
+  """What one stage's settings cannot check alone.
+
+  Raises:
+    ConfigError: labels without classification; a model output or a
+      pass-through column named as a result column.
+  """
+  if model.task != tasks.TASK_CLASSIFICATION and write.labels_file:
+    raise ConfigError(f"--labels_file is only used with --task classification "
+                      f"(found --task {model.task})")
+  clash = sorted(set(model.extra_outputs + tuple(passthrough)) &
+                 set(columns.RESERVED_COLUMNS))
+  if clash:
+    raise ConfigError(f"column name(s) {clash} are reserved for results "
+                      f"({', '.join(columns.RESERVED_COLUMNS)})")
 
 
 def apply_local_runner_defaults(options: PipelineOptions) -> None:

@@ -120,7 +120,7 @@ def plan_job(config: options_lib.JobConfig,
       config.model.handle, config.model.task, model.image_size, model.entry,
       config.write.top_k.score, model.engine.precision, model.engine.engine,
       model.engine.version)
-  metadata.update(provenance.facts(config, model))
+  metadata.update(provenance.facts(config.decode, model))
   metadata.update(mixed)
   write = config.write
   identity = parts.identity(job_identity(config, metadata))

@@ -24,6 +24,7 @@ from typing import Dict, Mapping, Optional, Sequence
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.core import flags
+from transforms.decode import settings as decode_settings
 from transforms.job import options as options_lib
 from transforms.model import precision
 from transforms.model import resolve
@@ -43,19 +44,18 @@ QUANTIZED_MODEL = "quantized_model"
 EARLIER_ENGINES = "earlier_engines"
 
 
-def decode_facts(config: options_lib.JobConfig,
+def decode_facts(d: decode_settings.DecodeSettings,
                  image_size) -> Dict[str, object]:
   """The decode and resize settings the pixels depend on."""
-  d = config.decode
   return {"resize": d.resize, "max_pixels": d.max_pixels,
           "jpeg_draft": d.jpeg_draft,
           "image_size": [int(image_size[0]), int(image_size[1])]}
 
 
-def facts(config: options_lib.JobConfig,
+def facts(decode: decode_settings.DecodeSettings,
           model: resolve.ModelFacts) -> Dict[str, str]:
   """The metadata entries this module adds (strings, as Parquet keeps)."""
-  out = {DECODE: json.dumps(decode_facts(config, model.image_size),
+  out = {DECODE: json.dumps(decode_facts(decode, model.image_size),
                             sort_keys=True),
          MODEL_DIGEST: model.content_digest}
   reduced = model.engine.reduced
@@ -114,7 +114,7 @@ def check_earlier(files: Sequence[str], config: options_lib.JobConfig,
     flags.ConfigError: naming the file, its value and this job's.
   """
   ours_precision = model.engine.precision
-  ours_decode = decode_facts(config, model.image_size)
+  ours_decode = decode_facts(config.decode, model.image_size)
   engines = set()
   warned = False
   run_records: Dict[str, Optional[Mapping[str, str]]] = {}
