@@ -39,12 +39,15 @@ the model when it is constructed, as the command does at launch.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import (Any, Dict, List, NamedTuple, Optional, Sequence, Tuple,
                     Union)
 
 import apache_beam as beam
 from apache_beam import typehints
+from apache_beam.typehints.typehints import is_consistent_with
 from apache_beam.ml.inference.base import RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.typehints.decorators import TypeCheckError
 
 from transforms.core import counters
@@ -328,8 +331,8 @@ class InferImages(beam.PTransform):
       return
     element_type = getattr(pvalueish, "element_type", None)
     if not isinstance(pvalueish, beam.PCollection) or (
-        not typehints.is_consistent_with(element_type, INPUT_TYPE)):
-      found = (f"elements of type {element_type}"
+        not is_consistent_with(element_type, INPUT_TYPE)):
+      found = (f"elements of type {_type_name(element_type)}"
                if isinstance(pvalueish, beam.PCollection)
                else type(pvalueish).__name__)
       raise TypeCheckError(
@@ -359,7 +362,7 @@ class InferImages(beam.PTransform):
       stages.append(("CountFailedReads", converted[failures.FAILURES_TAG]
                      | "CountReadInputs" >> beam.ParDo(
                          counters.CountInputDoFn())))
-      fetch = not typehints.is_consistent_with(inputs.element_type,
+      fetch = not is_consistent_with(inputs.element_type,
                                                KeyedBytes)
     if self._layout is None:
       self._layout = layout_lib.row_layout(
@@ -488,6 +491,18 @@ def _write(write: write_settings.WriteSettings, schema, identity,
       columns.FAILURE_SCHEMA, failure_format[1])
 
 
+def pipeline_options(argv: Sequence[str] = ()) -> PipelineOptions:
+  """Beam options for a pipeline using these transforms, as the command
+  takes them: Dataflow's flags checked before anything is staged; without
+  ``--runner``, Beam's in-process runner with two workers (Beam's default
+  DirectRunner first tries to download its Prism binary).
+
+  Raises:
+    ConfigError: a Dataflow flag is missing or wrong.
+  """
+  return options_lib.runner_options(argv)
+
+
 def _metadata(settings: model_settings.ModelSettings,
               decode: decode_settings.DecodeSettings,
               write: write_settings.WriteSettings,
@@ -528,6 +543,11 @@ def _sample_for(settings: model_settings.ModelSettings,
               for key, data in given]
   return lambda size: image_sample.JobImageSample(
       read, decode, size, settings.quantization, fetch, inputs)
+
+
+def _type_name(hint) -> str:
+  """``Tuple[<class 'str'>, <class 'int'>]`` -> ``Tuple[str, int]``."""
+  return re.sub(r"<class '(?:builtins\.)?([\w.]+)'>", r"\1", str(hint))
 
 
 def _pipeline_of(pvalueish) -> beam.Pipeline:
