@@ -187,3 +187,63 @@ def test_the_command_writes_what_the_library_writes(classify, tmp_path):
   assert metadata(by_library) == metadata(by_command)
   assert json.loads(metadata(by_library)[
       b"hub_image_beam.decode"])["image_size"] == [224, 224]
+
+
+def test_streaming_writes_each_window_and_its_late_pane(classify, tmp_path):
+  from apache_beam.options.pipeline_options import StandardOptions  # pylint: disable=g-import-not-at-top
+  from apache_beam.testing.test_stream import TestStream  # pylint: disable=g-import-not-at-top
+  from apache_beam.transforms import trigger  # pylint: disable=g-import-not-at-top
+  from apache_beam.transforms import window  # pylint: disable=g-import-not-at-top
+  photo = {os.path.basename(p): open(p, "rb").read()
+           for p in conftest.photo_paths()}
+
+  def at(seconds, key, data):
+    return window.TimestampedValue((key, data), seconds)
+
+  # Two 10 s windows; a bad image in the middle of the first; an image of
+  # the first window arriving after the watermark passed it (late, but
+  # within the allowed lateness).
+  stream = (TestStream()
+            .advance_watermark_to(0)
+            .add_elements([at(1, "cat.bmp", photo["cat.bmp"]),
+                           at(2, "bad", b"not an image"),
+                           at(3, "owl.jpg", photo["owl.jpg"])])
+            .advance_watermark_to(12)
+            .add_elements([at(13, "hot_dog.jpg", photo["hot_dog.jpg"])])
+            .add_elements([at(5, "late-pets.jpg", photo["pets.jpg"])])
+            .advance_watermark_to_infinity())
+  options = api.pipeline_options(["--runner", "DirectRunner"])
+  options.view_as(StandardOptions).streaming = True
+  out = str(tmp_path / "out")
+  with beam.Pipeline(options=options) as pipeline:
+    _ = (pipeline | stream
+         | beam.WindowInto(
+             window.FixedWindows(10),
+             trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+             allowed_lateness=60,
+             accumulation_mode=trigger.AccumulationMode.DISCARDING)
+         | classify
+         | api.WriteResults(out))
+
+  def keys(path):
+    if path.endswith(".parquet"):
+      return sorted(pq.read_table(path).column("key").to_pylist())
+    return sorted(json.loads(line)["key"] for line in open(path))
+
+  first, second = "19700101T000000Z-19700101T000010Z", (
+      "19700101T000010Z-19700101T000020Z")
+  written = {os.path.relpath(p, out): keys(p)
+             for p in glob.glob(os.path.join(out, "**", "*"), recursive=True)
+             if os.path.isfile(p)}
+  assert written == {
+      f"results-{first}-p0-00000-of-00001.parquet": ["cat.bmp", "owl.jpg"],
+      f"results-{first}-p1-00000-of-00001.parquet": ["late-pets.jpg"],
+      f"results-{second}-p0-00000-of-00001.parquet": ["hot_dog.jpg"],
+      f"failures/failures-{first}-p0-00000-of-00001.jsonl": ["bad"]}
+  rows = conftest.read_parquet_rows(out)
+  assert {r["key"]: r["top_k_labels"][0] for r in rows}["cat.bmp"] == (
+      "Egyptian cat")
+  schema = pq.read_schema(os.path.join(
+      out, f"results-{second}-p0-00000-of-00001.parquet"))
+  assert schema.metadata[b"hub_image_beam.model"].decode() == (
+      conftest.MOBILENET_CLS)

@@ -48,6 +48,7 @@ from apache_beam import typehints
 from apache_beam.typehints.typehints import is_consistent_with
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms import window
 from apache_beam.typehints.decorators import TypeCheckError
 
 from transforms.core import counters
@@ -78,9 +79,11 @@ from transforms.write import columns
 from transforms.write import dofn as write_dofn
 from transforms.write import layout as layout_lib
 from transforms.write import output_dir
+from transforms.write import output_files
 from transforms.write import parts
 from transforms.write import settings as write_settings
 from transforms.write import sinks
+from transforms.write import windowed
 
 ConfigError = flags.ConfigError
 ModelError = description.ModelError
@@ -467,21 +470,30 @@ class WriteResults(beam.PTransform):
 def _write(write: write_settings.WriteSettings, schema, identity,
            rows, failure_rows) -> None:
   """Results and failures to the output: in committed parts (resumable,
-  ``write.parts``), or with Beam's sinks for a fixed ``num_shards``."""
-  from transforms.write import output_files  # pylint: disable=g-import-not-at-top
+  ``write.parts``), with Beam's sinks for a fixed ``num_shards``, or, in
+  windows (streaming), as each window fires (``write.windowed``)."""
   if write.failures_format == write_settings.FAILURES_AS_RESULTS:
     failure_format = (write.output_format, write.compression)
   else:
     failure_format = (sinks.JSONL, "none")
+  formats = {
+      parts.RESULTS_PARTS: parts.PartFormat(
+          write.output_format, schema, write.compression),
+      parts.FAILURES_PARTS: parts.PartFormat(
+          failure_format[0], columns.FAILURE_SCHEMA, failure_format[1])}
+  by_kind = {parts.RESULTS_PARTS: rows, parts.FAILURES_PARTS: failure_rows}
+  if _windowed(rows):
+    _ = by_kind | "WriteWindows" >> windowed.WriteInWindows(
+        write.output, formats, max(1, write.num_shards))
+    return
+  if not rows.is_bounded:
+    raise ConfigError(
+        "WriteResults: a streaming pipeline's results must be in windows, "
+        "which are written as they fire; expected beam.WindowInto(...) "
+        "before InferImages, found the global window")
   if write.num_shards == 0:
-    formats = {
-        parts.RESULTS_PARTS: parts.PartFormat(
-            write.output_format, schema, write.compression),
-        parts.FAILURES_PARTS: parts.PartFormat(
-            failure_format[0], columns.FAILURE_SCHEMA, failure_format[1])}
-    _ = {parts.RESULTS_PARTS: rows, parts.FAILURES_PARTS: failure_rows} | (
-        "WriteOutput" >> parts.WriteInParts(write.output, formats, identity,
-                                            write.part_rows))
+    _ = by_kind | "WriteOutput" >> parts.WriteInParts(
+        write.output, formats, identity, write.part_rows)
     return
   _ = rows | "WriteResults" >> sinks.make_sink(
       write.output_format, output_files.results_prefix(write.output), schema,
@@ -501,6 +513,10 @@ def pipeline_options(argv: Sequence[str] = ()) -> PipelineOptions:
     ConfigError: a Dataflow flag is missing or wrong.
   """
   return options_lib.runner_options(argv)
+
+
+def _windowed(pcoll: beam.PCollection) -> bool:
+  return not isinstance(pcoll.windowing.windowfn, window.GlobalWindows)
 
 
 def _metadata(settings: model_settings.ModelSettings,

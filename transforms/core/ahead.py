@@ -100,10 +100,17 @@ class AsCompleted(Generic[Item, Outcome]):
       yield self._pending.pop(future), future.result()
 
 
-def in_global_window(value):
-  """``value`` as ``finish_bundle`` must emit it (a windowed value; these
-  jobs run in the global window)."""
+# Where an input was: its timestamp and window (``DoFn.TimestampParam``,
+# ``DoFn.WindowParam``), for what is emitted for it later.
+Where = Tuple[timestamp.Timestamp, window.BoundedWindow]
+GLOBAL: Where = (timestamp.MIN_TIMESTAMP, window.GlobalWindow())
+
+
+def in_window(value, where: Where = GLOBAL):
+  """``value`` in the window of the input it came from: work emitted after
+  its input's own ``process`` call (a later call, or ``finish_bundle``)
+  would otherwise take the window of whatever input is current (or none).
+  In a streaming job's windows each result must stay in its image's."""
   if isinstance(value, beam.pvalue.TaggedOutput):
-    return beam.pvalue.TaggedOutput(value.tag, in_global_window(value.value))
-  return windowed_value.WindowedValue(value, timestamp.MIN_TIMESTAMP,
-                                      [window.GlobalWindow()])
+    return beam.pvalue.TaggedOutput(value.tag, in_window(value.value, where))
+  return windowed_value.WindowedValue(value, where[0], [where[1]])

@@ -2,8 +2,9 @@
 thin DoFn reads and decodes each batch (:mod:`batch`), in its threads."""
 from __future__ import annotations
 
+import collections
 from concurrent import futures
-from typing import Optional, Sequence, Tuple
+from typing import Deque, Optional, Sequence, Tuple
 
 import apache_beam as beam
 
@@ -45,6 +46,7 @@ class DecodeBatchDoFn(beam.DoFn):
       self._pool = futures.ThreadPoolExecutor(
           self._settings.threads, thread_name_prefix="decode")
       self._ahead = ahead.RunAhead(self._pool, self._load)
+    self._where: Deque[ahead.Where] = collections.deque()
 
   def teardown(self):
     if self._pool is not None:
@@ -61,21 +63,28 @@ class DecodeBatchDoFn(beam.DoFn):
       self._decoded.inc(len(decoded.image_keys))
       yield decoded
 
-  def process(self, items: Sequence[elements.ImageInput]):
+  def process(self, items: Sequence[elements.ImageInput],
+              timestamp=beam.DoFn.TimestampParam,
+              window=beam.DoFn.WindowParam):
     self._inputs.inc(len(items))
     if self._ahead is None:
       yield from self._emit(items, [self._load(item) for item in items])
       return
     self._ahead.submit(items)
+    # A batch leaves after later ones came in: it keeps its own window.
+    self._where.append((timestamp, window))
     for done, outcomes in self._ahead.ready():
-      yield from self._emit(done, outcomes)
+      where = self._where.popleft()
+      for output in self._emit(done, outcomes):
+        yield ahead.in_window(output, where)
 
   def finish_bundle(self):
     if self._ahead is None:
       return
     for done, outcomes in self._ahead.drain():
+      where = self._where.popleft()
       for output in self._emit(done, outcomes):
-        yield ahead.in_global_window(output)
+        yield ahead.in_window(output, where)
 
 
 class DecodeImages(beam.PTransform):

@@ -18,7 +18,7 @@ requests in flight where 16 were allowed (benchmarks/README.md, issue 28).
 from __future__ import annotations
 
 import concurrent.futures
-from typing import Optional
+from typing import Optional, Tuple
 
 import apache_beam as beam
 
@@ -52,7 +52,9 @@ class FetchDoFn(beam.DoFn):
     self._fetcher = client.Fetcher(self._settings)
     self._pool = concurrent.futures.ThreadPoolExecutor(
         self._settings.concurrency, thread_name_prefix="fetch")
-    self._ahead = ahead.AsCompleted(self._pool, self._one,
+    # Each URL travels with its window (ahead.in_window): it leaves when it
+    # is fetched, whichever input is current then.
+    self._ahead = ahead.AsCompleted(self._pool, self._one_where,
                                     depth=self._settings.concurrency)
 
   def _one(self, item: elements.ImageInput):
@@ -66,17 +68,24 @@ class FetchDoFn(beam.DoFn):
                                      e, item.image_key.escaped)
     return item._replace(data=got.data, content_type=got.content_type)
 
-  def process(self, item: elements.ImageInput):
+  def _one_where(self, item_where: Tuple[elements.ImageInput, ahead.Where]):
+    return self._one(item_where[0])
+
+  def process(self, item: elements.ImageInput,
+              timestamp=beam.DoFn.TimestampParam,
+              window=beam.DoFn.WindowParam):
     assert self._ahead is not None
-    self._ahead.submit(item)
-    for done, outcome in self._ahead.ready():
-      yield from self._emit(done, outcome)
+    self._ahead.submit((item, (timestamp, window)))
+    yield from self._ready(self._ahead.ready())
 
   def finish_bundle(self):
     assert self._ahead is not None
-    for done, outcome in self._ahead.drain():
-      for output in self._emit(done, outcome):
-        yield ahead.in_global_window(output)
+    yield from self._ready(self._ahead.drain())
+
+  def _ready(self, done):
+    for (item, where), outcome in done:
+      for output in self._emit(item, outcome):
+        yield ahead.in_window(output, where)
 
   def _emit(self, item, outcome):
     if isinstance(outcome, failures.Failure):

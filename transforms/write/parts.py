@@ -29,6 +29,7 @@ needs every row first) and cannot be resumed.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -94,6 +95,19 @@ class PartFormat:
 
   def write(self, path: str, rows: Sequence[Mapping[str, Any]]) -> None:
     if self.name == sinks.PARQUET:
+      with FileSystems.create(path, mime_type="application/octet-stream",
+                              compression_type=CompressionTypes.UNCOMPRESSED
+                              ) as f:
+        self.write_to(f, rows)
+      return
+    with FileSystems.create(path, compression_type=self._compression_type()
+                            ) as f:
+      self._write_records(f, rows)
+
+  def write_to(self, f, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``rows`` as one whole file of this format, into the open binary
+    file ``f`` (compressed here when the format's compression asks)."""
+    if self.name == sinks.PARQUET:
       import pyarrow as pa  # pylint: disable=g-import-not-at-top
       import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
       arrays = [pa.array([row.get(field.name) for row in rows],
@@ -101,21 +115,23 @@ class PartFormat:
       table = pa.Table.from_arrays(arrays, schema=self.schema)
       buffer = io.BytesIO()
       pq.write_table(table, buffer, compression=self.compression)
-      with FileSystems.create(path, mime_type="application/octet-stream",
-                              compression_type=CompressionTypes.UNCOMPRESSED
-                              ) as f:
-        f.write(buffer.getvalue())
+      f.write(buffer.getvalue())
       return
-    with FileSystems.create(path, compression_type=self._compression_type()
-                            ) as f:
-      if self.name == sinks.TFRECORD:
-        from apache_beam.io import tfrecordio  # pylint: disable=g-import-not-at-top
-        for row in rows:
-          tfrecordio._TFRecordUtil.write_record(  # pylint: disable=protected-access
-              f, examples.row_to_example(row, self.schema))
-      else:
-        for row in rows:
-          f.write(sinks.row_to_json(dict(row)).encode("utf-8") + b"\n")
+    if self._compression_type() == CompressionTypes.GZIP:
+      with gzip.GzipFile(fileobj=f, mode="wb") as zipped:
+        self._write_records(zipped, rows)
+      return
+    self._write_records(f, rows)
+
+  def _write_records(self, f, rows: Sequence[Mapping[str, Any]]) -> None:
+    if self.name == sinks.TFRECORD:
+      from apache_beam.io import tfrecordio  # pylint: disable=g-import-not-at-top
+      for row in rows:
+        tfrecordio._TFRecordUtil.write_record(  # pylint: disable=protected-access
+            f, examples.row_to_example(row, self.schema))
+    else:
+      for row in rows:
+        f.write(sinks.row_to_json(dict(row)).encode("utf-8") + b"\n")
 
 
 def _part_name(rows: Sequence[Mapping[str, Any]]) -> str:
