@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import collections
 from concurrent import futures
-from typing import (Callable, Deque, Dict, Generic, Iterator, List, Sequence,
-                    Tuple, TypeVar)
+from typing import (Callable, Deque, Dict, Generic, Iterator, List, Optional,
+                    Sequence, Tuple, TypeVar)
 
 import apache_beam as beam
 from apache_beam.transforms import window
@@ -106,11 +106,25 @@ Where = Tuple[timestamp.Timestamp, window.BoundedWindow]
 GLOBAL: Where = (timestamp.MIN_TIMESTAMP, window.GlobalWindow())
 
 
-def in_window(value, where: Where = GLOBAL):
+def where_of(at, in_window_) -> Where:
+  """A DoFn's (TimestampParam, WindowParam) as a ``Where``; the global
+  window when it is called outside Beam (the parameters' defaults)."""
+  if isinstance(at, timestamp.Timestamp) and isinstance(
+      in_window_, window.BoundedWindow):
+    return at, in_window_
+  return GLOBAL
+
+
+def in_window(value, where: Where = GLOBAL,
+              current: Optional[Where] = None):
   """``value`` in the window of the input it came from: work emitted after
   its input's own ``process`` call (a later call, or ``finish_bundle``)
   would otherwise take the window of whatever input is current (or none).
-  In a streaming job's windows each result must stay in its image's."""
+  In a streaming job's windows each result must stay in its image's.
+  ``value`` as it is when ``where`` is the ``current`` input's own (always,
+  in a batch job's global window)."""
+  if current is not None and where == current:
+    return value
   if isinstance(value, beam.pvalue.TaggedOutput):
     return beam.pvalue.TaggedOutput(value.tag, in_window(value.value, where))
   return windowed_value.WindowedValue(value, where[0], [where[1]])

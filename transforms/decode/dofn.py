@@ -72,11 +72,12 @@ class DecodeBatchDoFn(beam.DoFn):
       return
     self._ahead.submit(items)
     # A batch leaves after later ones came in: it keeps its own window.
-    self._where.append((timestamp, window))
+    current = ahead.where_of(timestamp, window)
+    self._where.append(current)
     for done, outcomes in self._ahead.ready():
       where = self._where.popleft()
       for output in self._emit(done, outcomes):
-        yield ahead.in_window(output, where)
+        yield ahead.in_window(output, where, current)
 
   def finish_bundle(self):
     if self._ahead is None:

@@ -75,17 +75,18 @@ class FetchDoFn(beam.DoFn):
               timestamp=beam.DoFn.TimestampParam,
               window=beam.DoFn.WindowParam):
     assert self._ahead is not None
-    self._ahead.submit((item, (timestamp, window)))
-    yield from self._ready(self._ahead.ready())
+    current = ahead.where_of(timestamp, window)
+    self._ahead.submit((item, current))
+    yield from self._ready(self._ahead.ready(), current)
 
   def finish_bundle(self):
     assert self._ahead is not None
     yield from self._ready(self._ahead.drain())
 
-  def _ready(self, done):
+  def _ready(self, done, current: Optional[ahead.Where] = None):
     for (item, where), outcome in done:
       for output in self._emit(item, outcome):
-        yield ahead.in_window(output, where)
+        yield ahead.in_window(output, where, current)
 
   def _emit(self, item, outcome):
     if isinstance(outcome, failures.Failure):
