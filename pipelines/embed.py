@@ -37,6 +37,7 @@ def _start(argv: Optional[Sequence[str]], test_pipeline=None,
       list(sys.argv[1:] if argv is None else argv))
   options = PipelineOptions(argv)
   config = options_lib.build_config(options)
+  options_lib.streaming(options, config)
   plan = job_plan.plan_job(config,
                           workers_here=not dataflow.is_dataflow(options))
   options_lib.apply_local_runner_defaults(options)

@@ -264,3 +264,56 @@ def test_right_fitting_puts_the_gpu_on_inference_only(simple_model, images,
                "WriteResults/WriteOutput"):
     for t in _descendants(pipeline, by_name[name]):
       assert accelerator not in _environment_hints(pipeline, t), name
+
+
+def test_watch_builds_a_streaming_job_written_per_window(simple_model,
+                                                          tmp_path):
+  # A folder with no file yet: a watching job starts before files land.
+  (tmp_path / "landing").mkdir()
+  template = tmp_path / "watch.json"
+  done = launch(["--model", simple_model,
+                 "--input", str(tmp_path / "landing" / "*.jpg"),
+                 "--output", str(tmp_path / "out"), "--watch", "30",
+                 "--window_seconds", "120", "--template_location",
+                 str(template), *dataflow_flags(tmp_path)])
+  assert done.returncode == 0, done.stderr
+  options = json.loads(template.read_text())["environment"][
+      "sdkPipelineOptions"]["options"]
+  assert options["streaming"] is True
+  pipeline, steps = top_level_steps(tmp_path / "staging" / "pipeline.pb")
+  assert steps == TOP_LEVEL_STEPS
+  transforms = pipeline.components.transforms
+  names = {transforms[t].unique_name for t in transforms}
+  # New files from Beam's MatchContinuously, in windows; the batch job's
+  # listing and committed parts are not in the graph.
+  assert "ReadImages/ReadInputs/Source/Watch0" in names
+  assert "ReadImages/ReadInputs/Source/Windows" in names
+  assert stage_steps(pipeline, "WriteResults") == ["WriteWindows"]
+  assert not any(n.startswith("WriteResults/WriteOutput") for n in names)
+  assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "--watch: expected a streaming runner (DataflowRunner, "
+     "TestDataflowRunner, PrismRunner), found the local runner"),
+    (["--input_format", "tfrecord", "--runner", "DataflowRunner"],
+     "--watch: expected --input_format files (new files land one by one), "
+     "found tfrecord"),
+    (["--runner", "DataflowRunner", "--resume"],
+     "--watch with --resume: expected one of them"),
+    (["--runner", "DataflowRunner", "--window_seconds", "0"],
+     "--watch / --window_seconds: expected positive seconds, found 30.0 / "
+     "0.0"),
+])
+def test_watch_refuses_what_it_cannot_do(simple_model, tmp_path, extra,
+                                         message):
+  from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
+  from transforms.core import flags  # pylint: disable=g-import-not-at-top
+  from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
+  argv = ["--model", simple_model, "--input", str(tmp_path / "*.jpg"),
+          "--output", str(tmp_path / "out"), "--watch", "30", *extra]
+  if "DataflowRunner" in extra:
+    argv += dataflow_flags(tmp_path)[2:]
+  with pytest.raises(flags.ConfigError) as raised:
+    options_lib.build_config(PipelineOptions(argv))
+  assert message in str(raised.value)

@@ -166,7 +166,9 @@ class ReadImages(beam.PTransform):
         model_settings.ModelSettings(handle=""),
         write_settings.WriteSettings(output=""), settings.passthrough_columns)
     self._settings = settings
-    self.passthrough = inputs_check.check_inputs(settings)
+    # A watching source may start before its first file lands.
+    self.passthrough = (inputs_check.check_inputs(settings)
+                        if settings.watch is None else ())
     self._done: Optional[slices.DoneKeys] = None
     self._live_job: Optional[str] = None
     self._in_slices: Optional[bool] = None

@@ -137,6 +137,8 @@ def build_config(options: PipelineOptions) -> JobConfig:
       o.inference_accelerator, o.inference_min_ram_gb,
       options.view_as(GoogleCloudOptions).dataflow_service_options or ())
   dataflow.check_options(options, o.no_wait)
+  if read.watch is not None:
+    _check_watch(options, write)
   return JobConfig(read=read, decode=decode, model=model, write=write,
                    max_failure_rate=o.max_failure_rate, no_wait=o.no_wait,
                    placement=placement, fetch=fetch)
@@ -159,6 +161,32 @@ def check_across_stages(model: model_settings.ModelSettings,
   if clash:
     raise ConfigError(f"column name(s) {clash} are reserved for results "
                       f"({', '.join(columns.RESERVED_COLUMNS)})")
+
+
+# Runners that run Beam's MatchContinuously (--watch): Dataflow's, and
+# Prism (which fetches its own binary, so not offline).
+STREAMING_RUNNERS = ("DataflowRunner", "TestDataflowRunner", "PrismRunner")
+
+
+def _check_watch(options: PipelineOptions,
+                 write: write_settings.WriteSettings) -> None:
+  """Raises ConfigError for a ``--watch`` job that cannot run."""
+  runner = (options.view_as(StandardOptions).runner or "").split(".")[-1]
+  if runner not in STREAMING_RUNNERS:
+    raise ConfigError(
+        f"--watch: expected a streaming runner ({', '.join(STREAMING_RUNNERS)}"
+        f"), found {runner or 'the local runner'}: Beam's in-process "
+        "runners cannot run MatchContinuously")
+  if write.resume:
+    raise ConfigError("--watch with --resume: expected one of them (a "
+                      "watching job writes each window once; it has no "
+                      "parts to resume)")
+
+
+def streaming(options: PipelineOptions, config: JobConfig) -> None:
+  """A watching job is a streaming one."""
+  if config.read.watch is not None:
+    options.view_as(StandardOptions).streaming = True
 
 
 def apply_local_runner_defaults(options: PipelineOptions) -> None:

@@ -107,7 +107,9 @@ def plan_job(config: options_lib.JobConfig,
                                        config.model.quantization, config.fetch)
 
   model = resolve.resolve_model(config.model, workers_here, sample_for)
-  passthrough = inputs_check.check_inputs(config.read)
+  # A watching job may start before its first file lands.
+  passthrough = (inputs_check.check_inputs(config.read)
+                 if config.read.watch is None else ())
   layout = layout_lib.row_layout(
       config.write, config.model.task, model.num_outputs, model.extra_shapes,
       [name for name, _ in passthrough], [kind for _, kind in passthrough])

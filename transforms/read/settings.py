@@ -40,6 +40,15 @@ class ReadSettings:
   allow_mixed_results: bool = False
   max_member_bytes: int = 64 * 2**20
   list_split_bytes: int = 64 * 2**20
+  watch: Optional[float] = None
+  window_seconds: float = 60.0
+  allowed_lateness: Optional[float] = None
+
+  @property
+  def lateness(self) -> float:
+    """Seconds a window stays open for late images (default: a window)."""
+    return (self.window_seconds if self.allowed_lateness is None
+            else self.allowed_lateness)
 
 
 _DEFAULTS = ReadSettings(patterns=())
@@ -81,6 +90,17 @@ def add_flags(parser) -> None:
       "and keyed the same however a list is split. Runs whose inputs are on "
       "this machine's disk, on the local runner, read lists in slices "
       "instead.")
+  add("--watch", type=float, default=None, metavar="SECONDS",
+      help="files: a streaming job: look for new files matching --input "
+      "every SECONDS (Beam's MatchContinuously) and embed each new file "
+      "once, as it lands; results are written per window "
+      "(--window_seconds). Needs a streaming runner (Dataflow).")
+  add("--window_seconds", type=float, default=_DEFAULTS.window_seconds,
+      help="--watch: results and failures are written once per window of "
+      "this many seconds.")
+  add("--allowed_lateness", type=float, default=None, metavar="SECONDS",
+      help="--watch: a window takes images this late after it closed (in "
+      "files of their own, pane p1, p2...); default one window.")
   add("--allow_mixed_results", action="store_true",
       help="--skip_existing: accept earlier results computed in another "
       "precision or with other decode settings (refused otherwise).")
@@ -109,6 +129,8 @@ def from_flags(o) -> ReadSettings:
   if o.max_member_bytes <= 0:
     raise flags.ConfigError(f"--max_member_bytes: expected a positive number "
                             f"of bytes, found {o.max_member_bytes}")
+  if o.watch is not None:
+    _check_watch(o, input_format)
   return ReadSettings(
       patterns=tuple(o.input), input_format=input_format,
       image_feature=o.image_feature, key_feature=o.key_feature,
@@ -119,4 +141,24 @@ def from_flags(o) -> ReadSettings:
                           for g in flags.csv_values(value)),
       allow_mixed_results=bool(o.allow_mixed_results),
       max_member_bytes=o.max_member_bytes,
-      list_split_bytes=o.list_split_bytes)
+      list_split_bytes=o.list_split_bytes, watch=o.watch,
+      window_seconds=o.window_seconds, allowed_lateness=o.allowed_lateness)
+
+
+def _check_watch(o, input_format: str) -> None:
+  """Raises flags.ConfigError for a watch that cannot work."""
+  if input_format != FORMAT_FILES:
+    raise flags.ConfigError(f"--watch: expected --input_format "
+                            f"{FORMAT_FILES} (new files land one by one), "
+                            f"found {input_format}")
+  if o.watch <= 0 or o.window_seconds <= 0:
+    raise flags.ConfigError(
+        f"--watch / --window_seconds: expected positive seconds, found "
+        f"{o.watch} / {o.window_seconds}")
+  if o.allowed_lateness is not None and o.allowed_lateness < 0:
+    raise flags.ConfigError(f"--allowed_lateness: expected seconds >= 0, "
+                            f"found {o.allowed_lateness}")
+  if o.skip_existing:
+    raise flags.ConfigError(
+        "--watch with --skip_existing: expected one of them (a watching job "
+        "embeds each new file once; it does not read earlier results)")

@@ -18,6 +18,7 @@ from transforms.read import settings as read_settings
 from transforms.read import slices
 from transforms.read import tfrecord
 from transforms.read import url_list
+from transforms.read import watch
 from transforms.read import webdataset
 
 
@@ -98,6 +99,11 @@ class ReadInputs(beam.PTransform):
                                in_order, self._live_job)
 
   def expand(self, pbegin):
+    settings = self._settings
+    if settings.watch is not None:
+      return pbegin | "Source" >> watch.WatchImageFiles(
+          settings.patterns, settings.watch, settings.window_seconds,
+          settings.lateness)
     sliced = self._sliced()
     if sliced is not None:
       return pbegin | "Source" >> sliced
