@@ -55,3 +55,46 @@ def test_product_embeddings_joins_the_catalogue(tmp_path):
   np.testing.assert_allclose(cat, again, atol=conftest.SAME_RUN_ATOL)
   cosine = cat @ owl / np.linalg.norm(cat) / np.linalg.norm(owl)
   assert cosine < 0.9
+
+
+def test_streaming_embeddings_on_a_test_stream(tmp_path):
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
+  from apache_beam.options.pipeline_options import StandardOptions  # pylint: disable=g-import-not-at-top
+  from apache_beam.testing.test_stream import TestStream  # pylint: disable=g-import-not-at-top
+  from apache_beam.transforms import window  # pylint: disable=g-import-not-at-top
+  from transforms import api  # pylint: disable=g-import-not-at-top
+  example = _example("streaming_embeddings")
+
+  def message(seconds, key, name):
+    body = json.dumps({"id": key, "uri": os.path.join(conftest.IMAGENET_DIR,
+                                                      name)})
+    return window.TimestampedValue(body.encode(), seconds)
+
+  # Pub/Sub's stand-in: two 30 s windows, a malformed message and a
+  # missing file in the first.
+  stream = (TestStream()
+            .advance_watermark_to(0)
+            .add_elements([message(1, "a", "cat.bmp"),
+                           window.TimestampedValue(b"{not json", 2),
+                           message(3, "b", "gone.jpg")])
+            .advance_watermark_to(40)
+            .add_elements([message(41, "c", "owl.jpg")])
+            .advance_watermark_to_infinity())
+  options = api.pipeline_options(["--runner", "DirectRunner"])
+  options.view_as(StandardOptions).streaming = True
+  infer = api.InferImages(conftest.MOBILENET_FV)
+  out = tmp_path / "out"
+  with beam.Pipeline(options=options) as pipeline:
+    example.build(pipeline | stream, infer, str(out), 30)
+  results = {os.path.basename(p): pq.read_table(p).column("key").to_pylist()
+             for p in glob.glob(str(out / "results-*.parquet"))}
+  assert results == {
+      "results-19700101T000000Z-19700101T000030Z-p0-00000-of-00001.parquet":
+          ["a"],
+      "results-19700101T000030Z-19700101T000100Z-p0-00000-of-00001.parquet":
+          ["c"]}
+  (failed,) = glob.glob(str(out / "failures" / "failures-*.jsonl"))
+  reasons = sorted((f["key"], f["reason"])
+                   for f in map(json.loads, open(failed)))
+  assert reasons == [("b", "not_found"), ("message@Timestamp(2)",
+                                          "bad_message")]

@@ -517,6 +517,18 @@ def pipeline_options(argv: Sequence[str] = ()) -> PipelineOptions:
   return options_lib.runner_options(argv)
 
 
+def failure_row(key: str, reason: str, message: str,
+                stage: str = failures.STAGE_READ) -> Row:
+  """A failure found by the caller's own step (a bad message, a row with no
+  image), in the failures' columns: flattened with ``InferImages``'
+  ``.failures`` it is written with them. ``message`` must not quote the
+  input's bytes."""
+  return failures.Failure(key, stage, reason, message).as_row()
+
+
+is_dataflow = dataflow.is_dataflow
+
+
 def _windowed(pcoll: beam.PCollection) -> bool:
   return not isinstance(pcoll.windowing.windowfn, window.GlobalWindows)
 
