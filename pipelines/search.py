@@ -72,13 +72,13 @@ def _batch(args, beam_args: List[str]) -> int:
   if not vectors.result_files(args.queries):
     # A glob of images: refused here, before the job, when the run's
     # embedding cannot be reproduced (the workers embed the same way).
-    from transforms.index import manifest as manifest_lib  # pylint: disable=g-import-not-at-top
+    from transforms.index import recipe  # pylint: disable=g-import-not-at-top
     from transforms.index import query  # pylint: disable=g-import-not-at-top
     from transforms.index import store  # pylint: disable=g-import-not-at-top
     from transforms.model.openvino import cache as ov_cache  # pylint: disable=g-import-not-at-top
     cache = args.openvino_cache or ov_cache.default_dir()
     try:
-      query.QueryEmbedder(manifest_lib.IndexManifest.from_json(
+      query.QueryEmbedder(recipe.IndexRecipe.from_json(
           store.load(folder)[2]), cache, args.force)
     except query.NotReproducible as e:
       print(f"error: {e}", file=sys.stderr)
@@ -124,7 +124,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   from pipelines.cli import quiet  # pylint: disable=g-import-not-at-top
   quiet.configure(False)
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from transforms.index import manifest as manifest_lib  # pylint: disable=g-import-not-at-top
+  from transforms.index import recipe  # pylint: disable=g-import-not-at-top
   from transforms.index import store  # pylint: disable=g-import-not-at-top
   folder = _existing_index(args.index)
   if folder is None:
@@ -143,7 +143,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from transforms.model.openvino import cache as ov_cache  # pylint: disable=g-import-not-at-top
     try:
       embedder = query.QueryEmbedder(
-          manifest_lib.IndexManifest.from_json(record),
+          recipe.IndexRecipe.from_json(record),
           args.openvino_cache or ov_cache.default_dir(), args.force)
     except query.NotReproducible as e:
       print(f"error: {e}", file=sys.stderr)

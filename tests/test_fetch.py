@@ -44,7 +44,7 @@ def server():
     ("::ffff:127.0.0.1", True), ("8.8.8.8", False), ("2606:4700::1", False),
 ])
 def test_address_policy(address, blocked):
-  assert (addresses.blocked_because(address) is not None) == blocked
+  assert (addresses.special_use(address) is not None) == blocked
 
 
 def test_retry_policy():

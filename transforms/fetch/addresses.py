@@ -28,7 +28,7 @@ def is_metadata(address: str) -> bool:
   return ip in METADATA_ADDRESSES
 
 
-def blocked_because(address: str) -> Optional[str]:
+def special_use(address: str) -> Optional[str]:
   """Why ``address`` may not be fetched from, or None when it may."""
   ip = ipaddress.ip_address(address.split("%", 1)[0])
   if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -49,7 +49,7 @@ def blocked_because(address: str) -> Optional[str]:
 def refused_because(address: str, allow_private: bool) -> Optional[str]:
   """Why a fetch may not connect to ``address`` under this job's
   ``--allow_private_addresses``, or None (metadata stays refused)."""
-  why = blocked_because(address)
+  why = special_use(address)
   if why is not None and allow_private and not is_metadata(address):
     return None
   return why

@@ -89,11 +89,11 @@ class _Embedder:
 
   def __init__(self, index_dir: str, openvino_cache: Optional[str],
                force: bool):
-    from transforms.index import manifest as manifest_lib  # pylint: disable=g-import-not-at-top
+    from transforms.index import recipe  # pylint: disable=g-import-not-at-top
     from transforms.index import query  # pylint: disable=g-import-not-at-top
     self.index, self.keys, record = store.load(index_dir)
     self.embedder = query.QueryEmbedder(
-        manifest_lib.IndexManifest.from_json(record), openvino_cache, force)
+        recipe.IndexRecipe.from_json(record), openvino_cache, force)
 
 
 class _SearchImagesDoFn(beam.DoFn):

@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from transforms.core import flags
 from transforms.core import tasks
 from transforms.index import choice
-from transforms.index import manifest as manifest_lib
+from transforms.index import recipe
 from transforms.index import parallel
 from transforms.index import store
 from transforms.index import tuning
@@ -43,7 +43,7 @@ def _row_count(output_dir: str) -> int:
   return total
 
 
-def _folder_manifest(output_dir: str) -> manifest_lib.IndexManifest:
+def _folder_manifest(output_dir: str) -> recipe.IndexRecipe:
   meta = vectors.metadata(output_dir)
   if meta.get("task", tasks.TASK_FEATURE_VECTOR) != tasks.TASK_FEATURE_VECTOR:
     raise flags.ConfigError(
@@ -52,7 +52,7 @@ def _folder_manifest(output_dir: str) -> manifest_lib.IndexManifest:
   first = next(vectors.batches(output_dir, 1), None)
   if first is None:
     raise flags.ConfigError(f"{output_dir!r} has no results to index")
-  return manifest_lib.IndexManifest.from_metadata(meta, first[2].shape[1])
+  return recipe.IndexRecipe.from_metadata(meta, first[2].shape[1])
 
 
 def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None,
@@ -82,7 +82,7 @@ def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None,
   if store.exists(target):
     _, _, old_record = store.load(target)
     manifests.insert(0, ("the index " + target,
-                         manifest_lib.IndexManifest.from_json(old_record)))
+                         recipe.IndexRecipe.from_json(old_record)))
   base_name, base = manifests[0]
   for name, other in manifests[1:]:
     differs = base.differs_from(other)
@@ -119,7 +119,7 @@ def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None,
     keys.close()
 
 
-def _plan_on_beam(target: str, base: manifest_lib.IndexManifest,
+def _plan_on_beam(target: str, base: recipe.IndexRecipe,
                   wanted: Sequence[str], prints: Dict, budget: int,
                   expected: int) -> parallel.BuildPlan:
   """Trains IVF-PQ here for a Beam build (``index.parallel``)."""
@@ -143,7 +143,7 @@ def built_on_beam(plan: parallel.BuildPlan) -> str:
           f"{tuning.recall_text(saved.get('choice') or {})}")
 
 
-def _build(target: str, base: manifest_lib.IndexManifest,
+def _build(target: str, base: recipe.IndexRecipe,
            wanted: Sequence[str], known: Dict, prints: Dict,
            chosen: choice.IndexChoice, appending: bool,
            keys: store.KeysOnDisk, expected: int) -> Tuple[str, str]:

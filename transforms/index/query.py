@@ -13,7 +13,7 @@ from transforms.core import failures
 from transforms.core import tasks
 from transforms.decode import batch
 from transforms.decode import settings as decode_settings
-from transforms.index import manifest as manifest_lib
+from transforms.index import recipe
 from transforms.model import precision as precision_lib
 from transforms.model import process_policy
 from transforms.model import settings as model_settings
@@ -25,7 +25,7 @@ class NotReproducible(Exception):
   """The run's embedding cannot be reproduced here; says what differs."""
 
 
-def _image_size(manifest: manifest_lib.IndexManifest) -> Tuple[int, int]:
+def _image_size(manifest: recipe.IndexRecipe) -> Tuple[int, int]:
   height, width = (int(v) for v in str(manifest.fields["image_size"]).split(
       ","))
   return height, width
@@ -34,7 +34,7 @@ def _image_size(manifest: manifest_lib.IndexManifest) -> Tuple[int, int]:
 class QueryEmbedder:
   """Embeds query images as the indexed run did."""
 
-  def __init__(self, manifest: manifest_lib.IndexManifest,
+  def __init__(self, manifest: recipe.IndexRecipe,
                openvino_cache: Optional[str], force: bool = False):
     missing = manifest.missing()
     if missing and not force:

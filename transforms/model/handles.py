@@ -11,7 +11,7 @@ import hashlib
 import os
 
 from transforms.model import description
-from transforms.model import fetch
+from transforms.model import local_copy
 from transforms.model.tensorflow import lean_import as tf_import
 
 ModelError = description.ModelError
@@ -50,9 +50,9 @@ def resolve_model_path(handle: str) -> str:
       return hub.resolve(handle)
     except Exception as e:  # pylint: disable=broad-except
       raise ModelError(f"could not download model {handle!r}: {e}") from e
-  if fetch.is_beam_path(handle):
+  if local_copy.is_beam_path(handle):
     try:
-      handle = fetch.local_copy(handle)
+      handle = local_copy.local_copy(handle)
     except (OSError, ValueError) as e:
       raise ModelError(
           f"--model: expected a SavedModel directory, but {handle!r} cannot "

@@ -13,7 +13,7 @@ FIELDS = ("model", "model_digest", "task", "entry", "engine", "precision",
 
 
 @dataclasses.dataclass(frozen=True)
-class IndexManifest:
+class IndexRecipe:
   """Attributes: the results' metadata entries of :data:`FIELDS` (None when
   older results lack one), and the vectors' dimension."""
   fields: Mapping[str, Optional[str]]
@@ -21,7 +21,7 @@ class IndexManifest:
 
   @classmethod
   def from_metadata(cls, metadata: Mapping[str, str],
-                    dimension: int) -> "IndexManifest":
+                    dimension: int) -> "IndexRecipe":
     return cls({f: metadata.get(f) for f in FIELDS}, dimension)
 
   def missing(self):
@@ -29,7 +29,7 @@ class IndexManifest:
     return [f for f in FIELDS if self.fields.get(f) is None and
             f != "quantized_model"]
 
-  def differs_from(self, other: "IndexManifest") -> Optional[str]:
+  def differs_from(self, other: "IndexRecipe") -> Optional[str]:
     """The first field on which the two disagree, as ``name: a vs b``."""
     if self.dimension != other.dimension:
       return f"dimension: {self.dimension} vs {other.dimension}"
@@ -44,7 +44,7 @@ class IndexManifest:
             "count": count, "folders": list(folders)}
 
   @classmethod
-  def from_json(cls, record: Mapping) -> "IndexManifest":
+  def from_json(cls, record: Mapping) -> "IndexRecipe":
     return cls(dict(record["fields"]), int(record["dimension"]))
 
   def decode_settings(self) -> Dict:
