@@ -72,6 +72,8 @@ def _print_help() -> None:
   from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       prog="python -m pipelines.embed", description=__doc__,
+      usage="python -m pipelines.embed --model M --input GLOB --output DIR "
+      "[flags]",
       formatter_class=argparse.RawDescriptionHelpFormatter,
       epilog="Any other flag (--runner, --direct_num_workers, --project, "
       "--region, --temp_location, --setup_file, --labels, ...) goes to "

@@ -289,6 +289,13 @@ def test_help_lists_our_flags(capsys):
   for flag in ("--model", "--input_format", "--max_failure_rate",
                "--labels_file"):
     assert flag in text
+  # Grouped by stage, each flag under its own stage.
+  at = {name: text.index(f"\n{name}:\n") for name in
+        ("model", "read", "decode", "fetch", "write", "job")}
+  assert list(at) == sorted(at, key=at.get)
+  assert at["model"] < text.index("--precision PRECISION") < at["read"]
+  assert at["read"] < text.index("--watch SECONDS") < at["decode"]
+  assert at["write"] < text.index("--top_k TOP_K") < at["job"]
 
 
 @pytest.mark.parametrize("typo", [["--top_kk", "3"], ["--bacth_size", "8"],

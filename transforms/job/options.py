@@ -50,11 +50,21 @@ class EmbedOptions(PipelineOptions):
   def _add_argparse_args(cls, parser):
     parser.add_argument(
         "--config", help="YAML job config; command-line flags override it.")
-    model_settings.add_flags(parser)
-    read_settings.add_flags(parser)
-    decode_settings.add_flags(parser)
-    fetch_settings.add_flags(parser)
-    write_settings.add_flags(parser)
+    # One group per stage, as --help shows them (the library's
+    # transforms take the same flags as keywords, transforms.api).
+    model_settings.add_flags(parser.add_argument_group(
+        "model", "The TF Hub model, its engine and precision "
+        "(InferImages)."))
+    read_settings.add_flags(parser.add_argument_group(
+        "read", "Which inputs, and how they are keyed (ReadImages)."))
+    decode_settings.add_flags(parser.add_argument_group(
+        "decode", "Bytes to the model's pixels (InferImages)."))
+    fetch_settings.add_flags(parser.add_argument_group(
+        "fetch", "http(s) inputs (InferImages)."))
+    write_settings.add_flags(parser.add_argument_group(
+        "write", "Result rows and files (WriteResults; labels_file, top_k "
+        "and score: InferImages)."))
+    parser = parser.add_argument_group("job", "The whole run.")
     parser.add_argument(
         "--max_failure_rate", type=float, default=None,
         help="Exit non-zero when failures / inputs exceed this fraction.")
