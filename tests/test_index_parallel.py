@@ -34,13 +34,27 @@ def _folders(tmp_path):
   return data, keys, first, second
 
 
-def test_a_beam_build_keeps_first_vectors_and_meets_its_recall(tmp_path):
+def test_a_beam_build_keeps_first_vectors_and_meets_its_recall(tmp_path,
+                                                               capsys):
   data, keys, first, second = _folders(tmp_path)
+  # A half-uploaded results file and a file of the wrong kind in the
+  # folder: left out of both builds, said and recorded; the rest indexed.
+  whole = open(os.path.join(second, "results-00000-of-00002.parquet"),
+               "rb").read()
+  cut = os.path.join(second, "results-00009-of-00009.parquet")
+  with open(cut, "wb") as f:
+    f.write(whole[:len(whole) // 2])
+  wrong = os.path.join(second, "results-00008-of-00009.parquet")
+  with open(wrong, "w") as f:
+    f.write("key,embedding\n")
   index_dir = str(tmp_path / "index")
   budget = 1_500_000   # 5 MB of vectors: IVF-PQ
   assert index_cli.main([first, second, "--index_dir", index_dir,
                          "--memory_budget", "1.5MB", "--parallel"]) == 0
+  assert (f"left out 2 damaged results file(s): {wrong}: not a readable "
+          "Parquet file") in capsys.readouterr().out
   index, stored, record = store.load(index_dir)
+  assert [path for path, _ in record["damaged_files"]] == [wrong, cut]
   chosen = record["choice"]
   assert chosen["kind"] == choice.IVFPQ and chosen["built_on"] == "beam"
   assert chosen["bytes"] <= budget and chosen["recall_at_10"] >= 0.9
@@ -66,8 +80,11 @@ def test_a_beam_build_keeps_first_vectors_and_meets_its_recall(tmp_path):
   assert not [n for n in os.listdir(index_dir) if n.startswith("_build")]
   # The one-process build of the same folders: the same sample, codes,
   # tuning and neighbours.
-  build.build_index([first, second], str(tmp_path / "serial"), budget)
+  _, done = build.build_index([first, second], str(tmp_path / "serial"),
+                              budget)
+  assert "left out 2 damaged results file(s)" in done
   serial, serial_keys, serial_record = store.load(str(tmp_path / "serial"))
+  assert serial_record["damaged_files"] == record["damaged_files"]
   assert serial_keys.keys == stored.keys
   assert {k: serial_record["choice"][k] for k in ("nlist", "m", "nprobe",
                                                   "rerank")} == {

@@ -31,15 +31,11 @@ def default_index_dir(output_dir: str) -> str:
 
 
 def _row_count(output_dir: str) -> int:
-  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-  from transforms.read import storage  # pylint: disable=g-import-not-at-top
   total = 0
   for path in vectors.result_files(output_dir):
-    if path.endswith(".parquet"):
-      with storage.open_file(path) as f:
-        total += pq.read_metadata(f).num_rows
-    else:
-      total += sum(1 for _ in storage.iter_records(path))
+    rows = vectors.file_rows(path)
+    total += (rows if rows is not None
+              else sum(len(keys) for keys, _ in vectors.file_keys(path)))
   return total
 
 
@@ -92,16 +88,24 @@ def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None,
           "expected one model, decode, engine and precision per index")
   known = {f["dir"]: f["fingerprint"] for f in old_record.get("folders", [])}
   wanted = list(dict.fromkeys(list(known) + folders))
+  # A damaged results file (a half-finished upload) is left out, said and
+  # recorded; its vectors come in once it is whole (the fingerprint
+  # changes). Every other file is indexed.
+  damaged: List[Tuple[str, str]] = []
+  for folder in wanted:
+    vectors.result_files(folder, damaged)
+  left_out = _left_out(damaged)
   prints = {d: vectors.fingerprint(d) for d in wanted}
   budget = memory_budget or choice.default_budget()
   old_choice = old_record.get("choice") or {}
   if (old_record and all(known.get(d) == prints[d] for d in wanted)
       and (memory_budget is None or old_choice.get("budget") == budget)):
-    return target, "reused (its folders are unchanged)"
+    return target, "reused (its folders are unchanged)" + left_out
   expected = sum(_row_count(d) for d in wanted)
   if on_beam is not None:
     return target, on_beam(_plan_on_beam(target, base, wanted, prints,
-                                         budget, expected))
+                                         budget, expected,
+                                         damaged)) + left_out
   try:
     chosen = choice.choose(expected, base.dimension, budget)
   except choice.BudgetTooSmall as e:
@@ -113,18 +117,31 @@ def build_index(output_dirs: Sequence[str], index_dir: Optional[str] = None,
                and all(known[d] == prints[d] for d in known))
   keys = store.KeysOnDisk()
   try:
-    return _build(target, base, wanted, known, prints, chosen, appending,
-                  keys, expected)
+    folder, done = _build(target, base, wanted, known, prints, chosen,
+                          appending, keys, expected, damaged)
   finally:
     keys.close()
+  return folder, done + left_out
+
+
+def _left_out(damaged: Sequence[Tuple[str, str]]) -> str:
+  """What the build says of the damaged files it left out."""
+  if not damaged:
+    return ""
+  path, why = damaged[0]
+  more = f" and {len(damaged) - 1} more" if len(damaged) > 1 else ""
+  return (f"; left out {len(damaged)} damaged results file(s): {path}: "
+          f"{why}{more} (listed in the index's manifest, damaged_files)")
 
 
 def _plan_on_beam(target: str, base: recipe.IndexRecipe,
                   wanted: Sequence[str], prints: Dict, budget: int,
-                  expected: int) -> parallel.BuildPlan:
+                  expected: int, damaged: Sequence[Tuple[str, str]]
+                  ) -> parallel.BuildPlan:
   """Trains IVF-PQ here for a Beam build (``index.parallel``)."""
   record = base.to_json(0, [])
   record["folders"] = [{"dir": d, "fingerprint": prints[d]} for d in wanted]
+  record["damaged_files"] = [list(d) for d in damaged]
   try:
     plan = parallel.plan_build(target, wanted, expected, base.dimension,
                                budget, record)
@@ -146,7 +163,8 @@ def built_on_beam(plan: parallel.BuildPlan) -> str:
 def _build(target: str, base: recipe.IndexRecipe,
            wanted: Sequence[str], known: Dict, prints: Dict,
            chosen: choice.IndexChoice, appending: bool,
-           keys: store.KeysOnDisk, expected: int) -> Tuple[str, str]:
+           keys: store.KeysOnDisk, expected: int,
+           damaged: Sequence[Tuple[str, str]]) -> Tuple[str, str]:
   """Builds (or extends) and saves the chosen index; see build_index."""
   if appending:
     index = store.load(target)[0]
@@ -172,6 +190,7 @@ def _build(target: str, base: recipe.IndexRecipe,
     measured = tuning.measure_built(index, chosen, truth, raw_path)
     record = base.to_json(len(keys), [])
     record["folders"] = [{"dir": d, "fingerprint": prints[d]} for d in wanted]
+    record["damaged_files"] = [list(d) for d in damaged]
     record["index"] = store.kind(index)
     record["choice"] = dict(chosen.to_json(), **measured)
     store.save(target, index, keys, record, raw=raw_path)

@@ -189,7 +189,8 @@ class _ConcatenatedKeys:
     return self._count
 
   def save(self, path: str) -> None:
-    shutil.copyfile(self._path, path)
+    # Saved once: the merge's own file is moved, not copied.
+    shutil.move(self._path, path)
 
 
 class _MergeDoFn(beam.DoFn):

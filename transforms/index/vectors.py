@@ -20,10 +20,38 @@ Batch = Tuple[List[str], List[bool], np.ndarray]
 _META = columns.METADATA_PREFIX.encode()
 
 
-def result_files(output_dir: str) -> List[str]:
+def result_files(output_dir: str,
+                 damaged: Optional[List[Tuple[str, str]]] = None
+                 ) -> List[str]:
+  """The folder's results files that can be read, sorted. A Parquet file
+  whose footer does not read (cut short by a half-finished upload, or not
+  Parquet at all) is left out, and (path, why) added to ``damaged`` when
+  given: an index is built from the rest, and says what it left out."""
   pattern = output_files.results_glob(output_dir.rstrip("/"))
-  return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list
-                if not output_files.is_temporary(m.path))
+  found = []
+  for path in sorted(m.path for m in FileSystems.match(
+      [pattern])[0].metadata_list if not output_files.is_temporary(m.path)):
+    why = _damage(path)
+    if why is None:
+      found.append(path)
+    elif damaged is not None:
+      damaged.append((path, why))
+  return found
+
+
+def _damage(path: str) -> Optional[str]:
+  """Why a results file cannot be read, from its footer (Parquet); None
+  when it reads, or for TFRecord (framing is checked as it is read)."""
+  if not path.endswith(".parquet"):
+    return None
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  try:
+    with storage.open_file(path) as f:
+      pq.read_metadata(f)
+  except Exception as e:  # pylint: disable=broad-except
+    # Arrow's messages name sizes and offsets, never the file's bytes.
+    return f"not a readable Parquet file ({type(e).__name__}: {e})"
+  return None
 
 
 def metadata(output_dir: str) -> Dict[str, str]:
@@ -84,24 +112,68 @@ def batches(output_dir: str, size: int = BATCH) -> Iterator[Batch]:
 def file_batches(path: str, size: int = BATCH) -> Iterator[Batch]:
   """(keys, key_escaped, float32 [n, dim]) batches of one results file
   (Parquet, or TFRecord of examples)."""
+  for keys, escaped, vectors in _named(path, _read(path, size, True)):
+    assert vectors is not None
+    yield keys, escaped, vectors
+
+
+def file_keys(path: str, size: int = BATCH) -> Iterator[Tuple[List[str],
+                                                               List[bool]]]:
+  """(keys, key_escaped) batches of one results file, embeddings unread
+  where the format allows (Parquet)."""
+  for keys, escaped, _ in _named(path, _read(path, size, False)):
+    yield keys, escaped
+
+
+def _named(path: str, batches: Iterator) -> Iterator:
+  """``batches``, with damage found past a readable footer (a flipped
+  byte in a page, TFRecord framing) named with its file."""
+  try:
+    yield from batches
+  except _NotIndexable:
+    raise
+  except (OSError, ValueError) as e:   # Arrow's, and the TFRecord reader's
+    raise ValueError(
+        f"results file {path} is damaged and cannot be indexed "
+        f"({type(e).__name__}: {e}); expected whole results files: embed "
+        "its inputs again into another folder, or remove it") from None
+
+
+class _NotIndexable(ValueError):
+  """A whole results file that holds no embeddings."""
+
+
+def _read(path: str, size: int, with_vectors: bool
+          ) -> Iterator[Tuple[List[str], List[bool], Optional[np.ndarray]]]:
+  """The one reader of results files: (keys, key_escaped, vectors or None)
+  batches; Parquet reads only the columns asked for."""
+  if not path.endswith(".parquet"):
+    yield from _tfrecord_batches(path, size)
+    return
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-  if path.endswith(".parquet"):
-    source = pq.ParquetFile(storage.open_file(path))
-    wanted = [c for c in (columns.KEY, columns.KEY_ESCAPED,
-                          columns.EMBEDDING) if c in source.schema_arrow.names]
-    if columns.EMBEDDING not in wanted:
-      raise ValueError(f"{path} has no {columns.EMBEDDING!r} column: only "
-                       "feature-vector results can be indexed")
+  with storage.open_file(path) as f:
+    source = pq.ParquetFile(f)
+    names = source.schema_arrow.names
+    if columns.EMBEDDING not in names:
+      raise _NotIndexable(f"{path} has no {columns.EMBEDDING!r} column: "
+                          "only feature-vector results can be indexed")
+    wanted = [c for c in (columns.KEY, columns.KEY_ESCAPED) if c in names]
+    if with_vectors:
+      wanted.append(columns.EMBEDDING)
     for batch in source.iter_batches(batch_size=size, columns=wanted):
       keys = batch.column(columns.KEY).to_pylist()
       escaped = (batch.column(columns.KEY_ESCAPED).to_pylist()
                  if columns.KEY_ESCAPED in batch.schema.names
                  else [False] * len(keys))
-      flat = batch.column(columns.EMBEDDING).flatten().to_numpy(
-          zero_copy_only=False)
-      yield keys, [bool(e) for e in escaped], np.asarray(
-          flat, np.float32).reshape(len(keys), -1)
-    return
+      vectors = None
+      if with_vectors:
+        flat = batch.column(columns.EMBEDDING).flatten().to_numpy(
+            zero_copy_only=False)
+        vectors = np.asarray(flat, np.float32).reshape(len(keys), -1)
+      yield keys, [bool(e) for e in escaped], vectors
+
+
+def _tfrecord_batches(path: str, size: int) -> Iterator[Batch]:
   keys, escaped, vectors = [], [], []
   for record in storage.iter_records(path):
     row = examples.example_to_row(record)
@@ -113,27 +185,6 @@ def file_batches(path: str, size: int = BATCH) -> Iterator[Batch]:
       keys, escaped, vectors = [], [], []
   if keys:
     yield keys, escaped, np.asarray(vectors, np.float32)
-
-
-def file_keys(path: str, size: int = BATCH) -> Iterator[Tuple[List[str],
-                                                               List[bool]]]:
-  """(keys, key_escaped) batches of one results file, embeddings unread
-  where the format allows (Parquet)."""
-  if not path.endswith(".parquet"):
-    for keys, escaped, _ in file_batches(path, size):
-      yield keys, escaped
-    return
-  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-  with storage.open_file(path) as f:
-    source = pq.ParquetFile(f)
-    wanted = [c for c in (columns.KEY, columns.KEY_ESCAPED)
-              if c in source.schema_arrow.names]
-    for batch in source.iter_batches(batch_size=size, columns=wanted):
-      keys = batch.column(columns.KEY).to_pylist()
-      escaped = (batch.column(columns.KEY_ESCAPED).to_pylist()
-                 if columns.KEY_ESCAPED in batch.schema.names
-                 else [False] * len(keys))
-      yield keys, [bool(e) for e in escaped]
 
 
 def file_rows(path: str) -> Optional[int]:
