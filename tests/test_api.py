@@ -247,3 +247,21 @@ def test_streaming_writes_each_window_and_its_late_pane(classify, tmp_path):
       out, f"results-{second}-p0-00000-of-00001.parquet"))
   assert schema.metadata[b"hub_image_beam.model"].decode() == (
       conftest.MOBILENET_CLS)
+
+
+def test_int8_takes_its_sample_as_an_argument(tmp_path):
+  # A transform cannot see its input when it is built: int8 calibrates
+  # and gates on the images given as int8_sample (a glob, or (key, bytes)),
+  # read by the read stage's sources. Twelve photos are too few to gate on.
+  photos = [(os.path.basename(p), open(p, "rb").read())
+            for p in conftest.photo_paths()]
+  for sample in (photos, os.path.join(conftest.IMAGENET_DIR, "*.jpg")):
+    with pytest.raises(api.ConfigError, match=r"--precision int8: int8 needs "
+                       r"at least 100 decodable images .* found \d+ in this "
+                       "job"):
+      api.InferImages(conftest.MOBILENET_CLS, "classification",
+                      precision="int8", int8_sample=sample,
+                      openvino_cache=str(tmp_path / "cache"))
+  with pytest.raises(api.ConfigError, match="matches nothing"):
+    api.InferImages(conftest.MOBILENET_CLS, "classification",
+                    precision="int8", int8_sample=str(tmp_path / "*.png"))
