@@ -50,7 +50,7 @@ setuptools.setup(
                  "webdataset>=1.0,<2", "datasets>=5,<6", "duckdb>=2"],
         # Only benchmarks/ uses tfx-bsl (TFXIO and its Example encoder,
         # measured against ours); workers do not need it. See
-        # benchmarks/README.md for why the job does not use it.
+        # benchmarks/README.md ("TFRecord output") for why the job does not use it.
         "benchmarks": ["tfx-bsl>=1.21,<1.22",
                        # Decode alternatives measured against Pillow.
                        "simplejpeg>=1.9", "opencv-python-headless>=5",

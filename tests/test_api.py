@@ -62,7 +62,8 @@ def test_bytes_in_the_cat_is_a_cat_and_a_corrupt_image_fails(classify):
   photos = {os.path.basename(p): open(p, "rb").read()
             for p in conftest.photo_paths()}
   cut = photos["owl.jpg"][:len(photos["owl.jpg"]) // 3]
-  inputs = list(photos.items()) + [("cut.jpg", cut), ("empty", b"")]
+  inputs = list(photos.items()) + [("cut.jpg", cut), ("empty", b""),
+                                   ("none", None)]
 
   def build(pipeline, collect):
     inferred = pipeline | beam.Create(inputs) | classify
@@ -82,6 +83,8 @@ def test_bytes_in_the_cat_is_a_cat_and_a_corrupt_image_fails(classify):
   assert (failed["cut.jpg"]["stage"], failed["cut.jpg"]["reason"]) == (
       "decode", "truncated")
   assert failed["empty"]["reason"] == "empty_file"
+  assert (failed["none"]["stage"], failed["none"]["reason"]) == (
+      "read", "missing_image")
   assert all(f["message"] for f in failed.values())
 
 

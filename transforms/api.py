@@ -91,7 +91,9 @@ ModelError = description.ModelError
 # What InferImages takes, besides ReadImages' output.
 KeyedBytes = Tuple[str, bytes]
 KeyedUri = Tuple[str, str]
-INPUT_TYPE = typehints.Union[KeyedBytes, KeyedUri, elements.ImageInput]
+# None for the image: a failure (``missing_image``), not an error.
+INPUT_TYPE = typehints.Union[Tuple[str, Optional[bytes]],
+                             Tuple[str, Optional[str]], elements.ImageInput]
 Row = Dict[str, Any]
 
 # Which keywords each transform takes: its stages' flags, less those only
@@ -206,8 +208,9 @@ class ReadImages(beam.PTransform):
 
 class _AsImageInput(beam.DoFn):
   """(key, bytes) or (key, uri) -> ``elements.ImageInput``; ImageInput as
-  it is. An empty uri is a failure; anything else is a programming error
-  (the type check refuses it at construction when the types are known)."""
+  it is. A keyed input with no image (None, an empty uri) is a failure;
+  an element with no str key is a programming error, raised (the type
+  check refuses it at construction when Beam knows the types)."""
 
   def process(self, element):
     if isinstance(element, elements.ImageInput):
@@ -215,7 +218,7 @@ class _AsImageInput(beam.DoFn):
       return
     if (not isinstance(element, tuple) or len(element) != 2 or
         not isinstance(element[0], str) or
-        not isinstance(element[1], (bytes, str))):
+        not isinstance(element[1], (bytes, str, type(None)))):
       raise TypeError(
           "InferImages: expected (key, image bytes) or (key, uri) tuples of "
           f"str and bytes/str, found a {type(element).__name__}" +
@@ -225,6 +228,10 @@ class _AsImageInput(beam.DoFn):
     image_key = elements.ImageKey(key)
     if isinstance(value, bytes):
       yield elements.ImageInput(image_key, data=value)
+    elif value is None:
+      yield failures.tagged(failures.Failure(
+          key, failures.STAGE_READ, failures.REASON_MISSING_IMAGE,
+          "the input has no image (None)"))
     elif not value:
       yield failures.tagged(failures.Failure(
           key, failures.STAGE_READ, failures.REASON_MISSING_URI,
@@ -243,7 +250,6 @@ class _Inference:
   facts: resolve.ModelFacts
   metadata: Dict[str, str]
   placement: placement_lib.Placement = placement_lib.Placement()
-  layout: Optional[columns.RowLayout] = None   # the command's, planned
 
 
 class InferImages(beam.PTransform):
@@ -307,7 +313,7 @@ class InferImages(beam.PTransform):
     infer._setup = _Inference(
         model=config.model, decode=config.decode, fetch=config.fetch,
         write=config.write, facts=plan.model, metadata=plan.metadata,
-        placement=config.placement, layout=plan.layout)
+        placement=config.placement)
     infer._remote = not plan.workers_here
     infer._live_job = live_job
     infer._layout = plan.layout
@@ -355,9 +361,10 @@ class InferImages(beam.PTransform):
           f"remote_workers={is_dataflow}")
     stages: List[Tuple[str, beam.PCollection]] = []
     if isinstance(inputs, ReadOutput):
-      images, passthrough = inputs.images, _passthrough_of(inputs.images)
-      stages.append(("CountFailedReads", inputs.failures))
       reader = _producer(inputs.images, ReadImages)
+      images = inputs.images
+      passthrough = reader.passthrough if reader is not None else ()
+      stages.append(("CountFailedReads", inputs.failures))
       fetch = reader is not None and (
           reader.input_format in read_settings.URL_FORMATS)
     else:
@@ -368,7 +375,7 @@ class InferImages(beam.PTransform):
                      | "CountReadInputs" >> beam.ParDo(
                          counters.CountInputDoFn())))
       fetch = not is_consistent_with(inputs.element_type,
-                                               KeyedBytes)
+                                     Tuple[str, Optional[bytes]])
     if self._layout is None:
       self._layout = layout_lib.row_layout(
           setup.write, setup.model.task, setup.facts.num_outputs,
@@ -596,7 +603,3 @@ def _producer(pcollection: beam.PCollection, kind: type):
     applied = applied.parent
   return None
 
-
-def _passthrough_of(images: beam.PCollection):
-  reader = _producer(images, ReadImages)
-  return reader.passthrough if reader is not None else ()

@@ -127,4 +127,4 @@ def in_window(value, where: Where = GLOBAL,
     return value
   if isinstance(value, beam.pvalue.TaggedOutput):
     return beam.pvalue.TaggedOutput(value.tag, in_window(value.value, where))
-  return windowed_value.WindowedValue(value, where[0], [where[1]])
+  return windowed_value.WindowedValue(value, where[0], (where[1],))

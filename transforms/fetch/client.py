@@ -2,7 +2,7 @@
 check every address before they connect.
 
 Why urllib3 (docs: README "Images behind URLs"; measured in
-benchmarks/README.md, issue 28): the address check must happen on the
+benchmarks/README.md, "HTTP clients for the fetch stage"): the address check must happen on the
 address actually connected to, after our own DNS lookup and before a byte
 is sent (a lookup made earlier can be rebound), and on every redirect hop.
 urllib3's connection classes make one place for it (``_new_conn``), while

@@ -13,7 +13,7 @@ thread. Outcomes leave as they complete (``core.ahead.AsCompleted``), not in
 input order: a URL on a slow or dead host holds one pool thread until its
 deadline, never the URLs behind it. URLs are not batched before fetching: Beam's adaptive batches start
 at one element and grow with the time downstream takes, which kept a few
-requests in flight where 16 were allowed (benchmarks/README.md, issue 28).
+requests in flight where 16 were allowed (benchmarks/README.md, "URLs against files").
 """
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ class FetchImages(beam.PTransform):
     # One step, no split and Flatten around it: the local runner runs a
     # Flatten's consumer as a stage of its own, after every fetch is done,
     # so fetching would not overlap decoding at all (benchmarks/README.md,
-    # issue 28).
+    # "URLs against files").
     fetched = inputs | "Fetch" >> beam.ParDo(FetchDoFn(
         self._settings)).with_outputs(failures.FAILURES_TAG, main="images")
     return {"images": fetched.images,

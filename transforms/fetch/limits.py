@@ -8,7 +8,7 @@ Within a process, threads first take a slot of a process-wide semaphore of
 the same size, so waiting costs no CPU there: only threads that hold one
 look for a free lock file, and they poll (with back-off) only while other
 processes hold the rest. Busy polling by every waiting thread cost more CPU
-than the fetching itself (benchmarks/README.md, issue 28).
+than the fetching itself (benchmarks/README.md, "URLs against files").
 
 Per-host slots are kept per *bucket* of hosts (:func:`host_bucket`,
 :data:`HOST_BUCKETS` of them), so a crawl over millions of hosts keeps at

@@ -4,7 +4,7 @@ of unit vectors.
 Exact (``IndexFlatIP``) up to :data:`FLAT_LIMIT` vectors, where a query
 still costs milliseconds; above it HNSW (``IndexHNSWFlat``, M=32,
 efConstruction 80, efSearch 256), whose recall@10 against exact search was
-measured at >= 0.95 (``benchmarks/README.md``, "Issue 29").
+measured at >= 0.95 (``benchmarks/README.md``, "faiss against usearch").
 
 An index folder is on any Beam filesystem (a local path, ``gs://``). It
 holds ``manifest.json`` and the two files it names: the vectors

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from typing import Any, Callable, Dict, Iterable, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Sequence, Tuple
 
 from transforms.core import flags
 from transforms.decode import settings as decode_settings
@@ -76,7 +76,7 @@ def parse(owner: str, keywords: Mapping[str, Any], stages: Sequence[str],
   """
   parser = _parser(stages)
   actions = {a.dest: a for a in parser._actions}  # pylint: disable=protected-access
-  argv = []
+  argv: List[str] = []
   for name, value in keywords.items():
     if name not in allowed:
       if name in elsewhere:
@@ -98,7 +98,3 @@ def parse(owner: str, keywords: Mapping[str, Any], stages: Sequence[str],
                             f"{len(rest)}")
   return namespace
 
-
-def defaults(stages: Sequence[str]) -> argparse.Namespace:
-  """Every flag of ``stages`` at its default."""
-  return _parser(stages).parse_args([])

@@ -38,7 +38,7 @@ ConfigError = flags.ConfigError
 
 DEFAULT_RUNNER = "FnApiRunner"
 # Two bundles in flight per process: one decodes while the other is in the
-# model (both release the GIL). See benchmarks/README.md.
+# model (both release the GIL). See benchmarks/README.md, "Throughput".
 DEFAULT_LOCAL_WORKERS = 2
 DEFAULT_LOCAL_MODE = "multi_threading"
 

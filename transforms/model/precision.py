@@ -8,7 +8,7 @@ matrix products compute in bfloat16, while the model's inputs and outputs
 and the ops TensorFlow keeps on its float32 list stay float32. On MobileNet
 V2 here it nearly doubles the model's images/s with top-1 unchanged on the
 shared photos and feature-vector cosine >= 0.998 to float32
-(benchmarks/README.md, "bfloat16").
+(benchmarks/README.md, "bfloat16 on CPU").
 
 It pays only on CPUs that compute bfloat16 natively (``avx512_bf16`` or
 ``amx_bf16`` among the CPU flags: Intel Cooper Lake, Sapphire Rapids and

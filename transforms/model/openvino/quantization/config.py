@@ -9,7 +9,7 @@ from typing import FrozenSet, Optional, Tuple
 from transforms.model.gate import GateThresholds
 
 # NNCF's choices, as ``nncf.quantize`` names them; see benchmarks/README.md
-# ("int8") for what each measured on MobileNet V2 here.
+# ("int8: NNCF's options") for what each measured on MobileNet V2 here.
 PRESET_PERFORMANCE = "performance"
 PRESET_MIXED = "mixed"
 PRESETS = (PRESET_PERFORMANCE, PRESET_MIXED)
@@ -78,7 +78,7 @@ def overflow_fix_for(requested: str, cpu_flags: FrozenSet[str],
   """NNCF's OverflowFix for ``--int8_overflow_fix`` (``auto``: every layer
   unless this CPU has VNNI and the model runs here; workers elsewhere may
   be AVX2-only, and a model quantized without the fix saturates there:
-  benchmarks/README.md, "int8 on an AVX2-only CPU")."""
+  benchmarks/README.md, "int8: NNCF's options")."""
   if requested != OVERFLOW_FIX_AUTO:
     return requested
   if remote_workers or not cpu_flags & VNNI_FLAGS:
