@@ -128,6 +128,20 @@ def run_embed(argv):
   return result
 
 
+@pytest.fixture(scope="session")
+def mobilenet_classified(tmp_path_factory):
+  """The command's run over the shared photos with the MobileNet V2
+  classifier (top 5, labels, Parquet): shared by the tests that read it
+  (test_embed_mobilenet) and compare the library with it (test_api)."""
+  out = str(tmp_path_factory.mktemp("cls") / "preds")
+  run_embed([
+      "--model", MOBILENET_CLS, "--task", "classification",
+      "--labels_file", IMAGENET_LABELS, "--top_k", "5",
+      "--input", os.path.join(IMAGENET_DIR, "*"),
+      "--output", out, "--output_format", "parquet"])
+  return out
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _own_cache_dirs(tmp_path_factory):
   """Converted-model caches and the like go to a folder of this run, never

@@ -159,13 +159,11 @@ def test_read_and_write_check_at_construction(tmp_path):
     api.WriteResults(str(tmp_path / "out"))
 
 
-def test_the_command_writes_what_the_library_writes(classify, tmp_path):
+def test_the_command_writes_what_the_library_writes(classify, tmp_path,
+                                                    mobilenet_classified):
+  # The command's run: the same model, flags and inputs as `classify`.
   inputs = os.path.join(conftest.IMAGENET_DIR, "*")
-  by_command = str(tmp_path / "command")
-  conftest.run_embed(["--model", conftest.MOBILENET_CLS, "--task",
-                      "classification", "--labels_file",
-                      conftest.IMAGENET_LABELS, "--top_k", "5",
-                      "--input", inputs, "--output", by_command])
+  by_command = mobilenet_classified
   by_library = str(tmp_path / "library")
   with beam.Pipeline(options=api.pipeline_options()) as pipeline:
     _ = (pipeline | api.ReadImages(inputs) | classify

@@ -17,14 +17,8 @@ pytestmark = needs_shared
 
 
 @pytest.fixture(scope="module")
-def classification_output(tmp_path_factory):
-  out = str(tmp_path_factory.mktemp("cls") / "preds")
-  conftest.run_embed([
-      "--model", conftest.MOBILENET_CLS, "--task", "classification",
-      "--labels_file", conftest.IMAGENET_LABELS, "--top_k", "5",
-      "--input", os.path.join(conftest.IMAGENET_DIR, "*"),
-      "--output", out, "--output_format", "parquet"])
-  return out
+def classification_output(mobilenet_classified):
+  return mobilenet_classified
 
 
 def test_top1_matches_reference_for_at_least_11_of_12(classification_output):
