@@ -162,3 +162,25 @@ def test_a_results_folder_of_queries_gives_a_parquet_of_neighbours(tmp_path):
     assert row["neighbour_keys"][0] == keys[i]
     assert np.allclose(row["scores"], sims[i], atol=1e-5)
   assert search_cli.main([index_dir, "--queries", queries]) == 2
+
+
+def test_a_flipped_byte_in_a_results_page_is_found_not_indexed(tmp_path):
+  # Results as the embed job writes them carry page checksums; a byte
+  # flipped inside a page fails the read, naming the file, instead of
+  # indexing another vector.
+  from transforms.index import vectors  # pylint: disable=g-import-not-at-top
+  from transforms.write import parts  # pylint: disable=g-import-not-at-top
+  data = clustered(2_000, 16)
+  schema = pa.schema([(columns.KEY, pa.string()),
+                      (columns.EMBEDDING, pa.list_(pa.float32()))])
+  path = str(tmp_path / "results-00000-of-00001.parquet")
+  parts.PartFormat("parquet", schema, "snappy").write(
+      path, [{columns.KEY: f"k{i}", columns.EMBEDDING: list(v)}
+             for i, v in enumerate(data)])
+  assert sum(len(k) for k, _, _ in vectors.file_batches(path)) == 2_000
+  raw = bytearray(open(path, "rb").read())
+  raw[len(raw) // 2] ^= 0xFF
+  open(path, "wb").write(bytes(raw))
+  with pytest.raises(ValueError, match=f"results file {path} is damaged and "
+                     "cannot be indexed .*CRC checksum verification failed"):
+    list(vectors.file_batches(path))

@@ -152,7 +152,8 @@ def _read(path: str, size: int, with_vectors: bool
     return
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   with storage.open_file(path) as f:
-    source = pq.ParquetFile(f)
+    # Pages written with checksums (write.parts) are verified as read.
+    source = pq.ParquetFile(f, page_checksum_verification=True)
     names = source.schema_arrow.names
     if columns.EMBEDDING not in names:
       raise _NotIndexable(f"{path} has no {columns.EMBEDDING!r} column: "

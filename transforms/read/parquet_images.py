@@ -37,7 +37,10 @@ def path_column(image_column: str) -> str:
 
 def parquet_file(path: str):
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-  return pq.ParquetFile(storage.open_file(path))
+  # A page that carries a checksum is verified: a flipped byte fails its
+  # row group instead of decoding as another image.
+  return pq.ParquetFile(storage.open_file(path),
+                        page_checksum_verification=True)
 
 
 def is_image_struct(arrow_type) -> bool:

@@ -114,7 +114,10 @@ class PartFormat:
                          type=field.type) for field in self.schema]
       table = pa.Table.from_arrays(arrays, schema=self.schema)
       buffer = io.BytesIO()
-      pq.write_table(table, buffer, compression=self.compression)
+      # Page checksums: a flipped byte in a page is found when the file
+      # is read back (pipelines.index, --skip_existing), not taken as data.
+      pq.write_table(table, buffer, compression=self.compression,
+                     write_page_checksum=True)
       f.write(buffer.getvalue())
       return
     if self._compression_type() == CompressionTypes.GZIP:
