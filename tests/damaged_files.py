@@ -62,6 +62,9 @@ def tfrecord_folder(folder):
 
 # The keys the job processes from parquet_folder, in listing order.
 PARQUET_KEPT = ["a0", "a1", "a2", "b0", "b1"]
+# The rows of its file with a flipped byte: their keys read, their images
+# fail the page checksum.
+PARQUET_FLIPPED = ["e0", "e1"]
 
 
 def parquet_folder(folder):
@@ -80,5 +83,17 @@ def parquet_folder(folder):
   cut = (folder / "00002.parquet").read_bytes()
   (folder / "00002.parquet").write_bytes(cut[:len(cut) // 2])
   pq.write_table(table(["d0"], column="jpg"), folder / "00003.parquet")
+  # Written with page checksums, then a byte flipped in its last page:
+  # found by the checksum, not decoded as another image.
+  pq.write_table(table(["e0", "e1"]), folder / "00004.parquet",
+                 write_page_checksum=True)
+  image = pq.ParquetFile(folder / "00004.parquet").metadata.row_group(
+      0).column(1)
+  # The middle of the image column's first page (its dictionary: the PNGs),
+  # past the page header, which the checksum does not cover.
+  flipped = bytearray((folder / "00004.parquet").read_bytes())
+  flipped[(image.dictionary_page_offset + image.data_page_offset) // 2] ^= (
+      0xFF)
+  (folder / "00004.parquet").write_bytes(bytes(flipped))
   return {"00000_stats.json": "bad_file", "00002.parquet": "bad_file",
           "00003.parquet": "wrong_schema"}

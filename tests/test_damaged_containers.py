@@ -55,9 +55,11 @@ def test_damaged_parquet_and_other_files_in_the_glob_fail_alone(
   failed = {f["key"]: f for f in conftest.read_failures(out)}
   assert sorted(rows) == damaged_files.PARQUET_KEPT
   assert {k: (f["stage"], f["reason"]) for k, f in failed.items()} == {
-      f"{folder}/{name}": ("read", reason)
-      for name, reason in expected.items()}
+      **{f"{folder}/{name}": ("read", reason)
+         for name, reason in expected.items()},
+      **{key: ("read", "bad_file") for key in damaged_files.PARQUET_FLIPPED}}
   assert "'image'" in failed[f"{folder}/00003.parquet"]["message"]
+  assert "row group 0 of" in failed["e0"]["message"]
   _no_input_bytes_in(f["message"] for f in failed.values())
 
 
