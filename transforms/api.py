@@ -359,23 +359,9 @@ class InferImages(beam.PTransform):
           f"InferImages: built with remote_workers={self._remote}, applied in "
           f"a pipeline {'on' if is_dataflow else 'off'} Dataflow; expected "
           f"remote_workers={is_dataflow}")
-    stages: List[Tuple[str, beam.PCollection]] = []
-    if isinstance(inputs, ReadOutput):
-      reader = _producer(inputs.images, ReadImages)
-      images = inputs.images
-      passthrough = reader.passthrough if reader is not None else ()
-      stages.append(("CountFailedReads", inputs.failures))
-      fetch = reader is not None and (
-          reader.input_format in read_settings.URL_FORMATS)
-    else:
-      converted = inputs | "AsImageInputs" >> beam.ParDo(
-          _AsImageInput()).with_outputs(failures.FAILURES_TAG, main="images")
-      images, passthrough = converted.images, ()
-      stages.append(("CountFailedReads", converted[failures.FAILURES_TAG]
-                     | "CountReadInputs" >> beam.ParDo(
-                         counters.CountInputDoFn())))
-      fetch = not is_consistent_with(inputs.element_type,
-                                     Tuple[str, Optional[bytes]])
+    images, passthrough, fetch, read_failures = _images_of(inputs)
+    stages: List[Tuple[str, beam.PCollection]] = [
+        ("CountFailedReads", read_failures)]
     if self._layout is None:
       self._layout = layout_lib.row_layout(
           setup.write, setup.model.task, setup.facts.num_outputs,
@@ -420,6 +406,27 @@ class InferImages(beam.PTransform):
                     | "FailureRows" >> beam.Map(
                         failures.Failure.as_row).with_output_types(Row))
     return InferOutput(results=built.rows, failures=failure_rows)
+
+
+def _images_of(inputs):
+  """InferImages' input as (ImageInput PCollection, pass-through columns
+  and types, whether to fetch URLs, the read failures)."""
+  if isinstance(inputs, ReadOutput):
+    reader = _producer(inputs.images, ReadImages)
+    if reader is None:
+      return inputs.images, (), True, inputs.failures
+    return (inputs.images, reader.passthrough,
+            reader.input_format in read_settings.URL_FORMATS,
+            inputs.failures)
+  converted = inputs | "AsImageInputs" >> beam.ParDo(
+      _AsImageInput()).with_outputs(failures.FAILURES_TAG, main="images")
+  # Inputs with no image are counted here: the decode step never sees them.
+  empty = converted[failures.FAILURES_TAG] | "CountReadInputs" >> beam.ParDo(
+      counters.CountInputDoFn())
+  # Bytes need no fetch; any uri may be a URL.
+  fetch = not is_consistent_with(inputs.element_type,
+                                 Tuple[str, Optional[bytes]])
+  return converted.images, (), fetch, empty
 
 
 class WriteResults(beam.PTransform):
