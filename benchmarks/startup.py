@@ -41,7 +41,7 @@ mark("import TensorFlow (quiet)")
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from transforms.job import options as options_lib
-from transforms.job import pipeline as job_pipeline
+from transforms import api
 from transforms.job import plan as job_plan
 from transforms.model import contract
 from transforms.model.tensorflow import savedmodel as tf_savedmodel
@@ -71,7 +71,7 @@ phases.append(("plan: the rest (describe, labels, inputs, output)",
 clock[0] = time.monotonic()
 options_lib.apply_local_runner_defaults(options)
 pipeline = beam.Pipeline(options=options)
-job_pipeline.build(pipeline, plan)
+api.build_command(pipeline, plan)
 mark("pipeline construction")
 pipeline.run().wait_until_finish()
 mark("run 1 image (runner, worker, sinks)")

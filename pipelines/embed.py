@@ -27,7 +27,7 @@ def _start(argv: Optional[Sequence[str]], test_pipeline=None,
   """Returns (plan, options, outcome, result) of the started job."""
   # Imported here so that the quiet TF import in main() happens first.
   from transforms.job import options as options_lib  # pylint: disable=g-import-not-at-top
-  from transforms.job import pipeline as job_pipeline  # pylint: disable=g-import-not-at-top
+  from transforms import api  # pylint: disable=g-import-not-at-top
   from transforms.core import storage_emulator  # pylint: disable=g-import-not-at-top
   from transforms.job import dataflow  # pylint: disable=g-import-not-at-top
   from transforms.job import plan as job_plan  # pylint: disable=g-import-not-at-top
@@ -42,7 +42,7 @@ def _start(argv: Optional[Sequence[str]], test_pipeline=None,
                           workers_here=not dataflow.is_dataflow(options))
   options_lib.apply_local_runner_defaults(options)
   pipeline = test_pipeline or beam.Pipeline(options=options)
-  job_pipeline.build(pipeline, plan, live_job)
+  api.build_command(pipeline, plan, live_job)
   outcome = dataflow.outcome(options, plan.config.no_wait)
   if outcome in (dataflow.Outcome.WAIT, dataflow.Outcome.SUBMITTED):
     run_record.write_run_record(plan)

