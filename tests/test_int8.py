@@ -136,7 +136,11 @@ def test_second_job_reuses_the_quantized_model_but_gates_its_own_images(
   conftest.run_embed([
       "--model", conftest.MOBILENET_CLS, "--task", "classification",
       "--input", os.path.join(photos_150, "*"), "--output", out,
-      "--precision", "int8", "--openvino_cache", int8_cache])
+      "--precision", "int8", "--openvino_cache", int8_cache,
+      # The verdict is not what this test is about, and on 60 images it
+      # sits at the threshold: top-1 agreement 0.933 in one CI run (4 of
+      # 60 differ), >= 0.95 in others, 0.95 needed.
+      "--int8_min_top1", "0.9"])
   assert quantizer.quantizations == before  # a cache hit: no NNCF
   meta, first = _metadata(out), _metadata(first_out)
   assert meta["quantized_model"] == first["quantized_model"]
