@@ -19,6 +19,7 @@ from tests.test_index_budget import clustered
 from tests.test_index_budget import results_folder
 from transforms.index import build
 from transforms.index import choice
+from transforms.index import parallel
 from transforms.index import store
 
 
@@ -138,3 +139,36 @@ def test_the_dataflow_build_is_a_whole_job_offline(tmp_path, capsys):
   assert refused.value.code == 2
   assert "--runner DirectRunner (Beam's flags need --parallel)" in (
       capsys.readouterr().err)
+
+
+def test_a_list_of_whole_blocks_merges_as_if_added_at_once():
+  """faiss 1.15.1's fast-scan lists write past their buffer when a merge
+  adds to a list holding a multiple of ``block_size`` codes (it crashed
+  the 10,000,000-vector build); ``merge_shard`` gives the lists, byte for
+  byte, of one index that added every vector itself."""
+  import faiss  # pylint: disable=g-import-not-at-top
+  data = store.unit(clustered(1_300, 16))
+  trained = faiss.index_factory(16, "IVF1,PQ8x4fs", faiss.METRIC_INNER_PRODUCT)
+  trained.train(data)
+  lists = faiss.downcast_InvertedLists(
+      faiss.extract_index_ivf(trained).invlists)
+  assert lists.block_size == 128   # 128 and 1,280 codes are whole blocks
+  whole = faiss.clone_index(trained)
+  whole.add_with_ids(data, np.arange(len(data)))
+  merged = faiss.clone_index(trained)
+  bounds = [0, 128, 178, 256, 1_280, 1_300]
+  for start, end in zip(bounds, bounds[1:]):
+    shard = faiss.clone_index(trained)
+    shard.add_with_ids(data[start:end], np.arange(end - start))
+    parallel.merge_shard(merged, shard, start)
+  assert merged.ntotal == len(data)
+  ours, theirs = (faiss.extract_index_ivf(i).invlists for i in (merged, whole))
+  count = ours.list_size(0)
+  assert count == theirs.list_size(0) == len(data)
+  codes = -(-count // lists.n_per_block) * lists.block_size
+  for read, size in ((lambda l: l.get_ids(0), count),
+                     (lambda l: l.get_codes(0), codes)):
+    assert np.array_equal(faiss.rev_swig_ptr(read(ours), size),
+                          faiss.rev_swig_ptr(read(theirs), size))
+  assert np.array_equal(merged.search(data[:50], 10)[1],
+                        whole.search(data[:50], 10)[1])
