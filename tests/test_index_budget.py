@@ -164,19 +164,30 @@ def test_a_results_folder_of_queries_gives_a_parquet_of_neighbours(tmp_path):
   assert search_cli.main([index_dir, "--queries", queries]) == 2
 
 
-def test_a_flipped_byte_in_a_results_page_is_found_not_indexed(tmp_path):
-  # Results as the embed job writes them carry page checksums; a byte
-  # flipped inside a page fails the read, naming the file, instead of
-  # indexing another vector.
+@pytest.mark.parametrize("writer", ["parts", "num_shards"])
+def test_a_flipped_byte_in_a_results_page_is_found_not_indexed(tmp_path,
+                                                               writer):
+  # Results as the embed job writes them carry page checksums, in
+  # committed parts and in Beam's shards (--num_shards); a byte flipped
+  # inside a page fails the read, naming the file, instead of indexing
+  # another vector.
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
   from transforms.index import vectors  # pylint: disable=g-import-not-at-top
   from transforms.write import parts  # pylint: disable=g-import-not-at-top
+  from transforms.write import sinks  # pylint: disable=g-import-not-at-top
   data = clustered(2_000, 16)
   schema = pa.schema([(columns.KEY, pa.string()),
                       (columns.EMBEDDING, pa.list_(pa.float32()))])
+  rows = [{columns.KEY: f"k{i}", columns.EMBEDDING: [float(x) for x in v]}
+          for i, v in enumerate(data)]
   path = str(tmp_path / "results-00000-of-00001.parquet")
-  parts.PartFormat("parquet", schema, "snappy").write(
-      path, [{columns.KEY: f"k{i}", columns.EMBEDDING: list(v)}
-             for i, v in enumerate(data)])
+  if writer == "parts":
+    parts.PartFormat("parquet", schema, "snappy").write(path, rows)
+  else:
+    with beam.Pipeline() as p:
+      _ = (p | beam.Create(rows) | sinks.make_sink(
+          sinks.PARQUET, str(tmp_path / "results"), schema, "snappy",
+          num_shards=1))
   assert sum(len(k) for k, _, _ in vectors.file_batches(path)) == 2_000
   raw = bytearray(open(path, "rb").read())
   raw[len(raw) // 2] ^= 0xFF

@@ -190,5 +190,5 @@ def write_neighbours(index_dir: str, queries: str, output: str, k: int,
       _ = searched["failures"] | "WriteFailures" >> sinks.make_sink(
           sinks.JSONL, output_files.failures_prefix(output.rstrip("/")),
           columns.FAILURE_SCHEMA, "none")
-    _ = found | "Write" >> beam.io.WriteToParquet(
-        neighbours_prefix, SCHEMA, file_name_suffix=".parquet")
+    _ = found | "Write" >> sinks.make_sink(sinks.PARQUET, neighbours_prefix,
+                                           SCHEMA, "none")

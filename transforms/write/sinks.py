@@ -12,6 +12,8 @@ from typing import Dict, Mapping, Tuple
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+from apache_beam.io import filebasedsink
+from apache_beam.io import parquetio
 from apache_beam.io.filesystem import CompressionTypes
 
 from transforms.write import examples
@@ -55,7 +57,7 @@ def make_sink(name: str, prefix: str, schema: pa.Schema,
   check_sink(name, compression)
   suffix = file_suffix(name, compression)
   if name == PARQUET:
-    return beam.io.WriteToParquet(
+    return _ChecksummedParquet(
         prefix, schema=schema, codec=compression, file_name_suffix=suffix,
         num_shards=num_shards)
   text_compression = (CompressionTypes.GZIP if compression == "gzip" else
@@ -63,6 +65,29 @@ def make_sink(name: str, prefix: str, schema: pa.Schema,
   if name == TFRECORD:
     return _TFRecordSink(prefix, schema, suffix, text_compression, num_shards)
   return _JsonlSink(prefix, suffix, text_compression, num_shards)
+
+
+class _ChecksummedParquetSink(parquetio._ParquetSink):  # pylint: disable=protected-access
+  """Beam's Parquet sink, writing page checksums (as ``write.parts``
+  does): a flipped byte in a page is found when the file is read back,
+  not taken as data."""
+
+  def open(self, temp_path):
+    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+    self._file_handle = filebasedsink.FileBasedSink.open(self, temp_path)
+    return pq.ParquetWriter(
+        self._file_handle, self._schema, compression=self._codec,
+        use_compliant_nested_type=self._use_compliant_nested_type,
+        write_page_checksum=True)
+
+
+class _ChecksummedParquet(beam.io.WriteToParquet):
+  """``WriteToParquet`` (sharding, temporary files, commit) with page
+  checksums."""
+
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    self._sink.__class__ = _ChecksummedParquetSink
 
 
 class _TFRecordSink(beam.PTransform):
