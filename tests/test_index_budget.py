@@ -3,12 +3,15 @@ synthetic sets of clustered vectors, written as results folders."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests import conftest
 from transforms.core import flags
 from transforms.index import build
 from transforms.index import choice
@@ -195,3 +198,38 @@ def test_a_flipped_byte_in_a_results_page_is_found_not_indexed(tmp_path,
   with pytest.raises(ValueError, match=f"results file {path} is damaged and "
                      "cannot be indexed .*CRC checksum verification failed"):
     list(vectors.file_batches(path))
+
+
+_GROWTH = """
+import sys, numpy as np, faiss, psutil
+from transforms.index import store
+def anon():
+  info = psutil.Process().memory_info()
+  return info.rss - info.shared
+if sys.argv[1] == "returned":
+  assert store.return_freed_lists()
+data = np.random.default_rng(0).standard_normal((64 * 2_441, 256), np.float32)
+index = faiss.index_factory(256, "IVF64,PQ256x4fs", faiss.METRIC_INNER_PRODUCT)
+index.train(data[:1_000])
+before = anon()
+for start in range(0, len(data), 10_000):
+  index.add(data[start:start + 10_000])
+lists = faiss.downcast_InvertedLists(index.invlists)
+held = sum(-(-lists.list_size(i) // lists.n_per_block) * lists.block_size
+           + 8 * lists.list_size(i) for i in range(index.nlist))
+print((anon() - before) / held)
+"""
+
+
+def test_an_index_grows_by_its_codes_not_its_outgrown_buffers():
+  """Lists double as vectors are added; their outgrown buffers go back to
+  the system (``store.return_freed_lists``), so the build holds about the
+  index, not up to twice it: the budget's bound on the build."""
+  def growth(mode):
+    done = subprocess.run([sys.executable, "-c", _GROWTH, mode],
+                          cwd=conftest.ROOT, capture_output=True, text=True,
+                          timeout=300, check=True,
+                          env=dict(os.environ, PYTHONPATH=conftest.ROOT))
+    return float(done.stdout.split()[-1])
+  returned, kept = growth("returned"), growth("kept")
+  assert returned <= 1.4 < kept, (returned, kept)

@@ -166,6 +166,7 @@ def _build(target: str, base: recipe.IndexRecipe,
            keys: store.KeysOnDisk, expected: int,
            damaged: Sequence[Tuple[str, str]]) -> Tuple[str, str]:
   """Builds (or extends) and saves the chosen index; see build_index."""
+  store.return_freed_lists()
   if appending:
     index = store.load(target)[0]
     keys.add_existing(target)

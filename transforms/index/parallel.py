@@ -135,6 +135,7 @@ class _EncodeFileDoFn(beam.DoFn):
     self._plan = plan
 
   def setup(self):
+    store.return_freed_lists()
     self._trained = _read_index(FileSystems.join(self._plan.build_dir,
                                                  TRAINED_FILE))
 
@@ -203,6 +204,7 @@ class _MergeDoFn(beam.DoFn):
   def process(self, shards: List[Tuple[int, int]]) -> Iterator[str]:
     import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
     plan = self._plan
+    store.return_freed_lists()
     index = _read_index(FileSystems.join(plan.build_dir, TRAINED_FILE))
     truth = tuning.ExactNeighbours(plan.queries)
     with tempfile.TemporaryDirectory(prefix="hub_image_beam_merge_") as tmp:

@@ -49,6 +49,33 @@ def unit(vectors: np.ndarray) -> np.ndarray:
   return vectors / np.where(norms > 0, norms, 1)
 
 
+# glibc's mallopt parameter for its mmap threshold, and glibc's starting
+# value of it (128 KiB).
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD = 128 * 1024
+
+
+def return_freed_lists() -> bool:
+  """Frees an index's outgrown list buffers to the system; call before
+  adding vectors to an index or merging into it. True where it applied.
+
+  An inverted list's codes grow by doubling (faiss's ``AlignedTable``), and
+  glibc raises its mmap threshold each time a mapped block is freed, so
+  from the first few lists on, the outgrown buffers are freed into the
+  heap and stay in the process's memory: adding 625,000 vectors as
+  ``IVF256,PQ256x4fs`` grew it by 128 MB for 82 MB of codes and ids.
+  Fixing the threshold at glibc's starting 128 KiB puts each larger
+  buffer in a mapping of its own, given back when freed and resident only
+  where written: 90 MB. (Process-wide, and a no-op off glibc.)
+  """
+  import ctypes  # pylint: disable=g-import-not-at-top
+  try:
+    mallopt = ctypes.CDLL(None).mallopt
+  except (AttributeError, OSError):
+    return False
+  return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD))
+
+
 def new_index(dimension: int, expected: int,
               chosen: Optional[choice.IndexChoice] = None) -> Any:
   """An empty index: ``chosen``'s kind, else exact up to
