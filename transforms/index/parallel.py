@@ -33,7 +33,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -252,10 +252,11 @@ def merge_shard(index, shard, offset: int) -> None:
   and the shard's list emptied, before ``merge_from`` moves the rest.
   """
   import faiss  # pylint: disable=g-import-not-at-top
-  ours = faiss.extract_index_ivf(index)
-  lists = faiss.downcast_InvertedLists(ours.invlists)
-  if isinstance(lists, faiss.BlockInvertedLists):
-    theirs = faiss.extract_index_ivf(shard).invlists
+  ours: Any = faiss.extract_index_ivf(index)
+  lists: Any = faiss.downcast_InvertedLists(ours.invlists)
+  # (BlockInvertedLists, fast-scan's lists, is not in faiss's type stubs.)
+  if isinstance(lists, getattr(faiss, "BlockInvertedLists")):
+    theirs: Any = faiss.extract_index_ivf(shard).invlists
     per_block, block_bytes = lists.n_per_block, lists.block_size
     for number in range(ours.nlist):
       held, added = lists.list_size(number), theirs.list_size(number)
