@@ -126,7 +126,11 @@ def measure(index, queries: np.ndarray, truth: np.ndarray, measured_over: int,
   return recall(truth, got), ms
 
 
-RERANK_FACTORS = (4, 10, 20, 50)
+# Candidates re-ranked, times k. Up to 50 x k was enough at 1,000,000
+# clustered vectors of 256 floats (0.957); at 10,000,000 under 2 GB the
+# true top 10 of a query lie among its cluster's 10,000 vectors nearly
+# equally far, and PQ's order put only 0.77 of them in the top 500.
+RERANK_FACTORS = (4, 10, 20, 50, 100, 200, 400)
 
 
 def tune_nprobe(index, nlist: int, queries: np.ndarray, truth: np.ndarray,
