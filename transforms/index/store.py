@@ -175,7 +175,7 @@ class Keys:
     self.folders = folders or []
     # Made on the first lookup by key: a search by image or a batch search
     # names hits by position only, and the table takes about 130 MB a
-    # million keys (measured), as much again as the keys themselves.
+    # million keys (measured), more than the keys themselves.
     self._by_key: Optional[Dict[Tuple[str, bool], int]] = None
 
   def __len__(self) -> int:
