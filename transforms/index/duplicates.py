@@ -86,9 +86,9 @@ def write_duplicates(index_dir: str, threshold: float) -> Tuple[str, int, int]:
         "ij,ij->i", store.unit(mine), store.unit(theirs))
   table = pa.table({
       "group": pa.array(group[members], pa.int64()),
-      "representative": [keys.keys[i] for i in group[members]],
-      "key": [keys.keys[i] for i in members],
-      "key_escaped": [bool(keys.escaped[i]) for i in members],
+      "representative": keys.take(group[members]),
+      "key": keys.take(members),
+      "key_escaped": [bool(keys.escaped[int(i)]) for i in members],
       "cosine": pa.array(cosines, pa.float32()),
       "size": pa.array(sizes[group[members]], pa.int64())})
   path = FileSystems.join(index_dir, FILE)

@@ -25,7 +25,8 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, Dict, List, Optional, Protocol, Tuple
+from typing import (Any, Dict, Iterator, List, Optional, Protocol, Sequence,
+                    Tuple)
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
@@ -164,15 +165,45 @@ class Reranked:
     return np.array(self._raw[np.asarray(positions)])
 
 
-class Keys:
-  """The key of each vector, in vector order."""
+class _ArrowStrings(Sequence[str]):
+  """A Parquet string column read as a sequence of ``str``: held as Arrow
+  holds it, its bytes and an offset a key (about 25 bytes a key, against
+  about 85 as a list of Python strings), made ``str`` when read."""
 
-  def __init__(self, keys: Optional[List[str]] = None,
-               escaped: Optional[List[bool]] = None,
-               folders: Optional[List[int]] = None):
-    self.keys = keys or []
-    self.escaped = escaped or []
-    self.folders = folders or []
+  _CHUNK = 65_536
+
+  def __init__(self, column):
+    self.column = column.combine_chunks()
+
+  def __len__(self) -> int:
+    return len(self.column)
+
+  def __getitem__(self, index):  # type: ignore[override]
+    if isinstance(index, slice):
+      return self.column[index].to_pylist()
+    return self.column[int(index)].as_py()
+
+  def __iter__(self) -> Iterator[str]:
+    for start in range(0, len(self.column), self._CHUNK):
+      yield from self.column[start:start + self._CHUNK].to_pylist()
+
+  def __eq__(self, other) -> bool:
+    return isinstance(other, Sequence) and len(self) == len(other) and all(
+        a == b for a, b in zip(self, other))
+
+  __hash__ = None  # type: ignore[assignment]
+
+
+class Keys:
+  """The key of each vector, in vector order (read from a saved index:
+  keys as Arrow holds them, ``escaped`` and ``folders`` as numpy arrays)."""
+
+  def __init__(self, keys: Optional[Sequence[str]] = None,
+               escaped: Optional[Sequence[bool]] = None,
+               folders: Optional[Sequence[int]] = None):
+    self.keys: Sequence[str] = keys if keys is not None else []
+    self.escaped: Sequence[bool] = escaped if escaped is not None else []
+    self.folders: Sequence[int] = folders if folders is not None else []
     # Made on the first lookup by key: a search by image or a batch search
     # names hits by position only, and the table takes about 130 MB a
     # million keys (measured), more than the keys themselves.
@@ -181,32 +212,28 @@ class Keys:
   def __len__(self) -> int:
     return len(self.keys)
 
-  def _positions(self) -> Dict[Tuple[str, bool], int]:
-    if self._by_key is None:
-      self._by_key = {(k, e): i for i, (k, e) in enumerate(
-          zip(self.keys, self.escaped))}
-    return self._by_key
+  def take(self, positions) -> List[str]:
+    """The keys at ``positions`` (integers), in their order."""
+    if isinstance(self.keys, _ArrowStrings):
+      import pyarrow as pa  # pylint: disable=g-import-not-at-top
+      return self.keys.column.take(pa.array(np.asarray(positions, np.int64))
+                                   ).to_pylist()
+    return [self.keys[int(i)] for i in positions]
 
   def position(self, key: str, escaped: bool = False) -> Optional[int]:
-    return self._positions().get((key, escaped))
-
-  def add(self, key: str, escaped: bool, folder: int) -> bool:
-    """False when the key is indexed already."""
-    positions = self._positions()
-    if (key, escaped) in positions:
-      return False
-    positions[(key, escaped)] = len(self.keys)
-    self.keys.append(key)
-    self.escaped.append(escaped)
-    self.folders.append(folder)
-    return True
+    if self._by_key is None:
+      self._by_key = {(k, bool(e)): i for i, (k, e) in enumerate(
+          zip(self.keys, self.escaped))}
+    return self._by_key.get((key, escaped))
 
   def save(self, path: str) -> None:
     import pyarrow as pa  # pylint: disable=g-import-not-at-top
     import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-    pq.write_table(pa.table({"key": self.keys, "key_escaped": self.escaped,
-                             "folder": pa.array(self.folders, pa.int32())}),
-                   path)
+    keys = (self.keys.column if isinstance(self.keys, _ArrowStrings) else
+            pa.array(list(self.keys), pa.string()))
+    pq.write_table(pa.table({
+        "key": keys, "key_escaped": pa.array(list(self.escaped), pa.bool_()),
+        "folder": pa.array(list(self.folders), pa.int32())}), path)
 
   @classmethod
   def load(cls, path) -> "Keys":
@@ -215,9 +242,9 @@ class Keys:
     # to Arrow's I/O threads, which may release it during interpreter exit
     # and abort the process ("terminate called without an active exception").
     table = pq.ParquetFile(path).read()
-    return cls(table.column("key").to_pylist(),
-               table.column("key_escaped").to_pylist(),
-               table.column("folder").to_pylist())
+    return cls(_ArrowStrings(table.column("key")),
+               table.column("key_escaped").to_numpy(),
+               table.column("folder").to_numpy())
 
 
 class KeysOnDisk:
