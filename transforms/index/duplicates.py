@@ -88,7 +88,8 @@ def write_duplicates(index_dir: str, threshold: float) -> Tuple[str, int, int]:
       "group": pa.array(group[members], pa.int64()),
       "representative": keys.take(group[members]),
       "key": keys.take(members),
-      "key_escaped": [bool(keys.escaped[int(i)]) for i in members],
+      "key_escaped": pa.array(np.asarray(keys.escaped, bool)[members],
+                              pa.bool_()),
       "cosine": pa.array(cosines, pa.float32()),
       "size": pa.array(sizes[group[members]], pa.int64())})
   path = FileSystems.join(index_dir, FILE)

@@ -18,8 +18,9 @@ folder beside the index. Then the job::
 * One worker merges the shards in file order (faiss ``merge_from`` with the
   file's first position as offset: the inverted lists are concatenated,
   never encoded again; ``merge_shard`` steps around a faiss bug that
-  crashed it at 10,000,000 vectors), measures recall@10 against exact search and tunes
-  ``nprobe`` and re-ranking as the one-machine build does, saves the index
+  crashed it at 10,000,000 vectors), measures recall@10 against exact
+  search and tunes ``nprobe`` and re-ranking as the one-machine build
+  does, saves the index
   (its manifest last) and removes the build folder. It holds the index
   (within the budget) and streams the rest.
 
@@ -257,18 +258,17 @@ def merge_shard(index, shard, offset: int) -> None:
   # (BlockInvertedLists, fast-scan's lists, is not in faiss's type stubs.)
   if isinstance(lists, getattr(faiss, "BlockInvertedLists")):
     theirs: Any = faiss.extract_index_ivf(shard).invlists
-    per_block, block_bytes = lists.n_per_block, lists.block_size
     for number in range(ours.nlist):
-      held, added = lists.list_size(number), theirs.list_size(number)
-      if held and added and held % block_bytes == 0:
-        _whole_blocks(lists, theirs, number, offset, per_block, block_bytes)
+      held = lists.list_size(number)
+      if held and theirs.list_size(number) and held % lists.block_size == 0:
+        _whole_blocks(lists, theirs, number, offset)
   index.merge_from(shard, offset)
 
 
-def _whole_blocks(lists, theirs, number: int, offset: int, per_block: int,
-                  block_bytes: int) -> None:
+def _whole_blocks(lists, theirs, number: int, offset: int) -> None:
   import faiss  # pylint: disable=g-import-not-at-top
   held, added = lists.list_size(number), theirs.list_size(number)
+  per_block, block_bytes = lists.n_per_block, lists.block_size
   assert held % per_block == 0, (held, per_block)
 
   def blocks(source, count):
